@@ -1,0 +1,46 @@
+"""Entry point: ``python -m handler`` (add ``--rp_serve_api`` for RunPod's local test server).
+
+Builds the settings, configures logging once, and hands `Worker.handle` to the RunPod SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from .config import ConfigError, Settings
+from .worker import Worker
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"comfy-serverless-worker: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    logging.getLogger("handler").info(
+        "worker starting: ComfyUI at %s, COMFYUI_PATH=%s, job timeout %gs",
+        settings.comfy_host,
+        settings.comfyui_path,
+        settings.timeouts.job_s,
+    )
+    # Imported here: the SDK reads its environment at import time and takes ~1 s to load.
+    import runpod
+
+    def progress_sender(job: dict[str, Any]) -> Any:
+        return lambda payload: runpod.serverless.progress_update(job, payload)
+
+    worker = Worker(settings, progress_sender=progress_sender)
+    runpod.serverless.start({"handler": worker.handle})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

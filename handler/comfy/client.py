@@ -1,0 +1,215 @@
+"""HTTP and WebSocket calls to ComfyUI, and the one place aiohttp's errors become ours.
+
+Every method maps connection failures to `ComfyUnavailable` (with the original as ``__cause__``),
+so no other module catches aiohttp exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..errors import ComfyUnavailable, FetchFailed, WorkflowInvalid
+from ..job import InputImage
+from .events import feature_flags_frame
+
+__all__ = ["ComfyClient", "QueuedPrompt"]
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+_MAX_WS_FRAME_BYTES = 512 * 1024 * 1024  # SaveImageWebsocket frames carry whole images
+
+
+@dataclass(frozen=True)
+class QueuedPrompt:
+    prompt_id: str
+    number: int | None
+    node_errors: dict[str, Any]
+
+
+class ComfyClient:
+    """A session with one ComfyUI server. Use as ``async with ComfyClient(...) as comfy:``."""
+
+    def __init__(self, host: str, *, http_timeout_s: float) -> None:
+        self.host = host
+        self.base_url = f"http://{host}"
+        self._timeout = aiohttp.ClientTimeout(total=http_timeout_s)
+        # Downloads of large outputs may take longer than one API call: bound the gaps only.
+        self._download_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=http_timeout_s, sock_read=http_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ComfyClient:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("ComfyClient used outside 'async with'")
+        return self._session
+
+    async def system_stats(self) -> dict[str, Any]:
+        """GET /system_stats: answers as soon as ComfyUI has finished starting."""
+        with self._mapped("checking that ComfyUI is up"):
+            async with self.session.get(f"{self.base_url}/system_stats") as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        return data if isinstance(data, dict) else {}
+
+    async def upload(self, image: InputImage) -> str:
+        """POST /upload/image with overwrite; return the name ComfyUI stored it under."""
+        form = aiohttp.FormData()
+        form.add_field("image", image.data, filename=image.name, content_type=image.mime_type)
+        form.add_field("overwrite", "true")
+        with self._mapped(f"uploading input {image.name!r}"):
+            async with self.session.post(f"{self.base_url}/upload/image", data=form) as response:
+                if response.status != 200:
+                    text = (await response.text())[:200]
+                    raise ComfyUnavailable(
+                        f"ComfyUI refused the upload of {image.name!r} "
+                        f"with HTTP {response.status} {text}".strip()
+                    )
+                data = await response.json(content_type=None)
+        name = data.get("name") if isinstance(data, dict) else None
+        return str(name or image.name)
+
+    async def queue_prompt(
+        self, workflow: dict[str, Any], *, client_id: str, prompt_id: str, extra_data: dict[str, Any]
+    ) -> QueuedPrompt:
+        """POST /prompt; raise WorkflowInvalid with ComfyUI's node errors on 400."""
+        body: dict[str, Any] = {"prompt": workflow, "client_id": client_id, "prompt_id": prompt_id}
+        if extra_data:
+            body["extra_data"] = extra_data
+        with self._mapped("queueing the workflow"):
+            async with self.session.post(f"{self.base_url}/prompt", json=body) as response:
+                text = await response.text()
+        if response.status == 400:
+            raise WorkflowInvalid(_json_or_text(text), workflow=workflow)
+        if response.status != 200:
+            raise ComfyUnavailable(
+                f"ComfyUI answered POST /prompt with HTTP {response.status}: {text.strip()[:200]}"
+            )
+        data = _json_or_text(text)
+        if not isinstance(data, dict) or "prompt_id" not in data:
+            raise ComfyUnavailable(f"ComfyUI answered POST /prompt with an unexpected body: {text[:200]}")
+        node_errors = data.get("node_errors")
+        return QueuedPrompt(
+            prompt_id=str(data["prompt_id"]),
+            number=data.get("number") if isinstance(data.get("number"), int) else None,
+            node_errors=node_errors if isinstance(node_errors, dict) else {},
+        )
+
+    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+        """GET /history/<id>: the entry once the prompt finished, else None."""
+        with self._mapped("reading the prompt's history"):
+            async with self.session.get(f"{self.base_url}/history/{prompt_id}") as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def queue(self) -> tuple[list[str], list[str]]:
+        """GET /queue: (running prompt ids, pending prompt ids)."""
+        with self._mapped("reading the queue"):
+            async with self.session.get(f"{self.base_url}/queue") as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        return _queue_ids(data, "queue_running"), _queue_ids(data, "queue_pending")
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """POST /interrupt for this prompt only (ignored by ComfyUI unless it is running)."""
+        with self._mapped("interrupting the prompt"):
+            async with self.session.post(f"{self.base_url}/interrupt", json={"prompt_id": prompt_id}) as r:
+                r.raise_for_status()
+
+    async def delete_queued(self, prompt_id: str) -> None:
+        """POST /queue {delete}: removes the prompt if it is still pending."""
+        with self._mapped("removing the prompt from the queue"):
+            async with self.session.post(f"{self.base_url}/queue", json={"delete": [prompt_id]}) as r:
+                r.raise_for_status()
+
+    async def object_info(self, class_type: str) -> dict[str, Any]:
+        """GET /object_info/<class>: the node's definition, or {} if ComfyUI has no such node."""
+        with self._mapped(f"reading the definition of {class_type}"):
+            async with self.session.get(f"{self.base_url}/object_info/{class_type}") as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        entry = data.get(class_type) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else {}
+
+    async def download(self, *, filename: str, subfolder: str, folder_type: str, dest: Path) -> int:
+        """Stream GET /view to ``dest`` without holding the file in memory; return its size."""
+        params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
+        size = 0
+        try:
+            async with self.session.get(
+                f"{self.base_url}/view", params=params, timeout=self._download_timeout
+            ) as response:
+                if response.status != 200:
+                    reason = "not found" if response.status == 404 else f"HTTP {response.status}"
+                    raise FetchFailed(filename, f"GET /view answered {reason}")
+                with dest.open("wb") as sink:
+                    async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+                        sink.write(chunk)
+                        size += len(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise FetchFailed(filename, f"the download broke off ({type(exc).__name__})") from exc
+        return size
+
+    async def open_websocket(self, client_id: str) -> aiohttp.ClientWebSocketResponse:
+        """Open ``/ws?clientId=...`` and ask for frames that name their node; the caller closes it."""
+        with self._mapped("connecting to ComfyUI's WebSocket"):
+            ws = await self.session.ws_connect(
+                f"ws://{self.host}/ws",
+                params={"clientId": client_id},
+                max_msg_size=_MAX_WS_FRAME_BYTES,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+            )
+            await ws.send_str(feature_flags_frame())
+        return ws
+
+    @contextlib.contextmanager
+    def _mapped(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except aiohttp.ClientResponseError as exc:
+            raise ComfyUnavailable(
+                f"ComfyUI at {self.host} answered HTTP {exc.status} while {action}"
+            ) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
+            raise ComfyUnavailable(
+                f"cannot reach ComfyUI at {self.host} while {action} ({type(exc).__name__}); "
+                "check COMFY_HOST and that ComfyUI is running"
+            ) from exc
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _queue_ids(data: Any, key: str) -> list[str]:
+    items = data.get(key) if isinstance(data, dict) else None
+    ids = []
+    for item in items or []:
+        if isinstance(item, list) and len(item) > 1:
+            ids.append(str(item[1]))
+    return ids

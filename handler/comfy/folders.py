@@ -1,0 +1,89 @@
+"""ComfyUI's input/output/temp folders on local disk (COMFYUI_PATH): snapshots and cleanup.
+
+Only used when the worker shares a disk with ComfyUI (the container, a dev pod). Against a remote
+COMFY_HOST the folders are absent and every method does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ..outputs import FolderSnapshot
+
+__all__ = ["ComfyFolders"]
+
+logger = logging.getLogger(__name__)
+
+_FOLDER_TYPES = ("input", "output", "temp")
+
+
+class ComfyFolders:
+    def __init__(self, comfyui_path: Path) -> None:
+        self.root = comfyui_path
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def available(self) -> bool:
+        """Whether ComfyUI's folders are on this disk."""
+        return self.output_dir.is_dir()
+
+    def snapshot_outputs(self) -> FolderSnapshot:
+        """Every file under output/, as relative posix path -> (size, mtime_ns)."""
+        snapshot: dict[str, tuple[int, int]] = {}
+        if not self.available:
+            return snapshot
+        stack = [self.output_dir]
+        while stack:
+            directory = stack.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue  # removed while we walked: it holds nothing new
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    relative = Path(entry.path).relative_to(self.output_dir).as_posix()
+                    snapshot[relative] = (stat.st_size, stat.st_mtime_ns)
+        return snapshot
+
+    def path_of(self, folder_type: str, relpath: str) -> Path | None:
+        """The local path of a file ComfyUI serves, or None if it would leave its folder."""
+        if folder_type not in _FOLDER_TYPES:
+            return None
+        base = (self.root / folder_type).resolve()
+        candidate = (base / relpath).resolve()
+        if base != candidate and base not in candidate.parents:
+            return None
+        return candidate
+
+    def remove(self, folder_type: str, relpath: str) -> bool:
+        """Delete one file ComfyUI wrote or we uploaded; True if it was removed."""
+        path = self.path_of(folder_type, relpath)
+        if path is None or not self.available:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            logger.warning("could not remove %s/%s: %s", folder_type, relpath, exc.strerror)
+            return False
+        self._remove_empty_parents(path, (self.root / folder_type).resolve())
+        return True
+
+    @staticmethod
+    def _remove_empty_parents(path: Path, base: Path) -> None:
+        parent = path.parent
+        while parent != base and base in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                return  # not empty, or not ours to remove
+            parent = parent.parent

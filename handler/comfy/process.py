@@ -1,0 +1,40 @@
+"""Whether ComfyUI's process is still alive, from the PID file start.sh writes (COMFY_PID_FILE)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["comfy_process_dead"]
+
+
+def comfy_process_dead(pid_file: Path | None) -> bool:
+    """True only when the PID file names a process that no longer exists.
+
+    No PID file configured, not written yet, or unreadable: we cannot tell, so False, and the
+    caller falls back to HTTP checks.
+    """
+    if pid_file is None:
+        return False
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by another user
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    # A child that exited but was not reaped still answers kill(0); /proc tells the truth.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

@@ -1,0 +1,325 @@
+"""Follow one queued prompt to its end over ComfyUI's WebSocket, with /history as the fallback.
+
+The WebSocket tells us progress, streamed images and completion; /history is the truth about the
+outcome. If the socket drops we reconnect with the same clientId; if it goes silent we poll
+/history; if ComfyUI's process dies we fail at once with `ComfyCrashed`. A lost message therefore
+never hangs a job (shared/comfyui-protocol README, "Completion detection").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted
+from . import events as ev
+from .client import ComfyClient
+from .process import comfy_process_dead
+
+__all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions"]
+
+logger = logging.getLogger(__name__)
+
+_CLOSED = (
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+)
+
+
+@dataclass(frozen=True)
+class StreamedImage:
+    """An image an output node sent over the socket instead of saving it (SaveImageWebsocket)."""
+
+    node_id: str
+    path: Path
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What the prompt is doing now; the worker forwards it to RunPod."""
+
+    stage: str
+    node: str | None = None
+    node_class: str | None = None
+    step: int | None = None
+    max_steps: int | None = None
+    nodes_done: int = 0
+    nodes_total: int = 0
+
+
+@dataclass
+class PromptOutcome:
+    """How the prompt ended, read from /history, plus what only the socket carried."""
+
+    prompt_id: str
+    history: dict[str, Any]
+    node_errors: dict[str, Any] = field(default_factory=dict)  # branches ComfyUI refused but skipped
+    streamed: list[StreamedImage] = field(default_factory=list)
+    queued_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """``success``, ``error`` or ``interrupted``."""
+        status = self.history.get("status") or {}
+        if status.get("status_str") == "success" and status.get("completed", True):
+            return "success"
+        return "interrupted" if self.terminal_message[0] == "execution_interrupted" else "error"
+
+    @property
+    def terminal_message(self) -> tuple[str, dict[str, Any]]:
+        """The last execution_error / execution_interrupted message in history, if any."""
+        messages = (self.history.get("status") or {}).get("messages") or []
+        for message in reversed(messages):
+            if (
+                isinstance(message, list)
+                and len(message) == 2
+                and message[0] in ("execution_error", "execution_interrupted")
+                and isinstance(message[1], dict)
+            ):
+                return str(message[0]), message[1]
+        return "", {}
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    ws_idle_s: float
+    reconnect_attempts: int
+    reconnect_delay_s: float
+    pid_file: Path | None
+    trace: bool = False
+
+
+class PromptTracker:
+    """Queue one prompt and follow it to the end. One tracker per job."""
+
+    def __init__(
+        self,
+        comfy: ComfyClient,
+        options: TrackerOptions,
+        *,
+        workflow: Mapping[str, Mapping[str, Any]],
+        output_nodes: frozenset[str],
+        workdir: Path,
+        on_progress: Callable[[RunProgress], None],
+    ) -> None:
+        self._comfy = comfy
+        self._options = options
+        self._workflow = workflow
+        self._output_nodes = output_nodes
+        self._workdir = workdir
+        self._on_progress = on_progress
+        self._prompt_id = ""
+        self._client_id = ""
+        self._current_node: str | None = None
+        self._done_nodes: set[str] = set()
+        self._streamed: list[StreamedImage] = []
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.started_at: float | None = None
+        self.stage = "waiting in ComfyUI's queue"
+
+    async def run(self, *, client_id: str, prompt_id: str, extra_data: dict[str, Any]) -> PromptOutcome:
+        """Connect, queue the workflow, and return once ComfyUI has finished with it."""
+        self._client_id, self._prompt_id = client_id, prompt_id
+        # Connect before queueing: the first messages of a fast prompt arrive within milliseconds.
+        self._ws = await self._comfy.open_websocket(client_id)
+        try:
+            queued = await self._comfy.queue_prompt(
+                dict(self._workflow), client_id=client_id, prompt_id=prompt_id, extra_data=extra_data
+            )
+            queued_at = time.monotonic()
+            self._report("queued")
+            history = await self._follow()
+        finally:
+            if self._ws is not None:
+                await self._ws.close()
+        return PromptOutcome(
+            prompt_id=prompt_id,
+            history=history,
+            node_errors=queued.node_errors,
+            streamed=self._streamed,
+            queued_at=queued_at,
+            started_at=self.started_at,
+            finished_at=time.monotonic(),
+        )
+
+    async def _follow(self) -> dict[str, Any]:
+        idle_s = self._options.ws_idle_s
+        while True:
+            if self._ws is None:  # no socket could be had: poll /history
+                history = await self._history_if_done()
+                if history is not None:
+                    return history
+                await asyncio.sleep(min(idle_s, 1.0))
+                self._ws = await self._reconnect()
+                continue
+            try:
+                message = await self._ws.receive(timeout=idle_s)
+            except asyncio.TimeoutError:
+                # Silence: a long node, or a socket that stopped delivering. /history decides.
+                history = await self._history_if_done()
+                if history is not None:
+                    return history
+                continue
+            if message.type in _CLOSED:
+                logger.warning("ComfyUI's WebSocket closed during prompt %s; reconnecting", self._prompt_id)
+                await self._ws.close()
+                self._ws = await self._reconnect()
+                history = await self._history_if_done()  # the end may have been in the lost frames
+                if history is not None:
+                    return history
+                continue
+            if message.type == aiohttp.WSMsgType.TEXT:
+                if self._options.trace:
+                    logger.debug("ws <- %s", message.data[:500])
+                event = ev.parse_text_frame(message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                event = ev.parse_binary_frame(message.data)
+            else:
+                continue
+            if self._handle(event):
+                return await self._final_history()
+
+    def _handle(self, event: ev.Event) -> bool:
+        """Apply one event; True once ComfyUI says the prompt is finished."""
+        if event.prompt_id is not None and event.prompt_id != self._prompt_id:
+            return False  # another client's prompt
+        if isinstance(event, ev.ExecutionStart):
+            self.started_at = time.monotonic()
+            self.stage = "running"
+            self._report("running")
+        elif isinstance(event, ev.ExecutionCached):
+            self._done_nodes.update(n for n in event.nodes if n in self._workflow)
+            self._report("running")
+        elif isinstance(event, ev.Executing):
+            if event.node is None:
+                return event.prompt_id == self._prompt_id
+            if self._current_node is not None:
+                self._done_nodes.add(self._current_node)
+            self._current_node = event.node
+            self.stage = f"running node {event.node} ({self._class_of(event.node)})"
+            self._report("running")
+        elif isinstance(event, ev.Progress):
+            self._report("running", step=event.value, max_steps=event.max, node=event.node)
+        elif isinstance(event, ev.Executed):
+            self._done_nodes.add(event.node)
+        elif isinstance(event, ev.BinaryImage):
+            self._keep_streamed(event)
+        return False
+
+    def _keep_streamed(self, image: ev.BinaryImage) -> None:
+        # Latent previews (KSampler) arrive the same way; only output nodes' frames are outputs.
+        node = image.node or self._current_node
+        if node is None or node not in self._output_nodes:
+            return
+        index = len(self._streamed) + 1
+        suffix = ".jpg" if image.mime_type == "image/jpeg" else ".png"
+        path = self._workdir / f"ws_{node}_{index:05d}{suffix}"
+        path.write_bytes(image.data)
+        self._streamed.append(StreamedImage(node_id=node, path=path, mime_type=image.mime_type))
+
+    async def _final_history(self) -> dict[str, Any]:
+        """ComfyUI writes the entry before its final status frame; allow a short lag anyway."""
+        for _ in range(50):
+            history = await self._history_if_done()
+            if history is not None:
+                return history
+            await asyncio.sleep(0.1)
+        raise ComfyUnavailable(
+            f"ComfyUI reported prompt {self._prompt_id} finished but /history has no entry for it"
+        )
+
+    async def _history_if_done(self) -> dict[str, Any] | None:
+        """The history entry if the prompt finished; raise if ComfyUI died or dropped the prompt."""
+        try:
+            history = await self._comfy.history(self._prompt_id)
+            if history is not None:
+                return history
+            running, pending = await self._comfy.queue()
+        except ComfyUnavailable:
+            await self._confirm_alive()
+            return None
+        if self._prompt_id in running or self._prompt_id in pending:
+            return None
+        # Not queued and no history: it finished between the two calls, or someone removed it.
+        history = await self._comfy.history(self._prompt_id)
+        if history is None:
+            raise Interrupted(
+                {},
+                prompt_id=self._prompt_id,
+                reason="the prompt disappeared from ComfyUI's queue (someone cleared or deleted it)",
+            )
+        return history
+
+    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
+        """Reconnect with the same clientId; None (poll /history) if only HTTP still works."""
+        for attempt in range(1, self._options.reconnect_attempts + 1):
+            self._check_process()
+            try:
+                ws = await self._comfy.open_websocket(self._client_id)
+            except ComfyUnavailable:
+                logger.info("WebSocket reconnect %d/%d failed", attempt, self._options.reconnect_attempts)
+                await asyncio.sleep(self._options.reconnect_delay_s)
+                continue
+            logger.info("WebSocket reconnected on attempt %d", attempt)
+            return ws
+        await self._confirm_alive()
+        logger.warning("WebSocket unavailable; following prompt %s by polling /history", self._prompt_id)
+        return None
+
+    async def _confirm_alive(self) -> None:
+        """Raise ComfyCrashed unless ComfyUI answers HTTP within the reconnect budget."""
+        attempts = max(1, self._options.reconnect_attempts)
+        for attempt in range(attempts):
+            self._check_process()
+            try:
+                await self._comfy.system_stats()
+                return
+            except ComfyUnavailable:
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self._options.reconnect_delay_s)
+        raise ComfyCrashed(
+            f"ComfyUI stopped answering at {self._comfy.host} while running the prompt "
+            f"({self.stage}); it probably crashed (out of memory?). "
+            "See its log; this worker will be replaced",
+            details={"prompt_id": self._prompt_id, "stage": self.stage},
+        )
+
+    def _check_process(self) -> None:
+        if comfy_process_dead(self._options.pid_file):
+            raise ComfyCrashed(
+                f"ComfyUI's process exited while running the prompt ({self.stage}); see its log "
+                "(often out of memory). This worker will be replaced",
+                details={"prompt_id": self._prompt_id, "stage": self.stage},
+            )
+
+    def _class_of(self, node: str) -> str:
+        entry = self._workflow.get(node)
+        return str(entry.get("class_type")) if isinstance(entry, Mapping) else "?"
+
+    def _report(
+        self, stage: str, *, step: int | None = None, max_steps: int | None = None, node: str | None = None
+    ) -> None:
+        node = node or self._current_node
+        self._on_progress(
+            RunProgress(
+                stage=stage,
+                node=node,
+                node_class=self._class_of(node) if node else None,
+                step=step,
+                max_steps=max_steps,
+                nodes_done=len(self._done_nodes),
+                nodes_total=len(self._workflow),
+            )
+        )

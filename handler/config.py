@@ -1,0 +1,170 @@
+"""Settings: the one place that reads the environment.
+
+`Settings.from_env(environ)` takes a mapping, so tests pass a plain dict and importing this
+module reads nothing. Every field names the variable that sets it; README.md lists them all.
+Bad values raise `ConfigError` naming the variable, so a misconfigured worker refuses to start
+instead of failing its first job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ComfyTimeouts", "ConfigError", "Settings"]
+
+DEFAULT_COMFY_HOST = "127.0.0.1:8188"
+DEFAULT_COMFYUI_PATH = "/comfyui"
+DEFAULT_MAX_INPUT_BYTES = 100 * 1024 * 1024  # ComfyUI's own upload limit (GET /features)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the worker cannot use."""
+
+
+@dataclass(frozen=True)
+class ComfyTimeouts:
+    """How long the worker waits for ComfyUI, in seconds."""
+
+    ready_s: float = 300.0  # COMFY_READY_TIMEOUT_S: cold start incl. custom node import
+    ready_poll_s: float = 0.05  # COMFY_API_AVAILABLE_INTERVAL_MS / 1000
+    job_s: float = 1800.0  # COMFY_JOB_TIMEOUT_S: default deadline of one job
+    http_s: float = 30.0  # COMFY_HTTP_TIMEOUT_S: one HTTP call (not a /view download)
+    ws_idle_s: float = 5.0  # COMFY_WS_IDLE_S: silence after which /history is polled
+    interrupt_settle_s: float = 10.0  # COMFY_INTERRUPT_SETTLE_S: wait for an interrupt to land
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker can be told from its environment."""
+
+    comfy_host: str = DEFAULT_COMFY_HOST  # COMFY_HOST
+    comfy_pid_file: Path | None = None  # COMFY_PID_FILE
+    comfyui_path: Path = Path(DEFAULT_COMFYUI_PATH)  # COMFYUI_PATH
+    timeouts: ComfyTimeouts = field(default_factory=ComfyTimeouts)
+    ws_reconnect_attempts: int = 5  # WEBSOCKET_RECONNECT_ATTEMPTS
+    ws_reconnect_delay_s: float = 1.0  # WEBSOCKET_RECONNECT_DELAY_S
+    ws_trace: bool = False  # WEBSOCKET_TRACE
+    refresh_worker: bool = False  # REFRESH_WORKER
+    comfy_org_api_key: str | None = field(default=None, repr=False)  # COMFY_ORG_API_KEY[_FILE]
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # COMFY_MAX_INPUT_BYTES
+    progress_interval_s: float = 1.0  # COMFY_PROGRESS_INTERVAL_S
+    cleanup: bool = True  # COMFY_CLEANUP
+    rerun_output_nodes: bool = True  # COMFY_RERUN_OUTPUT_NODES
+    log_level: str = "INFO"  # COMFY_LOG_LEVEL
+    # Set by RunPod on a real worker; without it progress updates have nowhere to go.
+    progress_enabled: bool = False  # RUNPOD_WEBHOOK_POST_OUTPUT (presence)
+
+    @property
+    def comfy_url(self) -> str:
+        """Base HTTP URL of ComfyUI, e.g. ``http://127.0.0.1:8188``."""
+        return f"http://{self.comfy_host}"
+
+    @property
+    def comfy_ws_url(self) -> str:
+        return f"ws://{self.comfy_host}/ws"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping; raise ConfigError on a bad value."""
+        env = _Env(environ)
+        ready_poll_ms = env.number("COMFY_API_AVAILABLE_INTERVAL_MS", 50.0, minimum=1.0)
+        timeouts = ComfyTimeouts(
+            ready_s=env.number("COMFY_READY_TIMEOUT_S", ComfyTimeouts.ready_s, minimum=0.1),
+            ready_poll_s=ready_poll_ms / 1000.0,
+            job_s=env.number("COMFY_JOB_TIMEOUT_S", ComfyTimeouts.job_s, minimum=0.1),
+            http_s=env.number("COMFY_HTTP_TIMEOUT_S", ComfyTimeouts.http_s, minimum=0.1),
+            ws_idle_s=env.number("COMFY_WS_IDLE_S", ComfyTimeouts.ws_idle_s, minimum=0.05),
+            interrupt_settle_s=env.number(
+                "COMFY_INTERRUPT_SETTLE_S", ComfyTimeouts.interrupt_settle_s, minimum=0.0
+            ),
+        )
+        pid_file = env.text("COMFY_PID_FILE", "")
+        log_level = env.text("COMFY_LOG_LEVEL", "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(
+                f"COMFY_LOG_LEVEL={log_level!r} is not a log level; use DEBUG, INFO, WARNING or ERROR"
+            )
+        return cls(
+            comfy_host=_host(env.text("COMFY_HOST", DEFAULT_COMFY_HOST)),
+            comfy_pid_file=Path(pid_file) if pid_file else None,
+            comfyui_path=Path(env.text("COMFYUI_PATH", DEFAULT_COMFYUI_PATH)),
+            timeouts=timeouts,
+            ws_reconnect_attempts=int(env.number("WEBSOCKET_RECONNECT_ATTEMPTS", 5, minimum=0, integer=True)),
+            ws_reconnect_delay_s=env.number("WEBSOCKET_RECONNECT_DELAY_S", 1.0, minimum=0.0),
+            ws_trace=env.flag("WEBSOCKET_TRACE", False),
+            refresh_worker=env.flag("REFRESH_WORKER", False),
+            comfy_org_api_key=env.secret("COMFY_ORG_API_KEY"),
+            max_input_bytes=int(
+                env.number("COMFY_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES, minimum=1, integer=True)
+            ),
+            progress_interval_s=env.number("COMFY_PROGRESS_INTERVAL_S", 1.0, minimum=0.0),
+            cleanup=env.flag("COMFY_CLEANUP", True),
+            rerun_output_nodes=env.flag("COMFY_RERUN_OUTPUT_NODES", True),
+            log_level=log_level,
+            progress_enabled=bool(env.text("RUNPOD_WEBHOOK_POST_OUTPUT", "")),
+        )
+
+
+def _host(value: str) -> str:
+    """Accept ``host:port`` or a URL (``http://host:port/``) and return ``host:port``."""
+    host = value.strip()
+    for scheme in ("http://", "https://"):
+        if host.startswith(scheme):
+            host = host[len(scheme) :]
+    host = host.rstrip("/")
+    if not host or "/" in host or " " in host:
+        raise ConfigError(f"COMFY_HOST={value!r} is not host:port; example: COMFY_HOST=127.0.0.1:8188")
+    return host
+
+
+class _Env:
+    """Typed reads of one environment mapping, each error naming its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str, default: str) -> str:
+        return self._environ.get(name, default).strip()
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+    def number(self, name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+        raw = self._environ.get(name)
+        if raw is None or not raw.strip():
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise ConfigError(f"{name}={raw!r} is not {kind}; example: {name}={default:g}") from None
+        if not math.isfinite(value) or value < minimum:
+            raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+        return value
+
+    def secret(self, name: str) -> str | None:
+        """Read NAME or the file named by NAME_FILE (Docker secrets), never both."""
+        direct = self._environ.get(name, "").strip()
+        file_name = self._environ.get(f"{name}_FILE", "").strip()
+        if direct and file_name:
+            raise ConfigError(f"both {name} and {name}_FILE are set; set only one of them")
+        if file_name:
+            try:
+                return Path(file_name).read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE={file_name!r} cannot be read: {exc.strerror}") from None
+        return direct or None

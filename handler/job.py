@@ -1,0 +1,238 @@
+"""Check a raw RunPod job input and turn it into a typed `JobRequest`. Pure, no I/O.
+
+The accepted input is worker-comfyui's (``workflow``, ``images``, ``comfy_org_api_key``) plus
+``timeout`` and ``include_temp``; every rejection names the field and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import JobInputError
+from .media import SNIFF_BYTES, sniff_mime
+
+__all__ = ["InputImage", "JobLimits", "JobRequest", "parse_job_input"]
+
+MAX_TIMEOUT_S = 24 * 3600.0
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,", re.I)
+_BASE64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]*={0,2}$")
+_API_FORMAT_HINT = (
+    "in ComfyUI use Workflow > Export (API) (older menus: 'Save (API Format)') and send that file's "
+    "content as input.workflow"
+)
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """One decoded input file, uploaded to ComfyUI's input folder under ``name``."""
+
+    name: str
+    data: bytes = field(repr=False)
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """Defaults and bounds that come from settings, not from the job."""
+
+    max_input_bytes: int
+    default_timeout_s: float
+    default_api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated job: what the rest of the pipeline works from."""
+
+    workflow: dict[str, dict[str, Any]]
+    images: tuple[InputImage, ...] = ()
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 1800.0
+    include_temp: bool = False
+
+
+def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
+    """Validate ``job["input"]`` (a dict or a JSON string of one); raise JobInputError."""
+    data = _as_object(raw)
+    workflow = _parse_workflow(data.get("workflow"))
+    images = _parse_images(data.get("images"), limits.max_input_bytes)
+    return JobRequest(
+        workflow=workflow,
+        images=images,
+        api_key=_parse_api_key(data.get("comfy_org_api_key")) or limits.default_api_key,
+        timeout_s=_parse_timeout(data.get("timeout"), limits.default_timeout_s),
+        include_temp=_parse_flag(data.get("include_temp"), "include_temp"),
+    )
+
+
+def _as_object(raw: Any) -> Mapping[str, Any]:
+    if raw is None:
+        raise JobInputError(
+            'the job has no input; send {"input": {"workflow": {...}}} with your API-format workflow'
+        )
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise JobInputError(
+                f"the job input is a string but not valid JSON ({exc.msg} at {exc.pos})"
+            ) from None
+    if not isinstance(raw, Mapping):
+        raise JobInputError(
+            f"the job input must be a JSON object with a 'workflow' key, got {_kind(raw)}; "
+            'send {"input": {"workflow": {...}}}'
+        )
+    return raw
+
+
+def _parse_workflow(value: Any) -> dict[str, dict[str, Any]]:
+    if value is None:
+        raise JobInputError(f"input.workflow is missing: {_API_FORMAT_HINT}")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise JobInputError(
+                f"input.workflow is a string but not valid JSON ({exc.msg} at {exc.pos})"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise JobInputError(
+            f"input.workflow must be a JSON object of nodes, got {_kind(value)}; {_API_FORMAT_HINT}"
+        )
+    if "nodes" in value and "links" in value:
+        raise JobInputError(
+            f"input.workflow is a UI-format export (it has 'nodes' and 'links'), which ComfyUI's API "
+            f"cannot run: {_API_FORMAT_HINT}"
+        )
+    if not value:
+        raise JobInputError(f"input.workflow has no nodes: {_API_FORMAT_HINT}")
+    workflow: dict[str, dict[str, Any]] = {}
+    for node_id, node in value.items():
+        where = f"input.workflow[{node_id!r}]"
+        if not isinstance(node, Mapping):
+            raise JobInputError(f"{where} must be an object with class_type and inputs, got {_kind(node)}")
+        class_type = node.get("class_type")
+        if not isinstance(class_type, str) or not class_type.strip():
+            raise JobInputError(
+                f'{where} has no class_type: every node needs one (e.g. "class_type": "SaveImage"); '
+                f"{_API_FORMAT_HINT}"
+            )
+        inputs = node.get("inputs", {})
+        if not isinstance(inputs, Mapping):
+            raise JobInputError(f"{where}.inputs must be an object, got {_kind(inputs)}")
+        workflow[str(node_id)] = {**node, "inputs": dict(inputs)}
+    return workflow
+
+
+def _parse_images(value: Any, max_total_bytes: int) -> tuple[InputImage, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise JobInputError(
+            'input.images must be a list like [{"name": "photo.png", "image": "<base64>"}], '
+            f"got {_kind(value)}"
+        )
+    images: list[InputImage] = []
+    seen: set[str] = set()
+    total = 0
+    for index, entry in enumerate(value):
+        where = f"input.images[{index}]"
+        if not isinstance(entry, Mapping):
+            raise JobInputError(f"{where} must be an object with 'name' and 'image', got {_kind(entry)}")
+        name = _parse_name(entry.get("name"), where)
+        if name in seen:
+            raise JobInputError(f"{where}.name {name!r} is used twice; give every input a unique name")
+        seen.add(name)
+        data = _decode_base64(entry.get("image"), f"{where}.image", name)
+        total += len(data)
+        if total > max_total_bytes:
+            raise JobInputError(
+                f"{where} ({name!r}) brings the decoded inputs to {total} bytes, over the "
+                f"{max_total_bytes}-byte limit (COMFY_MAX_INPUT_BYTES); send smaller files or raise the limit"
+            )
+        images.append(InputImage(name=name, data=data, mime_type=sniff_mime(data[:SNIFF_BYTES], name)))
+    return tuple(images)
+
+
+def _parse_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise JobInputError(f'{where}.name must be a non-empty file name such as "photo.png"')
+    name = value.strip()
+    if "/" in name or "\\" in name or name in (".", "..") or ".." in name or "\x00" in name:
+        raise JobInputError(
+            f"{where}.name {value!r} is not a plain file name: no '/', '\\' or '..'; "
+            'use a name such as "photo.png" and the same name in your LoadImage node'
+        )
+    return name
+
+
+def _decode_base64(value: Any, where: str, name: str) -> bytes:
+    if not isinstance(value, str) or not value.strip():
+        raise JobInputError(f"{where} for {name!r} must be a base64 string or a data URI")
+    text = value.strip()
+    match = _DATA_URI.match(text)
+    if match:
+        text = text[match.end() :]
+    elif text.startswith("data:"):
+        raise JobInputError(f"{where} for {name!r} is a data URI without ';base64,'; send base64 data")
+    raw = "".join(text.split()).encode("ascii", errors="replace")
+    if not _BASE64_CHARS.match(raw):
+        raise JobInputError(f"{where} for {name!r} is not valid base64 (it has characters base64 never uses)")
+    raw = raw.replace(b"-", b"+").replace(b"_", b"/")  # accept URL-safe base64 too
+    raw += b"=" * (-len(raw) % 4)
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise JobInputError(f"{where} for {name!r} is not valid base64 (bad length or padding)") from None
+    if not data:
+        raise JobInputError(f"{where} for {name!r} decodes to an empty file")
+    return data
+
+
+def _parse_api_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise JobInputError("input.comfy_org_api_key must be a non-empty string (your Comfy.org API key)")
+    return value.strip()
+
+
+def _parse_timeout(value: Any, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise JobInputError(f"input.timeout must be a number of seconds, got {_kind(value)}")
+    if value <= 0 or value > MAX_TIMEOUT_S:
+        raise JobInputError(f"input.timeout must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {value}")
+    return float(value)
+
+
+def _parse_flag(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise JobInputError(f"input.{name} must be true or false, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__

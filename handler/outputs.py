@@ -1,0 +1,105 @@
+"""Find a prompt's outputs in its history entry and in the output folder's changes. Pure.
+
+History ``outputs`` maps node id -> UI output. A file output is any list entry with a
+``filename`` under ANY key (``images``, ``gifs``, ``audio``, ``3d``, ...), since custom nodes pick
+their own keys; ``text`` lists are text outputs. Nodes that write files without reporting them
+(ComfyUI-Sharp's SharpPredict) are found by diffing the output folder before and after the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FileRef",
+    "FolderSnapshot",
+    "PromptOutputs",
+    "TextOutput",
+    "collect_outputs",
+    "new_files",
+]
+
+FolderSnapshot = Mapping[str, tuple[int, int]]  # relative posix path -> (size, mtime_ns)
+_FILE_TYPES = ("output", "temp")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file ComfyUI can serve from /view."""
+
+    node_id: str
+    filename: str
+    subfolder: str = ""
+    folder_type: str = "output"  # ComfyUI's "type": output | temp
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.subfolder}/{self.filename}" if self.subfolder else self.filename
+
+
+@dataclass(frozen=True)
+class TextOutput:
+    node_id: str
+    text: str
+
+
+@dataclass
+class PromptOutputs:
+    files: list[FileRef] = field(default_factory=list)
+    texts: list[TextOutput] = field(default_factory=list)
+    skipped_temp: int = 0  # PreviewImage files left out because include_temp was false
+    temp_files: list[FileRef] = field(default_factory=list)  # every temp file, for cleanup
+
+
+def collect_outputs(outputs: Any, *, include_temp: bool) -> PromptOutputs:
+    """Walk a history entry's ``outputs`` into files and texts, in node order, without duplicates."""
+    result = PromptOutputs()
+    if not isinstance(outputs, Mapping):
+        return result
+    seen: set[tuple[str, str, str]] = set()
+    for node_id, ui in outputs.items():
+        if not isinstance(ui, Mapping):
+            continue
+        for key, values in ui.items():
+            if not isinstance(values, list):
+                continue
+            if key == "text":
+                result.texts.extend(TextOutput(str(node_id), str(v)) for v in values if isinstance(v, str))
+                continue
+            for ref in _file_refs(str(node_id), values):
+                identity = (ref.folder_type, ref.subfolder, ref.filename)
+                if identity in seen:
+                    continue
+                seen.add(identity)
+                if ref.folder_type == "temp":
+                    result.temp_files.append(ref)
+                    if not include_temp:
+                        result.skipped_temp += 1
+                        continue
+                result.files.append(ref)
+    return result
+
+
+def _file_refs(node_id: str, values: Iterable[Any]) -> Iterable[FileRef]:
+    for value in values:
+        if not isinstance(value, Mapping):
+            continue
+        filename = value.get("filename")
+        if not isinstance(filename, str) or not filename:
+            continue
+        folder_type = str(value.get("type") or "output")
+        if folder_type not in _FILE_TYPES:
+            continue  # "input" entries are the user's own inputs echoed back
+        subfolder = value.get("subfolder")
+        yield FileRef(node_id, filename, subfolder if isinstance(subfolder, str) else "", folder_type)
+
+
+def new_files(before: FolderSnapshot, after: FolderSnapshot, *, reported: Iterable[str]) -> list[str]:
+    """Paths that appeared in the output folder during the job and no node reported.
+
+    Files that existed before the job are never returned, even if the job rewrote them.
+    """
+    known = set(reported)
+    return sorted(path for path in after if path not in before and path not in known)

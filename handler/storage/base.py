@@ -1,0 +1,41 @@
+"""The delivery interface: turn one fetched output file into a result entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["Delivery", "OutputFile"]
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """An output fetched to local disk, ready to deliver."""
+
+    node_id: str | None
+    filename: str
+    subfolder: str
+    path: Path
+    mime_type: str
+    size_bytes: int
+
+    def entry(self, kind: str, data: str) -> dict[str, Any]:
+        """The result entry every delivery returns: worker-comfyui's shape plus metadata."""
+        return {
+            "filename": self.filename,
+            "type": kind,
+            "data": data,
+            "mime_type": self.mime_type,
+            "size_bytes": self.size_bytes,
+            "node_id": self.node_id,
+            "subfolder": self.subfolder,
+        }
+
+
+class Delivery(Protocol):
+    """Where outputs go. Implementations live in their own modules (inline, s3)."""
+
+    async def deliver(self, item: OutputFile) -> dict[str, Any]:
+        """Return the result entry for ``item``; raise a WorkerError if it cannot be delivered."""
+        ...

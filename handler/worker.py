@@ -1,0 +1,361 @@
+"""The pipeline: job input -> validated request -> ComfyUI run -> outputs -> delivery -> result.
+
+One short method per step. No parsing, no environment reads and no message strings live here:
+they belong to job.py, config.py and errors.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .comfy.client import ComfyClient
+from .comfy.folders import ComfyFolders
+from .comfy.readiness import wait_until_ready
+from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
+from .config import Settings
+from .errors import (
+    ExecutionFailed,
+    FetchFailed,
+    Interrupted,
+    JobTimeout,
+    NoOutputs,
+    OutputFailed,
+    WorkerError,
+    describe_validation_errors,
+    error_result,
+    redact,
+)
+from .job import JobLimits, JobRequest, parse_job_input
+from .media import SNIFF_BYTES, is_image, sniff_mime
+from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, new_files
+from .progress import ProgressReporter, Sender
+from .storage import Delivery, InlineDelivery, OutputFile
+from .workflow import class_types, with_rerun_marker
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger(__name__)
+
+SenderFactory = Callable[[dict[str, Any]], Sender | None]
+
+
+class Worker:
+    """Runs jobs against one ComfyUI. ``handle`` is the RunPod handler (async, so cancel reaches it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress_sender: SenderFactory | None = None,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self.settings = settings
+        self.folders = ComfyFolders(settings.comfyui_path)
+        self._progress_sender = progress_sender
+        self._delivery = delivery or InlineDelivery()
+        self._is_output_class: dict[str, bool] = {}  # from /object_info, stable for a ComfyUI's life
+
+    async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Run one RunPod job and return its result; never raises except on cancellation."""
+        run = _JobRun(self, job)
+        try:
+            result = await run.execute()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
+            result = error_result(exc)
+        finally:
+            run.cleanup()
+        if self.settings.refresh_worker:
+            result["refresh_worker"] = True
+        return redact(result, run.secrets)
+
+
+@dataclass
+class _Timings:
+    started: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.marks[name] = round(seconds * 1000.0, 1)
+
+    def as_dict(self) -> dict[str, float]:
+        return {**self.marks, "total_ms": round((time.monotonic() - self.started) * 1000.0, 1)}
+
+
+class _JobRun:
+    """The state of one job: what to clean up and how far it got."""
+
+    def __init__(self, worker: Worker, job: dict[str, Any]) -> None:
+        self.worker = worker
+        self.settings = worker.settings
+        self.job = job
+        self.job_id = str(job.get("id", "local"))
+        self.secrets: list[str | None] = [self.settings.comfy_org_api_key]
+        self.timings = _Timings()
+        self.reporter = ProgressReporter(
+            worker._progress_sender(job)
+            if worker._progress_sender and self.settings.progress_enabled
+            else None,
+            interval_s=self.settings.progress_interval_s,
+        )
+        self.prompt_id: str | None = None
+        self.stage = "validating the input"
+        self.tracker: PromptTracker | None = None
+        self.uploaded: list[str] = []
+        self.produced: list[tuple[str, str]] = []  # (folder type, relative path) to delete
+        self.workdir = Path(tempfile.mkdtemp(prefix="comfy-job-"))
+        self.before: FolderSnapshot = {}
+        self.fetched = 0
+        self.comfy: ComfyClient | None = None
+
+    async def execute(self) -> dict[str, Any]:
+        request = self._validate()
+        async with ComfyClient(
+            self.settings.comfy_host, http_timeout_s=self.settings.timeouts.http_s
+        ) as comfy:
+            self.comfy = comfy
+            try:
+                async with asyncio.timeout(request.timeout_s) as deadline:
+                    return await self._run(comfy, request)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                stage = self.tracker.stage if self.tracker and self.prompt_id else self.stage
+                await self._stop_prompt(comfy)
+                raise JobTimeout(request.timeout_s, stage=stage, prompt_id=self.prompt_id) from None
+            except asyncio.CancelledError:
+                logger.info("job %s cancelled; stopping prompt %s", self.job_id, self.prompt_id)
+                await self._stop_prompt(comfy)
+                raise
+            finally:
+                self.comfy = None
+
+    def _validate(self) -> JobRequest:
+        started = time.monotonic()
+        request = parse_job_input(
+            self.job.get("input"),
+            JobLimits(
+                max_input_bytes=self.settings.max_input_bytes,
+                default_timeout_s=self.settings.timeouts.job_s,
+                default_api_key=self.settings.comfy_org_api_key,
+            ),
+        )
+        self.secrets.append(request.api_key)
+        self.timings.add("validate_ms", time.monotonic() - started)
+        return request
+
+    async def _run(self, comfy: ComfyClient, request: JobRequest) -> dict[str, Any]:
+        self.stage = "waiting for ComfyUI to start"
+        self.reporter.stage("starting")
+        waited = await wait_until_ready(
+            comfy,
+            timeout_s=self.settings.timeouts.ready_s,
+            poll_s=self.settings.timeouts.ready_poll_s,
+            pid_file=self.settings.comfy_pid_file,
+        )
+        self.timings.add("ready_ms", waited)
+        await self._upload(comfy, request)
+        workflow, output_nodes = await self._prepare(comfy, request)
+        outcome = await self._track(comfy, request, workflow, output_nodes)
+        return await self._collect(comfy, request, outcome, output_nodes)
+
+    async def _upload(self, comfy: ComfyClient, request: JobRequest) -> None:
+        started = time.monotonic()
+        if request.images:
+            self.stage = "uploading inputs"
+            self.reporter.stage("uploading")
+        for image in request.images:
+            stored = await comfy.upload(image)
+            self.uploaded.append(stored)
+        self.timings.add("upload_ms", time.monotonic() - started)
+
+    async def _prepare(
+        self, comfy: ComfyClient, request: JobRequest
+    ) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
+        known = self.worker._is_output_class
+        for class_type in class_types(request.workflow):
+            if class_type not in known:
+                info = await comfy.object_info(class_type)
+                if info:  # unknown classes are left for POST /prompt to report
+                    known[class_type] = bool(info.get("output_node"))
+        output_nodes = frozenset(
+            node_id for node_id, node in request.workflow.items() if known.get(node["class_type"], False)
+        )
+        if not self.settings.rerun_output_nodes:
+            return request.workflow, output_nodes
+        return with_rerun_marker(request.workflow, output_nodes, self.job_id), output_nodes
+
+    async def _track(
+        self,
+        comfy: ComfyClient,
+        request: JobRequest,
+        workflow: dict[str, dict[str, Any]],
+        output_nodes: frozenset[str],
+    ) -> PromptOutcome:
+        self.stage = "queueing the workflow"
+        self.before = self.worker.folders.snapshot_outputs()
+        self.prompt_id = str(uuid.uuid4())
+        self.tracker = PromptTracker(
+            comfy,
+            TrackerOptions(
+                ws_idle_s=self.settings.timeouts.ws_idle_s,
+                reconnect_attempts=self.settings.ws_reconnect_attempts,
+                reconnect_delay_s=self.settings.ws_reconnect_delay_s,
+                pid_file=self.settings.comfy_pid_file,
+                trace=self.settings.ws_trace,
+            ),
+            workflow=workflow,
+            output_nodes=output_nodes,
+            workdir=self.workdir,
+            on_progress=self.reporter.update,
+        )
+        extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
+        outcome = await self.tracker.run(
+            client_id=str(uuid.uuid4()), prompt_id=self.prompt_id, extra_data=extra_data
+        )
+        self._remember_produced(outcome.history)
+        started = outcome.started_at or outcome.queued_at
+        self.timings.add("queue_wait_ms", started - outcome.queued_at)
+        self.timings.add("execution_ms", outcome.finished_at - started)
+        if outcome.status == "interrupted":
+            raise Interrupted(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
+        if outcome.status == "error":
+            raise ExecutionFailed(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
+        return outcome
+
+    def _remember_produced(self, history: dict[str, Any] | None) -> None:
+        """Note every file the prompt wrote, reported or not, so cleanup removes it."""
+        found = collect_outputs((history or {}).get("outputs"), include_temp=True)
+        self.produced.extend((ref.folder_type, ref.relpath) for ref in found.files)
+        reported = [ref.relpath for ref in found.files if ref.folder_type == "output"]
+        after = self.worker.folders.snapshot_outputs()
+        self.produced.extend(("output", path) for path in new_files(self.before, after, reported=reported))
+
+    async def _collect(
+        self, comfy: ComfyClient, request: JobRequest, outcome: PromptOutcome, output_nodes: frozenset[str]
+    ) -> dict[str, Any]:
+        started = time.monotonic()
+        self.stage = "collecting outputs"
+        self.reporter.stage("collecting")
+        found = collect_outputs(outcome.history.get("outputs"), include_temp=request.include_temp)
+        refs = found.files + self._unreported(outcome, found, output_nodes)
+        problems = self._skipped_branches(outcome)
+        files: list[OutputFile] = []
+        for ref in refs:
+            try:
+                files.append(await self._fetch(comfy, ref))
+            except FetchFailed as exc:
+                problems.append(exc.message)
+        files.extend(self._streamed(outcome))
+        if not files and not found.texts:
+            if problems:
+                raise OutputFailed(problems, prompt_id=outcome.prompt_id)
+            raise NoOutputs(prompt_id=outcome.prompt_id, skipped_temp=found.skipped_temp)
+        result = await self._deliver(files, found, outcome.prompt_id)
+        self.timings.add("collect_ms", time.monotonic() - started)
+        result["timings"] = self.timings.as_dict()
+        if problems:
+            result["errors"] = problems
+        return result
+
+    @staticmethod
+    def _skipped_branches(outcome: PromptOutcome) -> list[str]:
+        """ComfyUI runs the valid outputs of a partly broken workflow; say which ones it skipped."""
+        if not outcome.node_errors:
+            return []
+        lines = describe_validation_errors({"node_errors": outcome.node_errors}, {})
+        return [f"skipped by ComfyUI: {line}" for line in lines]
+
+    def _unreported(
+        self, outcome: PromptOutcome, found: PromptOutputs, output_nodes: frozenset[str]
+    ) -> list[FileRef]:
+        """Files in output/ that no node reported (SharpPredict), attributed when unambiguous."""
+        reported = {ref.relpath for ref in found.files if ref.folder_type == "output"}
+        reported.update(ref.relpath for ref in found.temp_files)
+        silent = output_nodes - set((outcome.history.get("outputs") or {}).keys())
+        node_id = next(iter(silent)) if len(silent) == 1 else None
+        refs = []
+        for folder_type, relpath in self.produced:
+            if folder_type != "output" or relpath in reported:
+                continue
+            subfolder, _, filename = relpath.rpartition("/")
+            refs.append(FileRef(node_id or "", filename, subfolder, "output"))
+        return refs
+
+    async def _fetch(self, comfy: ComfyClient, ref: FileRef) -> OutputFile:
+        self.fetched += 1
+        dest = self.workdir / f"{self.fetched:05d}_{Path(ref.filename).name}"
+        size = await comfy.download(
+            filename=ref.filename, subfolder=ref.subfolder, folder_type=ref.folder_type, dest=dest
+        )
+        with dest.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        return OutputFile(
+            node_id=ref.node_id or None,
+            filename=ref.filename,
+            subfolder=ref.subfolder,
+            path=dest,
+            mime_type=sniff_mime(head, ref.filename),
+            size_bytes=size,
+        )
+
+    def _streamed(self, outcome: PromptOutcome) -> list[OutputFile]:
+        return [
+            OutputFile(
+                node_id=image.node_id,
+                filename=f"{outcome.prompt_id[:8]}_{image.path.name}",
+                subfolder="",
+                path=image.path,
+                mime_type=image.mime_type,
+                size_bytes=image.path.stat().st_size,
+            )
+            for image in outcome.streamed
+        ]
+
+    async def _deliver(self, files: list[OutputFile], found: PromptOutputs, prompt_id: str) -> dict[str, Any]:
+        images: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        for item in files:
+            entry = await self.worker._delivery.deliver(item)
+            (images if is_image(item.mime_type) else others).append(entry)
+        return {
+            "images": images,
+            "files": others,
+            "text": [{"node_id": t.node_id, "text": t.text} for t in found.texts],
+            "prompt_id": prompt_id,
+        }
+
+    async def _stop_prompt(self, comfy: ComfyClient) -> None:
+        """Interrupt and dequeue our prompt, then wait (bounded) until ComfyUI has let go of it."""
+        if self.prompt_id is None:
+            return
+        try:
+            await comfy.delete_queued(self.prompt_id)
+            await comfy.interrupt(self.prompt_id)
+            deadline = time.monotonic() + self.settings.timeouts.interrupt_settle_s
+            while time.monotonic() < deadline:
+                running, pending = await comfy.queue()
+                if self.prompt_id not in running and self.prompt_id not in pending:
+                    self._remember_produced(await comfy.history(self.prompt_id))
+                    return
+                await asyncio.sleep(0.05)
+            logger.warning("prompt %s still in ComfyUI's queue after the interrupt", self.prompt_id)
+        except WorkerError as exc:
+            logger.warning("could not stop prompt %s: %s", self.prompt_id, exc.message)
+
+    def cleanup(self) -> None:
+        """Remove uploaded inputs, produced outputs and the job's temp files, whatever happened."""
+        if self.settings.cleanup:
+            for name in self.uploaded:
+                self.worker.folders.remove("input", name)
+            for folder_type, relpath in self.produced:
+                self.worker.folders.remove(folder_type, relpath)
+        shutil.rmtree(self.workdir, ignore_errors=True)

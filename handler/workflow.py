@@ -1,0 +1,37 @@
+"""Changes the worker makes to a workflow before queueing it. Pure.
+
+ComfyUI caches every node by its class and inputs (comfy_execution/caching.py iterates all of a
+node's inputs). A re-submitted workflow therefore re-runs nothing: its output nodes write no new
+files, and their old files may already be cleaned up, and nodes such as SharpPredict that save
+without reporting produce nothing at all. Adding one input that no node declares (ComfyUI
+ignores undeclared inputs) to each output node makes exactly those nodes run again, while
+everything upstream (model loads, sampling) stays cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["RERUN_INPUT", "class_types", "with_rerun_marker"]
+
+RERUN_INPUT = "comfy_worker_run"
+
+
+def class_types(workflow: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The distinct node classes of a workflow, in first-use order."""
+    return list(dict.fromkeys(str(node["class_type"]) for node in workflow.values()))
+
+
+def with_rerun_marker(
+    workflow: Mapping[str, Mapping[str, Any]], node_ids: Iterable[str], marker: str
+) -> dict[str, dict[str, Any]]:
+    """A copy of ``workflow`` whose given nodes carry ``marker`` in an extra input."""
+    marked = set(node_ids)
+    result: dict[str, dict[str, Any]] = {}
+    for node_id, node in workflow.items():
+        copy = dict(node)
+        if node_id in marked:
+            copy["inputs"] = {**node.get("inputs", {}), RERUN_INPUT: marker}
+        result[node_id] = copy
+    return result

@@ -1,0 +1,173 @@
+"""Error results: one line with a stable code; ComfyUI's recorded 400 bodies made readable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from handler.errors import (
+    ComfyCrashed,
+    ExecutionFailed,
+    JobTimeout,
+    WorkflowInvalid,
+    error_result,
+    redact,
+)
+
+from .conftest import recorded
+
+
+def recorded_400_bodies() -> dict[str, Any]:
+    bodies = {}
+    for event in recorded("09_validation_errors")["events"]:
+        if event["kind"] == "http" and event["response"]["status"] == 400:
+            bodies[event["label"]] = event["response"]["json"]
+    return bodies
+
+
+BODIES = recorded_400_bodies()
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        (
+            "unknown class_type (in a node that an output depends on)",
+            "Cannot execute because node NoSuchNodeType does not exist (Node ID '#1'): install the custom node pack",
+        ),
+        (
+            "missing required widget input (EmptyImage.width)",
+            "node 1 (EmptyImage) input 'width': required input is missing",
+        ),
+        (
+            "missing required link input (SaveImage.images)",
+            "node 2 (SaveImage) input 'images': required input is missing",
+        ),
+        ("link to non-existent node id", "node 2 (SaveImage) validation raised KeyError: '99'"),
+        (
+            "link with wrong type (LATENT into IMAGE input)",
+            "node 2 (SaveImage) input 'images': Return type mismatch between linked nodes: "
+            "images, received_type(LATENT) mismatch input_type(IMAGE)",
+        ),
+        (
+            "value below min (EmptyImage.width=0)",
+            "node 1 (EmptyImage) input 'width': Value 0 smaller than min of 1",
+        ),
+        (
+            "value of wrong type (width='abc')",
+            "node 1 (EmptyImage) input 'width': Failed to convert an input value to a INT value",
+        ),
+        (
+            "combo value not in list (ImageScale.upscale_method)",
+            "node 2 (ImageScale) input 'upscale_method': value 'no-such-method' is not available. "
+            "Available: ['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos']",
+        ),
+        (
+            "missing model file (CheckpointLoaderSimple ckpt_name not in list)",
+            "node 1 (CheckpointLoaderSimple) input 'ckpt_name': value 'sd_xl_base_1.0.safetensors' is not available; "
+            "the file is missing from ComfyUI's models folder. Available: none (the folder is empty)",
+        ),
+        (
+            "LoadImage of a file that does not exist in input/",
+            "node 1 (LoadImage) input 'image': Invalid image file: no_such_file_xyz.png; send the file in input.images",
+        ),
+        ("prompt without any output node", "Prompt has no outputs: add an output node such as SaveImage"),
+        ("node without class_type", "a node is missing the class_type property"),
+    ],
+)
+def test_recorded_validation_errors_become_readable_lines(label: str, expected: str) -> None:
+    result = error_result(WorkflowInvalid(BODIES[label]))
+    assert result["error"].startswith("WORKFLOW_INVALID: ComfyUI rejected the workflow: ")
+    assert expected in result["error"]
+    assert "\n" not in result["error"]
+    assert result["details"]["comfy_response"] == BODIES[label]
+    assert result["details"]["problems"]
+
+
+def test_every_recorded_400_body_gives_a_problem_line() -> None:
+    for label, body in BODIES.items():
+        problems = WorkflowInvalid(body).details["problems"]
+        assert problems and all(p.strip() for p in problems), label
+
+
+def test_many_problems_are_summarised() -> None:
+    body = {
+        "node_errors": {
+            str(i): {
+                "class_type": "EmptyImage",
+                "errors": [
+                    {
+                        "type": "required_input_missing",
+                        "message": "Required input is missing",
+                        "details": "width",
+                        "extra_info": {"input_name": "width"},
+                    }
+                ],
+            }
+            for i in range(8)
+        }
+    }
+    error = WorkflowInvalid(body)
+    assert "(+3 more, see details.problems)" in error.message
+    assert len(error.details["problems"]) == 8
+
+
+def test_execution_error_from_recorded_message() -> None:
+    events = recorded("10_execution_error")["events"]
+    data = next(
+        e["json"]["data"]
+        for e in events
+        if e["kind"] == "ws_recv" and e.get("json", {}).get("type") == "execution_error"
+    )
+    result = error_result(ExecutionFailed(data, prompt_id="p1"))
+    assert result["error"].startswith(
+        f"EXECUTION_FAILED: node {data['node_id']} ({data['node_type']}) raised PIL.UnidentifiedImageError: "
+    )
+    assert "\n" not in result["error"]
+    details = result["details"]
+    assert details["exception_type"] == "PIL.UnidentifiedImageError"
+    assert details["traceback"] and len(details["traceback"]) <= 13
+    assert details["prompt_id"] == "p1"
+
+
+def test_long_tracebacks_are_truncated() -> None:
+    data = {
+        "node_id": "3",
+        "node_type": "KSampler",
+        "exception_type": "RuntimeError",
+        "exception_message": "CUDA out of memory\n",
+        "traceback": [f"frame {i}\n" for i in range(40)],
+    }
+    details = ExecutionFailed(data, prompt_id="p").details
+    assert details["traceback"][0] == "... 28 earlier frame(s) omitted\n"
+    assert details["traceback"][-1] == "frame 39\n"
+
+
+def test_crash_asks_runpod_to_replace_the_worker() -> None:
+    result = error_result(ComfyCrashed("ComfyUI died"))
+    assert result["error"] == "COMFY_CRASHED: ComfyUI died"
+    assert result["refresh_worker"] is True
+
+
+def test_timeout_says_what_to_raise() -> None:
+    result = error_result(JobTimeout(2.5, stage="running node 3 (KSampler)", prompt_id="p"))
+    assert result["error"] == (
+        "TIMEOUT: the job did not finish within 2.5 s (it was running node 3 (KSampler)); the prompt was "
+        "interrupted. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow needs longer"
+    )
+
+
+def test_unexpected_exception_is_generic_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    result = error_result(KeyError("internal detail"))
+    assert result["error"].startswith("INTERNAL_ERROR: the worker hit an unexpected KeyError")
+    assert "internal detail" not in result["error"]
+    assert "unexpected error in the worker" in caplog.text
+
+
+def test_secrets_are_redacted_everywhere() -> None:
+    value = {"error": "key sk-secret-1234 leaked", "details": {"list": ["x sk-secret-1234"]}}
+    assert redact(value, ["sk-secret-1234", None]) == {
+        "error": "key *** leaked",
+        "details": {"list": ["x ***"]},
+    }

@@ -1,0 +1,100 @@
+"""Output discovery from recorded history entries and from output-folder changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handler.outputs import FileRef, TextOutput, collect_outputs, new_files
+
+from .conftest import recorded
+
+
+def history_outputs(name: str) -> list[dict[str, Any]]:
+    found = []
+    for event in recorded(name)["events"]:
+        if event["kind"] == "http" and event["request"]["path"].startswith("/history/"):
+            body = event["response"].get("json") or {}
+            found.extend(entry["outputs"] for entry in body.values())
+    return found
+
+
+def test_batch_save_and_preview_and_subfolder() -> None:
+    outputs = history_outputs("04_batch_and_multiple_outputs")[0]
+    without_temp = collect_outputs(outputs, include_temp=False)
+    with_temp = collect_outputs(outputs, include_temp=True)
+    saved = [f for f in without_temp.files if f.folder_type == "output"]
+    assert len(saved) == 5  # 4 from SaveImage + 1 from the probe_dir branch
+    assert {f.subfolder for f in saved} == {"", "probe_dir"}
+    assert without_temp.skipped_temp == 4
+    assert len(with_temp.files) == 9
+    assert len(with_temp.temp_files) == 4 and all(f.folder_type == "temp" for f in with_temp.temp_files)
+
+
+def test_preview_only_workflow_has_only_temp_files() -> None:
+    outputs = history_outputs("03_preview_image_temp")[0]
+    assert collect_outputs(outputs, include_temp=False).files == []
+    assert [f.folder_type for f in collect_outputs(outputs, include_temp=True).files] == ["temp"]
+
+
+def test_animated_and_video_outputs_are_files() -> None:
+    animated = collect_outputs(history_outputs("05_animated_webp_png")[0], include_temp=False)
+    assert sorted(f.filename.rsplit(".", 1)[1] for f in animated.files) == ["png", "webp"]
+    mp4, webm = (collect_outputs(h, include_temp=False).files for h in history_outputs("06_video"))
+    assert [(f.subfolder, f.filename) for f in mp4] == [("video", "probe_video_00001_.mp4")]
+    assert [f.filename for f in webm] == ["probe_webm_00001_.webm"]
+
+
+def test_text_outputs_keep_their_node() -> None:
+    outputs = history_outputs("07_text_ui_output")[0]
+    texts = collect_outputs(outputs, include_temp=False).texts
+    assert texts and all(isinstance(t, TextOutput) for t in texts)
+    assert any(t.text == "hello, world" for t in texts)
+
+
+def test_websocket_image_workflow_has_empty_history_outputs() -> None:
+    outputs = history_outputs("08_websocket_binary_images")[0]
+    found = collect_outputs(outputs, include_temp=True)
+    assert found.files == [] and found.texts == []
+
+
+def test_any_key_with_filename_entries_counts_and_duplicates_and_inputs_are_dropped() -> None:
+    outputs = {
+        "9": {
+            "gifs": [
+                {"filename": "v_00001.mp4", "subfolder": "", "type": "output", "format": "video/h264-mp4"}
+            ]
+        },
+        "10": {
+            "3d": [{"filename": "m.glb", "subfolder": "mesh", "type": "output"}],
+            "images": [{"filename": "m.glb", "subfolder": "mesh", "type": "output"}],
+        },
+        "11": {"images": [{"filename": "in.png", "subfolder": "", "type": "input"}], "animated": [True]},
+        "12": {"audio": [{"filename": "a.flac", "type": "output"}], "text": ["hi", 3]},
+        "13": "not a dict",
+    }
+    found = collect_outputs(outputs, include_temp=False)
+    assert found.files == [
+        FileRef("9", "v_00001.mp4", "", "output"),
+        FileRef("10", "m.glb", "mesh", "output"),
+        FileRef("12", "a.flac", "", "output"),
+    ]
+    assert found.texts == [TextOutput("12", "hi")]
+
+
+def test_malformed_outputs_are_ignored() -> None:
+    assert collect_outputs(None, include_temp=True).files == []
+    assert (
+        collect_outputs({"1": {"images": [None, {"filename": ""}, {"filename": 5}]}}, include_temp=True).files
+        == []
+    )
+
+
+def test_new_files_are_only_the_unreported_files_that_appeared() -> None:
+    before = {"old.ply": (10, 1), "keep/a.png": (5, 1)}
+    after = {
+        "old.ply": (20, 2),
+        "keep/a.png": (5, 1),
+        "splat_1700000000.ply": (99, 3),
+        "ComfyUI_00001_.png": (4, 3),
+    }
+    assert new_files(before, after, reported=["ComfyUI_00001_.png"]) == ["splat_1700000000.ply"]

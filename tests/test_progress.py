@@ -1,0 +1,61 @@
+"""Progress updates are throttled, but stage changes always go out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handler.comfy.session import RunProgress
+from handler.progress import ProgressReporter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttle_and_stage_changes() -> None:
+    sent: list[dict[str, Any]] = []
+    clock = FakeClock()
+    reporter = ProgressReporter(sent.append, interval_s=1.0, clock=clock)
+    reporter.stage("uploading")
+    reporter.update(
+        RunProgress(
+            "running", node="3", node_class="KSampler", step=1, max_steps=4, nodes_done=2, nodes_total=4
+        )
+    )
+    for step in range(2, 5):
+        clock.now += 0.2
+        reporter.update(
+            RunProgress(
+                "running",
+                node="3",
+                node_class="KSampler",
+                step=step,
+                max_steps=4,
+                nodes_done=2,
+                nodes_total=4,
+            )
+        )
+    clock.now += 0.5
+    reporter.update(RunProgress("running", node="4", node_class="SaveImage", nodes_done=3, nodes_total=4))
+    assert [p["stage"] for p in sent] == ["uploading", "running", "running"]
+    assert sent[1] == {
+        "stage": "running",
+        "node": "3",
+        "node_class": "KSampler",
+        "step": 1,
+        "max_steps": 4,
+        "nodes_done": 2,
+        "nodes_total": 4,
+        "percent": 56.2,
+    }
+    assert sent[2]["node"] == "4" and sent[2]["percent"] == 75.0
+
+
+def test_no_sender_means_no_updates() -> None:
+    reporter = ProgressReporter(None, interval_s=0.0)
+    reporter.stage("running")
+    assert reporter.sent == 0
