@@ -280,7 +280,8 @@ class _JobRun:
         """Files in output/ that no node reported (SharpPredict), attributed when unambiguous."""
         reported = {ref.relpath for ref in found.files if ref.folder_type == "output"}
         reported.update(ref.relpath for ref in found.temp_files)
-        silent = output_nodes - set((outcome.history.get("outputs") or {}).keys())
+        streamed = {image.node_id for image in outcome.streamed}
+        silent = output_nodes - set((outcome.history.get("outputs") or {}).keys()) - streamed
         node_id = next(iter(silent)) if len(silent) == 1 else None
         refs = []
         for folder_type, relpath in self.produced:

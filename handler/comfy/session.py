@@ -274,13 +274,14 @@ class PromptTracker:
                 continue
             logger.info("WebSocket reconnected on attempt %d", attempt)
             return ws
-        await self._confirm_alive()
+        # The reconnects already spent the retry budget: one HTTP check decides crash vs polling.
+        await self._confirm_alive(attempts=1)
         logger.warning("WebSocket unavailable; following prompt %s by polling /history", self._prompt_id)
         return None
 
-    async def _confirm_alive(self) -> None:
+    async def _confirm_alive(self, attempts: int | None = None) -> None:
         """Raise ComfyCrashed unless ComfyUI answers HTTP within the reconnect budget."""
-        attempts = max(1, self._options.reconnect_attempts)
+        attempts = max(1, self._options.reconnect_attempts if attempts is None else attempts)
         for attempt in range(attempts):
             self._check_process()
             try:

@@ -1,0 +1,264 @@
+"""Worker benchmarks against the ComfyUI test server (run: ``python -m bench.worker_bench``).
+
+1. Per-job overhead: 50 trivial jobs (EmptyImage 64x64 -> SaveImage) through ``Worker.handle``,
+   wall time minus the server's own execution time (from the history entry's execution_start and
+   execution_success timestamps). Baseline in the same run: a bare protocol client doing only
+   connect WS -> POST /prompt -> wait for the end -> GET /history -> GET /view -> base64.
+2. A 100 MB output returned as base64: time and peak extra memory (ru_maxrss growth in a fresh
+   process), against a baseline that reads the file and base64-encodes it in one call.
+
+The test server runs as its own process so it does not share our interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+TRIVIAL = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 255}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
+}
+BIG_INPUT = "bench_noise.png"
+BIG = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": BIG_INPUT}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench_big"}},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestServer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "comfy_testserver", "--root", str(root), "--port", str(self.port)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise RuntimeError(f"test server did not start: {line!r}")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def server_execution_s(history: dict[str, Any]) -> float:
+    stamps = {}
+    for name, data in history["status"]["messages"]:
+        stamps[name] = data.get("timestamp")
+    return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
+
+
+def worker_env(server: TestServer) -> dict[str, str]:
+    return {"COMFY_HOST": server.address, "COMFYUI_PATH": str(server.root), "COMFY_LOG_LEVEL": "WARNING"}
+
+
+async def bench_worker_overhead(server: TestServer, jobs: int) -> list[float]:
+    from handler.config import Settings
+    from handler.worker import Worker
+
+    worker = Worker(Settings.from_env(worker_env(server)))
+    overheads = []
+    async with aiohttp.ClientSession() as http:
+        for index in range(jobs):
+            workflow = json.loads(json.dumps(TRIVIAL))
+            workflow["1"]["inputs"]["color"] = index  # no two jobs alike: every job executes
+            started = time.perf_counter()
+            result = await worker.handle({"id": f"bench-{index}", "input": {"workflow": workflow}})
+            wall = time.perf_counter() - started
+            assert "error" not in result, result
+            async with http.get(f"http://{server.address}/history/{result['prompt_id']}") as response:
+                history = (await response.json())[result["prompt_id"]]
+            overheads.append(wall - server_execution_s(history))
+    return overheads
+
+
+async def bench_bare_client(server: TestServer, jobs: int) -> list[float]:
+    overheads = []
+    base = f"http://{server.address}"
+    async with aiohttp.ClientSession() as http:
+        for index in range(jobs):
+            workflow = json.loads(json.dumps(TRIVIAL))
+            workflow["1"]["inputs"]["color"] = 100_000 + index
+            client_id, prompt_id = str(uuid.uuid4()), str(uuid.uuid4())
+            started = time.perf_counter()
+            async with http.ws_connect(f"ws://{server.address}/ws", params={"clientId": client_id}) as ws:
+                body = {"prompt": workflow, "client_id": client_id, "prompt_id": prompt_id}
+                async with http.post(f"{base}/prompt", json=body) as response:
+                    response.raise_for_status()
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        frame = json.loads(message.data)
+                        data = frame.get("data", {})
+                        if (
+                            frame["type"] == "executing"
+                            and data.get("node") is None
+                            and data.get("prompt_id") == prompt_id
+                        ):
+                            break
+            async with http.get(f"{base}/history/{prompt_id}") as response:
+                history = (await response.json())[prompt_id]
+            for image in history["outputs"]["2"]["images"]:
+                async with http.get(f"{base}/view", params=image) as response:
+                    base64.b64encode(await response.read())
+            wall = time.perf_counter() - started
+            overheads.append(wall - server_execution_s(history))
+    return overheads
+
+
+def make_noise_png(path: Path, target_bytes: int) -> None:
+    from PIL import Image
+
+    side = int((target_bytes / 3) ** 0.5)
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(path, compress_level=1)
+
+
+def peak_rss_mb() -> float:
+    """This process's high-water RSS. Not ru_maxrss: Linux carries that across fork+exec from the parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def big_output_child(mode: str, address: str, root: str) -> None:
+    """Runs in a fresh process so ru_maxrss measures only this path."""
+    before = peak_rss_mb()
+    started = time.perf_counter()
+    if mode == "worker":
+        from handler.config import Settings
+        from handler.worker import Worker
+
+        settings = Settings.from_env(
+            {
+                "COMFY_HOST": address,
+                "COMFYUI_PATH": root,
+                "COMFY_CLEANUP": "false",
+                "COMFY_LOG_LEVEL": "WARNING",
+                "COMFY_HTTP_TIMEOUT_S": "120",
+            }
+        )
+        before = peak_rss_mb()
+        started = time.perf_counter()
+        result = asyncio.run(
+            Worker(settings).handle({"id": "big", "input": {"workflow": BIG, "timeout": 600}})
+        )
+        assert "error" not in result, result["error"]
+        size = result["images"][0]["size_bytes"]
+        encoded = len(result["images"][0]["data"])
+        collect_ms = result["timings"]["collect_ms"]
+    else:
+        output = next(Path(root, "output").glob("bench_big_*.png"))
+        data = output.read_bytes()
+        text = base64.b64encode(data).decode("ascii")
+        size, encoded, collect_ms = len(data), len(text), (time.perf_counter() - started) * 1000
+    elapsed = time.perf_counter() - started
+    peak = peak_rss_mb()
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "size": size,
+                "encoded": encoded,
+                "seconds": elapsed,
+                "collect_ms": collect_ms,
+                "peak_extra_mb": peak - before,
+            }
+        )
+    )
+
+
+def run_child(mode: str, server: TestServer) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.worker_bench", "--child", mode, server.address, str(server.root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+
+
+def report_overhead(jobs: int, ours: list[float], bare: list[float]) -> None:
+    print(f"per-job overhead over {jobs} trivial jobs (wall time minus server execution time):")
+    for name, values in (("worker", ours), ("bare protocol", bare)):
+        print(
+            f"  {name:14} median {statistics.median(values) * 1000:7.1f} ms   p95 {p95(values) * 1000:7.1f} ms"
+        )
+    print(f"  worker extra   median {(statistics.median(ours) - statistics.median(bare)) * 1000:7.1f} ms")
+
+
+def report_big(worker: dict[str, Any], baseline: dict[str, Any]) -> None:
+    print(
+        f"{worker['size'] / 1e6:.1f} MB output returned as base64 ({worker['encoded'] / 1e6:.1f} MB of text):"
+    )
+    print(
+        f"  worker    collect {worker['collect_ms'] / 1000:6.2f} s   whole job {worker['seconds']:6.2f} s   "
+        f"peak extra RSS {worker['peak_extra_mb']:7.1f} MB"
+    )
+    print(
+        f"  baseline  read + b64encode {baseline['seconds']:6.2f} s   "
+        f"peak extra RSS {baseline['peak_extra_mb']:7.1f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        big_output_child(*args.child)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-comfy-") as tmp:
+        server = TestServer(Path(tmp))
+        try:
+            ours = asyncio.run(bench_worker_overhead(server, args.jobs))
+            bare = asyncio.run(bench_bare_client(server, args.jobs))
+            report_overhead(args.jobs, ours, bare)
+            make_noise_png(Path(tmp) / "input" / BIG_INPUT, args.big_mb * 1024 * 1024)
+            report_big(run_child("worker", server), run_child("baseline", server))
+        finally:
+            server.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The knobs that make the test server misbehave on purpose.
+
+A `Behaviour` is read at the moment it matters (before a node finishes, before a frame is sent,
+when the port is bound), so tests may change its fields between jobs or while a job runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Behaviour"]
+
+
+@dataclass
+class Behaviour:
+    """Timing and failure knobs of a `ComfyTestServer`; every field may change at runtime.
+
+    Example: `server.behaviour.node_delay_s = 0.2` makes each executed node take 0.2 s longer.
+    """
+
+    node_delay_s: float = 0.0
+    """Sleep before each executed (non-cached) node finishes. An interrupt cuts the sleep short; like
+    a real ComfyUI node without a progress bar, the node still finishes and the *next* node is the one
+    reported in `execution_interrupted` (transcript 11)."""
+
+    step_delay_s: float = 0.0
+    """Sleep per progress step of nodes with steps (KSampler, ImageUpscaleWithModel). An interrupt
+    stops such a node at its next step, as a real sampler does."""
+
+    startup_delay_s: float = 0.0
+    """Do not bind the port until this much time has passed (connections are refused meanwhile)."""
+
+    ws_drop_after_messages: int | None = None
+    """After this many text frames for one prompt went to a socket, abort that socket (no close
+    frame), once per prompt. Execution goes on; a reconnect with the same clientId gets `status`
+    and then `executing {node}` (transcript 15)."""
+
+    ws_silent: bool = False
+    """Sockets still get their first `status` frame, then nothing at all (execution and history
+    are unaffected)."""
+
+    kill_on_execute: bool = False
+    """Call `ComfyTestServer.kill()` when the next node starts executing (a ComfyUI that crashes)."""
+
+    history_delay_s: float = 0.0
+    """Delay between a prompt finishing and its history entry becoming visible over HTTP."""
+
+    preview_method: str = "none"
+    """`"none"` (ComfyUI's default: no sampler previews) or `"latent2rgb"`: KSampler sends one JPEG
+    preview frame per step (transcript 16 previews_latent2rgb)."""

@@ -1,0 +1,75 @@
+"""The fake node classes, by ComfyUI class_type.
+
+Core nodes: EmptyImage, LoadImage, ImageInvert, ImageScale, ImageBatch, GetImageSize, SaveImage,
+PreviewImage, SaveImageWebsocket, SaveAnimatedWEBP, SaveAnimatedPNG, CreateVideo, SaveVideo,
+SaveWEBM, PrimitiveString, StringConcatenate, PreviewAny, CheckpointLoaderSimple, CLIPTextEncode,
+EmptyLatentImage, KSampler, VAEDecode, UpscaleModelLoader, ImageUpscaleWithModel, LoadAudio.
+Stand-ins (see `standins`): SharpPredict (ComfyUI-Sharp), VHS_VideoCombine (VideoHelperSuite),
+SaveAudio and SaveGLB (accept any input).
+"""
+
+from __future__ import annotations
+
+from .base import InterruptProcessing, Node, NodeResult, NodeRun
+from .images import (
+    EmptyImage,
+    GetImageSize,
+    ImageBatch,
+    ImageInvert,
+    ImageScale,
+    LoadImage,
+    PreviewImage,
+    SaveAnimatedPNG,
+    SaveAnimatedWEBP,
+    SaveImage,
+    SaveImageWebsocket,
+)
+from .sampling import (
+    CheckpointLoaderSimple,
+    CLIPTextEncode,
+    EmptyLatentImage,
+    ImageUpscaleWithModel,
+    KSampler,
+    UpscaleModelLoader,
+    VAEDecode,
+)
+from .standins import LoadAudio, SaveAudio, SaveGLB, SharpPredict, VHS_VideoCombine
+from .text import PreviewAny, PrimitiveString, StringConcatenate
+from .video import CreateVideo, SaveVideo, SaveWEBM
+
+__all__ = ["NODE_CLASSES", "InterruptProcessing", "Node", "NodeResult", "NodeRun"]
+
+NODE_CLASSES: dict[str, type[Node]] = {
+    cls.CLASS_TYPE: cls
+    for cls in (
+        EmptyImage,
+        LoadImage,
+        ImageInvert,
+        ImageScale,
+        ImageBatch,
+        GetImageSize,
+        SaveImage,
+        PreviewImage,
+        SaveImageWebsocket,
+        SaveAnimatedWEBP,
+        SaveAnimatedPNG,
+        CreateVideo,
+        SaveVideo,
+        SaveWEBM,
+        PrimitiveString,
+        StringConcatenate,
+        PreviewAny,
+        CheckpointLoaderSimple,
+        CLIPTextEncode,
+        EmptyLatentImage,
+        KSampler,
+        VAEDecode,
+        UpscaleModelLoader,
+        ImageUpscaleWithModel,
+        LoadAudio,
+        SaveAudio,
+        SaveGLB,
+        SharpPredict,
+        VHS_VideoCombine,
+    )
+}

@@ -1,0 +1,142 @@
+"""A stand-in for RunPod's control plane, so the unmodified SDK worker loop runs our handler.
+
+It speaks the job-take / job-stop / job-done protocol recorded in
+shared/notes/runpod-worker-protocol.md: the worker polls GET job-take (we hold the request up to
+a second, then 204), long-polls GET job-stop for ``{"jobsToStop": [...]}``, and POSTs progress
+(``{"status": "IN_PROGRESS", "output": ...}``) and the final result to job-done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+POLL_HOLD_S = 1.0
+
+
+@dataclass
+class JobRecord:
+    job: dict[str, Any]
+    taken: bool = False
+    progress: list[Any] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class ControlPlane:
+    """Run on loopback in a thread; tests submit jobs and read what the worker sent back."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobRecord] = {}
+        self._pending: list[str] = []
+        self._to_stop: list[str] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def worker_env(self, worker_id: str = "worker-1") -> dict[str, str]:
+        return {
+            "RUNPOD_WEBHOOK_GET_JOB": f"{self.url}/job-take/{worker_id}?gpu=none",
+            "RUNPOD_WEBHOOK_POST_OUTPUT": f"{self.url}/job-done/{worker_id}?id=$ID",
+            "RUNPOD_POD_ID": worker_id,
+            "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+            "RUNPOD_SKIP_GPU_CHECK": "true",
+        }
+
+    def submit(self, job_input: Any, **fields: Any) -> str:
+        job_id = f"job-{uuid.uuid4().hex[:12]}"
+        with self._lock:
+            self.jobs[job_id] = JobRecord({"id": job_id, "input": job_input, **fields})
+            self._pending.append(job_id)
+        return job_id
+
+    def stop(self, job_id: str) -> None:
+        """Ask the worker to stop a job, as RunPod does on /cancel or executionTimeout."""
+        with self._lock:
+            self._to_stop.append(job_id)
+
+    def wait_taken(self, job_id: str, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.jobs[job_id].taken:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{job_id} was not taken by a worker")
+            time.sleep(0.02)
+
+    def wait_result(self, job_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        record = self.jobs[job_id]
+        if not record.done.wait(timeout_s):
+            raise TimeoutError(f"no result for {job_id} within {timeout_s} s")
+        assert record.result is not None
+        return record.result
+
+    async def _job_take(self, request: web.Request) -> web.Response:
+        deadline = time.monotonic() + POLL_HOLD_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._pending:
+                    record = self.jobs[self._pending.pop(0)]
+                    record.taken = True
+                    return web.json_response(record.job)
+            await asyncio.sleep(0.02)
+        return web.Response(status=204)
+
+    async def _job_stop(self, request: web.Request) -> web.Response:
+        deadline = time.monotonic() + POLL_HOLD_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._to_stop:
+                    ids, self._to_stop = self._to_stop, []
+                    return web.json_response({"jobsToStop": ids})
+            await asyncio.sleep(0.02)
+        return web.Response(status=204)
+
+    async def _job_done(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())  # JSON sent as x-www-form-urlencoded by the SDK
+        record = self.jobs[request.query["id"]]
+        if body.get("status") == "IN_PROGRESS":
+            record.progress.append(body.get("output"))
+        else:
+            record.result = body
+            record.done.set()
+        return web.json_response({})
+
+    def start(self) -> ControlPlane:
+        started = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_get("/job-take/{worker}", self._job_take)
+            app.router.add_get("/job-stop/{worker}", self._job_stop)
+            app.router.add_post("/job-done/{worker}", self._job_done)
+            self._runner = web.AppRunner(app, handle_signals=False)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            port = self._runner.addresses[0][1]
+            self.url = f"http://127.0.0.1:{port}"
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="runpod-standin", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)

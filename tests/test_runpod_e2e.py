@@ -1,0 +1,213 @@
+"""``python -m handler`` as a real process inside the unmodified runpod SDK.
+
+Two ways in, as on RunPod: the SDK's own local API (``--rp_serve_api``: /runsync, /run + /status),
+and the production worker loop talking to a control-plane stand-in (job-take, job-stop for cancel,
+job-done for progress and results).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comfy_testserver import Behaviour, ComfyTestServer
+
+from . import workflows as wf
+from .runpod_standin import ControlPlane
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    root = tmp_path / "comfyui"
+    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
+        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
+        yield server
+
+
+def worker_env(comfy: ComfyTestServer, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "COMFY"))}
+    env.update(
+        {
+            "COMFY_HOST": comfy.address,
+            "COMFYUI_PATH": str(comfy.root),
+            "COMFY_READY_TIMEOUT_S": "10",
+            "COMFY_WS_IDLE_S": "0.5",
+            "COMFY_PROGRESS_INTERVAL_S": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("wb")
+        self.proc = subprocess.Popen(
+            args, env=env, cwd=REPO, stdout=self._file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._file.close()
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def wait_for_http(url: str, process: Process, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            raise AssertionError(f"worker exited early:\n{process.output()}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered:\n{process.output()}")
+
+
+@pytest.fixture
+def serve_api(comfy: ComfyTestServer, tmp_path: Path, unused_tcp_port: int) -> Iterator[str]:
+    process = Process(
+        [sys.executable, "-m", "handler", "--rp_serve_api", "--rp_api_port", str(unused_tcp_port)],
+        worker_env(comfy),
+        tmp_path / "serve.log",
+    )
+    base = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        wait_for_http(f"{base}/docs", process)
+        yield base
+    finally:
+        process.stop()
+
+
+def test_runsync_returns_images_through_the_sdk_local_api(serve_api: str, comfy: ComfyTestServer) -> None:
+    reply = http_json("POST", f"{serve_api}/runsync", {"input": {"workflow": wf.save_image("sync")}})
+    assert reply["status"] == "COMPLETED", reply
+    [image] = reply["output"]["images"]
+    assert (
+        image["filename"].startswith("sync_")
+        and image["type"] == "base64"
+        and image["mime_type"] == "image/png"
+    )
+
+
+def test_run_then_status(serve_api: str) -> None:
+    submitted = http_json("POST", f"{serve_api}/run", {"input": {"workflow": wf.every_output_kind()}})
+    # The SDK's local server runs the job when /status is first asked (a POST there).
+    status = http_json("POST", f"{serve_api}/status/{submitted['id']}")
+    assert status["status"] == "COMPLETED", status
+    assert {f["mime_type"] for f in status["output"]["files"]} >= {"video/mp4", "application/ply"}
+
+
+def test_runsync_error_is_one_line_with_code(serve_api: str) -> None:
+    reply = http_json("POST", f"{serve_api}/runsync", {"input": {"workflow": {"nodes": [], "links": []}}})
+    assert reply["status"] == "FAILED"
+    assert reply["error"].startswith("INVALID_INPUT: input.workflow is a UI-format export")
+
+
+@pytest.fixture
+def plane() -> Iterator[ControlPlane]:
+    control = ControlPlane().start()
+    yield control
+    control.close()
+
+
+def start_worker(plane: ControlPlane, comfy: ComfyTestServer, tmp_path: Path, **env: str) -> Process:
+    return Process(
+        [sys.executable, "-m", "handler"],
+        worker_env(comfy, **plane.worker_env(), **env),
+        tmp_path / "worker.log",
+    )
+
+
+def test_worker_loop_reports_progress_and_result(
+    plane: ControlPlane, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    worker = start_worker(plane, comfy, tmp_path)
+    try:
+        job_id = plane.submit({"workflow": wf.sampler(steps=8)})
+        body = plane.wait_result(job_id)
+        assert "error" not in body, (body, worker.output())
+        assert body["output"]["images"][0]["mime_type"] == "image/png"
+        progress = plane.jobs[job_id].progress
+        assert any(p.get("node_class") == "KSampler" and p.get("max_steps") == 8 for p in progress), progress
+        assert 3 <= len(progress) <= 20  # throttled to COMFY_PROGRESS_INTERVAL_S, not one per message
+    finally:
+        worker.stop()
+
+
+def test_worker_loop_error_keeps_details_and_refreshes_on_crash(
+    plane: ControlPlane, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    worker = start_worker(plane, comfy, tmp_path)
+    try:
+        invalid = plane.submit({"workflow": wf.sampler(ckpt="missing.safetensors")})
+        body = plane.wait_result(invalid)
+        assert body["error"].startswith("WORKFLOW_INVALID: ")
+        assert body["output"]["details"]["problems"]
+        assert "stopPod" not in body
+        comfy.behaviour.kill_on_execute = True
+        crashed = plane.submit({"workflow": wf.save_image()})
+        body = plane.wait_result(crashed)
+        assert body["error"].startswith("COMFY_CRASHED: ")
+        assert body["stopPod"] is True
+    finally:
+        worker.stop()
+
+
+def test_stop_signal_cancels_the_prompt_and_the_worker_serves_the_next_job(
+    plane: ControlPlane, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    worker = start_worker(plane, comfy, tmp_path)
+    try:
+        slow = plane.submit({"workflow": wf.sampler(steps=100)})
+        plane.wait_taken(slow)
+        deadline = time.monotonic() + 20
+        while not comfy.queue_state()[0]:
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.05)
+        plane.stop(slow)
+        deadline = time.monotonic() + 10
+        while comfy.queue_state() != ([], []):
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.05)
+        assert comfy.executions[-1].outcome == "interrupted"
+        comfy.behaviour.step_delay_s = 0.0
+        follow = plane.submit({"workflow": wf.save_image("after-cancel")})
+        body = plane.wait_result(follow)
+        assert "error" not in body, (body, worker.output())
+    finally:
+        worker.stop()

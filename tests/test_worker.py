@@ -1,0 +1,391 @@
+"""The handler end to end, called directly, against the ComfyUI test server over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from comfy_testserver import Behaviour, ComfyTestServer
+from handler.config import Settings
+from handler.worker import Worker
+
+from . import workflows as wf
+from .conftest import b64, png_bytes
+
+
+@pytest.fixture
+def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    root = tmp_path / "comfyui"
+    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
+        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
+        yield server
+
+
+def make_settings(server: ComfyTestServer, **env: str) -> Settings:
+    base = {
+        "COMFY_HOST": server.address,
+        "COMFYUI_PATH": str(server.root),
+        "COMFY_READY_TIMEOUT_S": "5",
+        "COMFY_WS_IDLE_S": "0.3",
+        "WEBSOCKET_RECONNECT_ATTEMPTS": "3",
+        "WEBSOCKET_RECONNECT_DELAY_S": "0.1",
+        "COMFY_INTERRUPT_SETTLE_S": "5",
+        "COMFY_PROGRESS_INTERVAL_S": "0",
+        "RUNPOD_WEBHOOK_POST_OUTPUT": "http://unused/",  # turns progress on; the sender is ours
+    }
+    return Settings.from_env({**base, **env})
+
+
+class Progress:
+    """Collects what the worker would send to runpod.serverless.progress_update."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def __call__(self, job: dict[str, Any]) -> Any:
+        return self.updates.append
+
+
+@pytest.fixture
+def progress() -> Progress:
+    return Progress()
+
+
+@pytest.fixture
+def worker(comfy: ComfyTestServer, progress: Progress) -> Worker:
+    return Worker(make_settings(comfy), progress_sender=progress)
+
+
+def post(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=5).close()
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def decode_image(entry: dict[str, Any]) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(entry["data"])))
+
+
+async def test_saves_image_returns_base64_and_cleans_up(worker: Worker, comfy: ComfyTestServer) -> None:
+    result = await worker.handle({"id": "job-1", "input": {"workflow": wf.save_image("probe")}})
+    assert "error" not in result, result
+    [image] = result["images"]
+    assert image["filename"].startswith("probe_") and image["filename"].endswith(".png")
+    assert image["type"] == "base64" and image["mime_type"] == "image/png"
+    assert image["node_id"] == "2" and image["subfolder"] == ""
+    assert image["size_bytes"] == len(base64.b64decode(image["data"]))
+    picture = decode_image(image)
+    assert picture.size == (16, 16) and picture.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+    assert result["files"] == [] and result["text"] == []
+    assert set(result["timings"]) >= {
+        "validate_ms",
+        "upload_ms",
+        "queue_wait_ms",
+        "execution_ms",
+        "collect_ms",
+        "total_ms",
+    }
+    assert result["prompt_id"] in comfy.history()
+    assert "errors" not in result
+    assert files_under(comfy.root / "output") == []  # the collected file is gone from the warm worker
+
+
+async def test_uploaded_input_feeds_loadimage_and_is_removed(worker: Worker, comfy: ComfyTestServer) -> None:
+    job_input = {
+        "workflow": wf.invert_upload("photo.png"),
+        "images": [
+            {"name": "photo.png", "image": "data:image/png;base64," + b64(png_bytes(color=(200, 30, 30)))}
+        ],
+    }
+    result = await worker.handle({"id": "job-2", "input": job_input})
+    assert "error" not in result, result
+    assert decode_image(result["images"][0]).convert("RGB").getpixel((1, 1)) == (55, 225, 225)
+    uploads = [r for r in comfy.requests if r.path == "/upload/image"]
+    assert len(uploads) == 1
+    assert files_under(comfy.root / "input") == []
+
+
+async def test_every_output_kind_is_returned(worker: Worker, comfy: ComfyTestServer) -> None:
+    result = await worker.handle({"id": "job-3", "input": {"workflow": wf.every_output_kind()}})
+    assert "error" not in result, result
+    images = {(i["node_id"], i["mime_type"]) for i in result["images"]}
+    assert ("2", "image/png") in images and ("4", "image/webp") in images and ("12", "image/png") in images
+    assert sum(1 for i in result["images"] if i["node_id"] == "2") == 3
+    assert sum(1 for i in result["images"] if i["node_id"] == "12") == 3  # streamed over the WebSocket
+    assert not any(i["node_id"] == "3" for i in result["images"])  # temp previews need include_temp
+    files = {f["node_id"]: f for f in result["files"]}
+    assert files["6"]["mime_type"] == "video/mp4" and files["6"]["subfolder"] == "video"
+    assert files["8"]["mime_type"] == "video/mp4"  # VHS reports under "gifs"
+    assert files["9"]["mime_type"] == "application/ply" and files["9"]["filename"].startswith("splat_")
+    assert files["10"]["mime_type"] == "model/gltf-binary" and files["10"]["subfolder"] == "mesh"
+    assert files["11"]["mime_type"] == "audio/flac"
+    assert base64.b64decode(files["9"]["data"]).startswith(b"ply")
+    assert result["text"] == [{"node_id": "7", "text": "hello, world"}]
+    assert files_under(comfy.root / "output") == [] and files_under(comfy.root / "temp") == []
+
+
+async def test_include_temp_returns_previews(worker: Worker) -> None:
+    result = await worker.handle({"id": "j", "input": {"workflow": wf.preview_only(), "include_temp": True}})
+    assert "error" not in result, result
+    assert len(result["images"]) == 1 and result["images"][0]["filename"].startswith("ComfyUI_temp_")
+
+
+async def test_preview_only_without_include_temp_says_nothing_was_produced(worker: Worker) -> None:
+    result = await worker.handle({"id": "j", "input": {"workflow": wf.preview_only()}})
+    assert result["error"].startswith("NO_OUTPUTS: the workflow ran but produced no outputs")
+    assert "include_temp=true" in result["error"]
+
+
+async def test_same_workflow_twice_returns_outputs_both_times(worker: Worker, comfy: ComfyTestServer) -> None:
+    job = {"workflow": wf.every_output_kind()}
+    first = await worker.handle({"id": "a", "input": job})
+    second = await worker.handle({"id": "b", "input": job})
+    assert "error" not in first and "error" not in second, (first, second)
+    for key in ("images", "files"):
+        assert sorted(e["node_id"] for e in first[key]) == sorted(e["node_id"] for e in second[key])
+    # Upstream nodes stayed cached; only the output nodes ran again.
+    assert "1" not in comfy.executions[-1].executed_nodes
+
+
+async def test_without_rerun_marker_a_cached_rerun_cannot_find_cleaned_files(comfy: ComfyTestServer) -> None:
+    worker = Worker(make_settings(comfy, COMFY_RERUN_OUTPUT_NODES="false"))
+    assert "error" not in await worker.handle({"id": "a", "input": {"workflow": wf.save_image("c")}})
+    second = await worker.handle({"id": "b", "input": {"workflow": wf.save_image("c")}})
+    assert second["error"].startswith(
+        "OUTPUT_FAILED: the workflow ran but none of its 1 output(s) could be fetched"
+    )
+    assert "not found" in second["error"]
+
+
+async def test_missing_model_is_workflow_invalid_with_available_values(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    result = await worker.handle({"id": "j", "input": {"workflow": wf.sampler(ckpt="sdxl.safetensors")}})
+    assert result["error"].startswith(
+        "WORKFLOW_INVALID: ComfyUI rejected the workflow: node 1 (CheckpointLoaderSimple)"
+    )
+    assert "'sdxl.safetensors' is not available" in result["error"] and "tiny.safetensors" in result["error"]
+    assert comfy.queue_state() == ([], [])
+
+
+async def test_unknown_node_is_workflow_invalid(worker: Worker) -> None:
+    workflow = {
+        "1": {"class_type": "NoSuchNode", "inputs": {}},
+        **{k: v for k, v in wf.save_image().items() if k != "1"},
+    }
+    result = await worker.handle({"id": "j", "input": {"workflow": workflow}})
+    assert result["error"].startswith("WORKFLOW_INVALID: ")
+    assert "node NoSuchNode does not exist" in result["error"] and "custom node" in result["error"]
+
+
+async def test_partly_broken_workflow_runs_the_valid_branch_and_reports_the_other(worker: Worker) -> None:
+    workflow = {
+        **wf.save_image("ok"),
+        "3": wf.empty_image(width=0),
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "bad"}},
+    }
+    result = await worker.handle({"id": "j", "input": {"workflow": workflow}})
+    assert "error" not in result, result
+    assert [i["node_id"] for i in result["images"]] == ["2"]
+    assert result["errors"] == [
+        "skipped by ComfyUI: node 3 (EmptyImage) input 'width': Value 0 smaller than min of 1"
+    ]
+
+
+async def test_execution_error_names_node_and_exception(worker: Worker, comfy: ComfyTestServer) -> None:
+    job_input = {
+        "workflow": wf.invert_upload("broken.png"),
+        "images": [{"name": "broken.png", "image": b64(b"\x89PNG\r\n\x1a\n this is not really a png")}],
+    }
+    result = await worker.handle({"id": "j", "input": job_input})
+    assert result["error"].startswith(
+        "EXECUTION_FAILED: node 1 (LoadImage) raised PIL.UnidentifiedImageError: "
+    )
+    assert result["details"]["traceback"]
+    assert files_under(comfy.root / "input") == [] and files_under(comfy.root / "output") == []
+
+
+async def test_timeout_interrupts_and_next_job_starts_at_once(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    started = time.monotonic()
+    result = await worker.handle({"id": "slow", "input": {"workflow": wf.sampler(steps=50), "timeout": 1}})
+    assert time.monotonic() - started < 4
+    assert result["error"].startswith(
+        "TIMEOUT: the job did not finish within 1 s (it was running node 5 (KSampler))"
+    )
+    assert comfy.queue_state() == ([], [])
+    assert comfy.executions[-1].outcome == "interrupted"
+    comfy.behaviour.step_delay_s = 0.0
+    follow_up = await worker.handle({"id": "next", "input": {"workflow": wf.save_image("after")}})
+    assert "error" not in follow_up
+    assert follow_up["timings"]["queue_wait_ms"] < 500
+
+
+async def test_cancel_interrupts_the_prompt_and_reraises(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    task = asyncio.create_task(worker.handle({"id": "c", "input": {"workflow": wf.sampler(steps=50)}}))
+    while not comfy.queue_state()[0]:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert comfy.queue_state() == ([], [])
+    assert comfy.executions[-1].outcome == "interrupted"
+    assert files_under(comfy.root / "output") == []
+
+
+async def test_interrupt_from_outside_is_reported(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    task = asyncio.create_task(worker.handle({"id": "i", "input": {"workflow": wf.sampler(steps=50)}}))
+    while not comfy.queue_state()[0]:
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(post, f"{comfy.url}/interrupt")  # as the ComfyUI UI's cancel button does
+    result = await task
+    assert result["error"].startswith(
+        "INTERRUPTED: the prompt was interrupted in ComfyUI at node 5 (KSampler)"
+    )
+
+
+async def test_progress_updates_name_node_and_steps(
+    worker: Worker, comfy: ComfyTestServer, progress: Progress
+) -> None:
+    comfy.behaviour.step_delay_s = 0.05
+    result = await worker.handle({"id": "p", "input": {"workflow": wf.sampler(steps=5)}})
+    assert "error" not in result, result
+    stages = [u["stage"] for u in progress.updates]
+    assert (
+        stages[0] == "starting" and "queued" in stages and "running" in stages and stages[-1] == "collecting"
+    )
+    steps = [u for u in progress.updates if u.get("node_class") == "KSampler" and "step" in u]
+    assert [u["step"] for u in steps] == [1, 2, 3, 4, 5] and {u["max_steps"] for u in steps} == {5}
+    assert all(u["nodes_total"] == 7 for u in steps)
+
+
+async def test_websocket_drop_reconnects_and_finishes(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.ws_drop_after_messages = 4
+    comfy.behaviour.node_delay_s = 0.1
+    result = await worker.handle({"id": "d", "input": {"workflow": wf.sampler(steps=3)}})
+    assert "error" not in result, result
+    assert len(result["images"]) == 1
+
+
+async def test_silent_websocket_falls_back_to_history(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.ws_silent = True
+    result = await worker.handle({"id": "s", "input": {"workflow": wf.save_image("quiet")}})
+    assert "error" not in result, result
+    assert len(result["images"]) == 1
+
+
+async def test_comfy_killed_mid_job_fails_fast_and_refreshes_worker(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    comfy.behaviour.kill_on_execute = True
+    started = time.monotonic()
+    result = await worker.handle({"id": "k", "input": {"workflow": wf.save_image("dead")}})
+    assert time.monotonic() - started < 5
+    assert result["error"].startswith("COMFY_CRASHED: ComfyUI stopped answering")
+    assert result["refresh_worker"] is True
+
+
+async def test_slow_start_is_waited_for(tmp_path: Path) -> None:
+    server = ComfyTestServer(root=tmp_path / "c", behaviour=Behaviour(startup_delay_s=1.0))
+    server.start()
+    try:
+        worker = Worker(make_settings(server))
+        result = await worker.handle({"id": "w", "input": {"workflow": wf.save_image("late")}})
+        assert "error" not in result, result
+        assert result["timings"]["ready_ms"] >= 500
+    finally:
+        server.stop()
+
+
+async def test_comfy_never_up_is_unavailable(tmp_path: Path, unused_tcp_port: int) -> None:
+    settings = Settings.from_env(
+        {
+            "COMFY_HOST": f"127.0.0.1:{unused_tcp_port}",
+            "COMFY_READY_TIMEOUT_S": "0.5",
+            "COMFYUI_PATH": str(tmp_path),
+        }
+    )
+    result = await Worker(settings).handle({"id": "u", "input": {"workflow": wf.save_image()}})
+    assert result["error"].startswith(
+        f"COMFY_UNAVAILABLE: ComfyUI at 127.0.0.1:{unused_tcp_port} did not answer within 0.5 s"
+    )
+    assert "COMFY_HOST" in result["error"] and "COMFY_READY_TIMEOUT_S" in result["error"]
+
+
+async def test_comfy_dead_at_startup_fails_at_once(tmp_path: Path, unused_tcp_port: int) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    pid_file = tmp_path / "comfy.pid"
+    pid_file.write_text(str(dead.pid))
+    settings = Settings.from_env(
+        {
+            "COMFY_HOST": f"127.0.0.1:{unused_tcp_port}",
+            "COMFY_PID_FILE": str(pid_file),
+            "COMFY_READY_TIMEOUT_S": "60",
+            "COMFYUI_PATH": str(tmp_path),
+        }
+    )
+    started = time.monotonic()
+    result = await Worker(settings).handle({"id": "x", "input": {"workflow": wf.save_image()}})
+    assert time.monotonic() - started < 2
+    assert result["error"].startswith("COMFY_CRASHED: ComfyUI crashed at start-up")
+    assert result["refresh_worker"] is True
+
+
+async def test_api_key_reaches_comfy_but_never_the_result(
+    comfy: ComfyTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = Worker(make_settings(comfy, COMFY_ORG_API_KEY="comfyui-env-secret-1"))
+    workflow = {"1": {"class_type": "NoSuchNode", "inputs": {"k": "comfyui-job-secret-2"}}}
+    result = await worker.handle(
+        {"id": "k", "input": {"workflow": wf.save_image(), "comfy_org_api_key": "comfyui-job-secret-2"}}
+    )
+    prompt = next(r for r in comfy.requests if r.path == "/prompt" and r.method == "POST")
+    assert prompt.json["extra_data"] == {"api_key_comfy_org": "comfyui-job-secret-2"}
+    assert "comfyui-job-secret-2" not in str(result)
+    failed = await worker.handle(
+        {"id": "k2", "input": {"workflow": workflow, "comfy_org_api_key": "comfyui-job-secret-2"}}
+    )
+    assert "comfyui-job-secret-2" not in str(failed)
+    assert "comfyui-env-secret-1" not in caplog.text and "comfyui-job-secret-2" not in caplog.text
+
+
+async def test_refresh_worker_setting_marks_every_result(comfy: ComfyTestServer) -> None:
+    worker = Worker(make_settings(comfy, REFRESH_WORKER="true"))
+    ok = await worker.handle({"id": "r", "input": {"workflow": wf.save_image()}})
+    bad = await worker.handle({"id": "r2", "input": {"workflow": 5}})
+    assert ok["refresh_worker"] is True and bad["refresh_worker"] is True
+
+
+async def test_invalid_input_never_touches_comfy(worker: Worker, comfy: ComfyTestServer) -> None:
+    before = len(comfy.requests)
+    result = await worker.handle({"id": "v", "input": {"workflow": {"nodes": [], "links": []}}})
+    assert result["error"].startswith("INVALID_INPUT: input.workflow is a UI-format export")
+    assert len(comfy.requests) == before
+
+
+def test_no_temp_files_are_left_behind(tmp_path: Path, comfy: ComfyTestServer) -> None:
+    before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+    worker = Worker(make_settings(comfy))
+    asyncio.run(worker.handle({"id": "t", "input": {"workflow": wf.every_output_kind()}}))
+    leftovers = {
+        n for n in set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - before if n.startswith("comfy-job-")
+    }
+    assert leftovers == set()
