@@ -217,9 +217,8 @@ def p95(values: list[float]) -> float:
 def report_overhead(jobs: int, ours: list[float], bare: list[float]) -> None:
     print(f"per-job overhead over {jobs} trivial jobs (wall time minus server execution time):")
     for name, values in (("worker", ours), ("bare protocol", bare)):
-        print(
-            f"  {name:14} median {statistics.median(values) * 1000:7.1f} ms   p95 {p95(values) * 1000:7.1f} ms"
-        )
+        median_ms, p95_ms = statistics.median(values) * 1000, p95(values) * 1000
+        print(f"  {name:14} median {median_ms:7.1f} ms   p95 {p95_ms:7.1f} ms")
     print(f"  worker extra   median {(statistics.median(ours) - statistics.median(bare)) * 1000:7.1f} ms")
 
 

@@ -116,7 +116,7 @@ class Hub:
         """Wait until every queued frame has been written (or `timeout_s` passed)."""
         try:
             await asyncio.wait_for(self._queue.join(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("frames still queued after %.1f s", timeout_s)
 
     async def _publish_forever(self) -> None:

@@ -6,7 +6,6 @@ so no other module catches aiohttp exceptions.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -168,7 +167,7 @@ class ComfyClient:
                     async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
                         sink.write(chunk)
                         size += len(chunk)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise FetchFailed(filename, f"the download broke off ({type(exc).__name__})") from exc
         return size
 
@@ -192,7 +191,7 @@ class ComfyClient:
             raise ComfyUnavailable(
                 f"ComfyUI at {self.host} answered HTTP {exc.status} while {action}"
             ) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, json.JSONDecodeError) as exc:
             raise ComfyUnavailable(
                 f"cannot reach ComfyUI at {self.host} while {action} ({type(exc).__name__}); "
                 "check COMFY_HOST and that ComfyUI is running"

@@ -166,7 +166,7 @@ class PromptTracker:
                 continue
             try:
                 message = await self._ws.receive(timeout=idle_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 # Silence: a long node, or a socket that stopped delivering. /history decides.
                 history = await self._history_if_done()
                 if history is not None:
