@@ -31,6 +31,16 @@ def main() -> int:
         settings.comfyui_path,
         settings.timeouts.job_s,
     )
+    if settings.storage is not None:
+        # A bucket that cannot be used is a start-up error, not a surprise after the first job ran.
+        from .errors import StorageMisconfigured
+        from .storage.s3 import check_destination
+
+        try:
+            check_destination(settings.storage)
+        except StorageMisconfigured as exc:
+            print(f"comfy-serverless-worker: storage check failed: {exc.message}", file=sys.stderr)
+            return 2
     # Imported here: the SDK reads its environment at import time and takes ~1 s to load.
     import runpod
 

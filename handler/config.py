@@ -13,11 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .storage.destination import Destination, DestinationError, build_destination
+
 __all__ = ["ComfyTimeouts", "ConfigError", "Settings"]
 
 DEFAULT_COMFY_HOST = "127.0.0.1:8188"
 DEFAULT_COMFYUI_PATH = "/comfyui"
 DEFAULT_MAX_INPUT_BYTES = 100 * 1024 * 1024  # ComfyUI's own upload limit (GET /features)
+# RunPod rejects results somewhere between 10 and 20 MB ("Failed to return job results | 400").
+DEFAULT_RESULT_MAX_BYTES = 9_000_000
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -57,6 +61,9 @@ class Settings:
     cleanup: bool = True  # COMFY_CLEANUP
     rerun_output_nodes: bool = True  # COMFY_RERUN_OUTPUT_NODES
     log_level: str = "INFO"  # COMFY_LOG_LEVEL
+    storage: Destination | None = None  # BUCKET_* (see storage/destination.py)
+    upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
+    result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
     # Set by RunPod on a real worker; without it progress updates have nowhere to go.
     progress_enabled: bool = False  # RUNPOD_WEBHOOK_POST_OUTPUT (presence)
 
@@ -107,8 +114,41 @@ class Settings:
             cleanup=env.flag("COMFY_CLEANUP", True),
             rerun_output_nodes=env.flag("COMFY_RERUN_OUTPUT_NODES", True),
             log_level=log_level,
+            storage=_storage(env),
+            upload_concurrency=int(env.number("BUCKET_UPLOAD_CONCURRENCY", 4, minimum=1, integer=True)),
+            result_max_bytes=int(
+                env.number("RESULT_MAX_BYTES", DEFAULT_RESULT_MAX_BYTES, minimum=1024, integer=True)
+            ),
             progress_enabled=bool(env.text("RUNPOD_WEBHOOK_POST_OUTPUT", "")),
         )
+
+
+def _storage(env: _Env) -> Destination | None:
+    """The env destination, or None when no bucket is configured at all."""
+    endpoint = env.text("BUCKET_ENDPOINT_URL", "")
+    bucket = env.text("BUCKET_NAME", "")
+    access_key = env.secret("BUCKET_ACCESS_KEY_ID")
+    secret_key = env.secret("BUCKET_SECRET_ACCESS_KEY")
+    if not endpoint and not bucket:
+        if access_key or secret_key:
+            raise ConfigError(
+                "BUCKET_ACCESS_KEY_ID/BUCKET_SECRET_ACCESS_KEY are set but no bucket is: set "
+                "BUCKET_ENDPOINT_URL (and BUCKET_NAME if the URL does not name the bucket)"
+            )
+        return None
+    try:
+        return build_destination(
+            endpoint_url=endpoint,
+            bucket=bucket,
+            access_key_id=access_key,
+            secret_access_key=secret_key,
+            region=env.text("BUCKET_REGION", ""),
+            prefix=env.text("BUCKET_PREFIX", ""),
+            url_expiry_s=int(env.number("BUCKET_URL_EXPIRY_S", 24 * 3600, minimum=1, integer=True)),
+            public_url=env.text("BUCKET_PUBLIC_URL", "") or None,
+        )
+    except DestinationError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _host(value: str) -> str:

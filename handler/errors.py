@@ -9,8 +9,12 @@
     ├── Interrupted          INTERRUPTED        someone interrupted the prompt in ComfyUI
     ├── JobTimeout           TIMEOUT            the job's deadline passed
     ├── NoOutputs            NO_OUTPUTS         the workflow ran and produced nothing
-    └── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
-        └── FetchFailed      OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
+    ├── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
+    │   └── FetchFailed      OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
+    ├── OutputTooLarge       OUTPUT_TOO_LARGE   the result would not fit RunPod's limit, no bucket
+    └── StorageError                            object storage failed
+        ├── StorageMisconfigured STORAGE_MISCONFIGURED  missing key, endpoint down, no bucket, denied
+        └── UploadFailed     UPLOAD_FAILED      one output could not be uploaded
 
 Each class writes its own message, so callers pass facts, not prose. A result error is always
 ``{"error": "<CODE>: <one line>", "details": {...}}``.
@@ -32,6 +36,10 @@ __all__ = [
     "JobTimeout",
     "NoOutputs",
     "OutputFailed",
+    "OutputTooLarge",
+    "StorageError",
+    "StorageMisconfigured",
+    "UploadFailed",
     "WorkerError",
     "WorkflowInvalid",
     "error_result",
@@ -180,6 +188,45 @@ class FetchFailed(OutputFailed):
     def __init__(self, filename: str, reason: str) -> None:
         WorkerError.__init__(self, f"output {filename!r} could not be fetched: {reason}")
         self.filename = filename
+
+
+class OutputTooLarge(WorkerError):
+    """The result would exceed RESULT_MAX_BYTES and there is nowhere else to put the outputs."""
+
+    code = "OUTPUT_TOO_LARGE"
+
+    def __init__(self, *, size_bytes: int, limit_bytes: int, mode: str, has_destination: bool) -> None:
+        if has_destination:
+            fix = 'send input.output = "auto" or "s3" so large outputs go to your bucket'
+        else:
+            fix = (
+                "configure object storage (BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
+                "BUCKET_SECRET_ACCESS_KEY, and BUCKET_NAME if the URL does not name the bucket) or send "
+                "s3Config with the request"
+            )
+        super().__init__(
+            f"the result would be {size_bytes / 1e6:.1f} MB, over the {limit_bytes / 1e6:.1f} MB that "
+            f"RunPod accepts (RESULT_MAX_BYTES), with output mode {mode!r}: {fix}",
+            details={"size_bytes": size_bytes, "limit_bytes": limit_bytes, "output_mode": mode},
+        )
+
+
+class StorageError(WorkerError):
+    """Object storage failed; the message names the bucket, never a key."""
+
+    code = "STORAGE_ERROR"
+
+
+class StorageMisconfigured(StorageError):
+    """The destination cannot be used: unreachable, missing bucket, wrong credentials."""
+
+    code = "STORAGE_MISCONFIGURED"
+
+
+class UploadFailed(StorageError):
+    """An output could not be uploaded after retries."""
+
+    code = "UPLOAD_FAILED"
 
 
 def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> dict[str, Any]:

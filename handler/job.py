@@ -17,8 +17,17 @@ from typing import Any
 
 from .errors import JobInputError
 from .media import SNIFF_BYTES, sniff_mime
+from .storage.destination import Destination, DestinationError, build_destination
 
-__all__ = ["InputImage", "JobLimits", "JobRequest", "parse_job_input"]
+__all__ = ["InputImage", "JobLimits", "JobRequest", "parse_job_input", "parse_s3_config"]
+
+OUTPUT_MODES = ("base64", "s3", "auto")
+_S3_CONFIG_NAMES = {
+    "endpoint_url": "s3Config.endpointUrl",
+    "bucket": "s3Config.bucketName",
+    "access_key_id": "s3Config.accessId",
+    "secret_access_key": "s3Config.accessSecret",
+}
 
 MAX_TIMEOUT_S = 24 * 3600.0
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,", re.I)
@@ -56,6 +65,7 @@ class JobRequest:
     api_key: str | None = field(default=None, repr=False)
     timeout_s: float = 1800.0
     include_temp: bool = False
+    output_mode: str | None = None  # None: s3 when a bucket is configured, else base64
 
 
 def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
@@ -69,7 +79,42 @@ def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
         api_key=_parse_api_key(data.get("comfy_org_api_key")) or limits.default_api_key,
         timeout_s=_parse_timeout(data.get("timeout"), limits.default_timeout_s),
         include_temp=_parse_flag(data.get("include_temp"), "include_temp"),
+        output_mode=_parse_output_mode(data.get("output")),
     )
+
+
+def parse_s3_config(raw: Any, *, defaults: Destination | None) -> Destination | None:
+    """RunPod's per-request ``s3Config`` (next to ``input`` in the job), overriding BUCKET_* for one job.
+
+    Prefix and URL lifetime still come from the environment; a public URL does not, since it
+    belongs to the environment's bucket.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise JobInputError(
+            's3Config must be an object like {"accessId", "accessSecret", "bucketName", '
+            f'"endpointUrl"}}, got {_kind(raw)}'
+        )
+    fields = {}
+    for key in ("accessId", "accessSecret", "bucketName", "endpointUrl"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise JobInputError(f"s3Config.{key} must be a string, got {_kind(value)}")
+        fields[key] = value
+    try:
+        return build_destination(
+            endpoint_url=fields["endpointUrl"],
+            bucket=fields["bucketName"],
+            access_key_id=fields["accessId"],
+            secret_access_key=fields["accessSecret"],
+            prefix=defaults.prefix if defaults else "",
+            url_expiry_s=defaults.url_expiry_s if defaults else 24 * 3600,
+            source="s3Config",
+            names=_S3_CONFIG_NAMES,
+        )
+    except DestinationError as exc:
+        raise JobInputError(f"s3Config: {exc}") from None
 
 
 def _as_object(raw: Any) -> Mapping[str, Any]:
@@ -212,6 +257,14 @@ def _parse_timeout(value: Any, default: float) -> float:
     if value <= 0 or value > MAX_TIMEOUT_S:
         raise JobInputError(f"input.timeout must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {value}")
     return float(value)
+
+
+def _parse_output_mode(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in OUTPUT_MODES:
+        raise JobInputError(f'input.output must be one of "base64", "s3" or "auto", got {value!r}'[:300])
+    return str(value)
 
 
 def _parse_flag(value: Any, name: str) -> bool:

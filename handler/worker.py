@@ -29,16 +29,20 @@ from .errors import (
     JobTimeout,
     NoOutputs,
     OutputFailed,
+    OutputTooLarge,
     WorkerError,
     describe_validation_errors,
     error_result,
     redact,
 )
-from .job import JobLimits, JobRequest, parse_job_input
+from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
 from .media import SNIFF_BYTES, is_image, sniff_mime
 from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, new_files
 from .progress import ProgressReporter, Sender
-from .storage import Delivery, InlineDelivery, OutputFile
+from .storage import InlineDelivery, OutputFile
+from .storage.destination import Destination
+from .storage.plan import plan_delivery, resolve_mode, serialized_size
+from .storage.s3 import S3Delivery, make_client
 from .workflow import class_types, with_rerun_marker
 
 __all__ = ["Worker"]
@@ -56,12 +60,11 @@ class Worker:
         settings: Settings,
         *,
         progress_sender: SenderFactory | None = None,
-        delivery: Delivery | None = None,
     ) -> None:
         self.settings = settings
         self.folders = ComfyFolders(settings.comfyui_path)
         self._progress_sender = progress_sender
-        self._delivery = delivery or InlineDelivery()
+        self._s3_clients: dict[Destination, Any] = {}  # boto3 clients are thread-safe and slow to build
         self._is_output_class: dict[str, bool] = {}  # from /object_info, stable for a ComfyUI's life
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -114,14 +117,14 @@ class _JobRun:
         self.workdir = Path(tempfile.mkdtemp(prefix="comfy-job-"))
         self.before: FolderSnapshot = {}
         self.fetched = 0
-        self.comfy: ComfyClient | None = None
+        self.destination: Destination | None = None
+        self.output_mode = "base64"
 
     async def execute(self) -> dict[str, Any]:
         request = self._validate()
         async with ComfyClient(
             self.settings.comfy_host, http_timeout_s=self.settings.timeouts.http_s
         ) as comfy:
-            self.comfy = comfy
             try:
                 async with asyncio.timeout(request.timeout_s) as deadline:
                     return await self._run(comfy, request)
@@ -135,8 +138,6 @@ class _JobRun:
                 logger.info("job %s cancelled; stopping prompt %s", self.job_id, self.prompt_id)
                 await self._stop_prompt(comfy)
                 raise
-            finally:
-                self.comfy = None
 
     def _validate(self) -> JobRequest:
         started = time.monotonic()
@@ -149,10 +150,18 @@ class _JobRun:
             ),
         )
         self.secrets.append(request.api_key)
+        self.destination = parse_s3_config(self.job.get("s3Config"), defaults=self.settings.storage)
+        self.destination = self.destination or self.settings.storage
+        if self.destination is not None:
+            self.secrets.append(self.destination.secret_access_key)
+        self.output_mode = resolve_mode(request.output_mode, has_destination=self.destination is not None)
         self.timings.add("validate_ms", time.monotonic() - started)
         return request
 
     async def _run(self, comfy: ComfyClient, request: JobRequest) -> dict[str, Any]:
+        if self.destination is not None and self.destination.source == "s3Config":
+            self.stage = "checking the job's s3Config bucket"
+            await self._s3_delivery().check()  # fail before spending GPU time, not after
         self.stage = "waiting for ComfyUI to start"
         self.reporter.stage("starting")
         waited = await wait_until_ready(
@@ -259,11 +268,17 @@ class _JobRun:
             if problems:
                 raise OutputFailed(problems, prompt_id=outcome.prompt_id)
             raise NoOutputs(prompt_id=outcome.prompt_id, skipped_temp=found.skipped_temp)
-        result = await self._deliver(files, found, outcome.prompt_id)
+        result = await self._deliver(files, found, outcome.prompt_id, problems)
         self.timings.add("collect_ms", time.monotonic() - started)
         result["timings"] = self.timings.as_dict()
-        if problems:
-            result["errors"] = problems
+        size = serialized_size(result)
+        if size > self.settings.result_max_bytes:  # the plan's estimate was off: never send it
+            raise OutputTooLarge(
+                size_bytes=size,
+                limit_bytes=self.settings.result_max_bytes,
+                mode=self.output_mode,
+                has_destination=self.destination is not None,
+            )
         return result
 
     @staticmethod
@@ -321,18 +336,39 @@ class _JobRun:
             for image in outcome.streamed
         ]
 
-    async def _deliver(self, files: list[OutputFile], found: PromptOutputs, prompt_id: str) -> dict[str, Any]:
-        images: list[dict[str, Any]] = []
-        others: list[dict[str, Any]] = []
-        for item in files:
-            entry = await self.worker._delivery.deliver(item)
-            (images if is_image(item.mime_type) else others).append(entry)
-        return {
-            "images": images,
-            "files": others,
-            "text": [{"node_id": t.node_id, "text": t.text} for t in found.texts],
-            "prompt_id": prompt_id,
-        }
+    async def _deliver(
+        self, files: list[OutputFile], found: PromptOutputs, prompt_id: str, problems: list[str]
+    ) -> dict[str, Any]:
+        """Send each output inline or to S3 so that the serialized result fits RESULT_MAX_BYTES."""
+        limit = self.settings.result_max_bytes
+        skeleton = _assemble(files, [item.entry("base64", "") for item in files], found, prompt_id, problems)
+        # Timings not measured yet are stood in for by the widest value they will plausibly have.
+        skeleton["timings"] = {**self.timings.as_dict(), "collect_ms": _WIDE_MS, "total_ms": _WIDE_MS}
+        remote = plan_delivery(
+            [item.size_bytes for item in files],
+            mode=self.output_mode,
+            has_destination=self.destination is not None,
+            skeleton_bytes=serialized_size(skeleton),
+            limit_bytes=limit,
+        )
+        inline = InlineDelivery()
+        s3 = self._s3_delivery() if remote else None
+        entries = await asyncio.gather(
+            *((s3 if index in remote and s3 else inline).deliver(item) for index, item in enumerate(files))
+        )
+        return _assemble(files, list(entries), found, prompt_id, problems)
+
+    def _s3_delivery(self) -> S3Delivery:
+        assert self.destination is not None
+        clients = self.worker._s3_clients
+        if self.destination not in clients:
+            clients[self.destination] = make_client(self.destination)
+        return S3Delivery(
+            self.destination,
+            job_id=self.job_id,
+            concurrency=self.settings.upload_concurrency,
+            client=clients[self.destination],
+        )
 
     async def _stop_prompt(self, comfy: ComfyClient) -> None:
         """Interrupt and dequeue our prompt, then wait (bounded) until ComfyUI has let go of it."""
@@ -360,3 +396,27 @@ class _JobRun:
             for folder_type, relpath in self.produced:
                 self.worker.folders.remove(folder_type, relpath)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_WIDE_MS = 99_999_999.9
+
+
+def _assemble(
+    files: list[OutputFile],
+    entries: list[dict[str, Any]],
+    found: PromptOutputs,
+    prompt_id: str,
+    problems: list[str],
+) -> dict[str, Any]:
+    """The result: entries split into images and other files by their real media type."""
+    images = [entry for item, entry in zip(files, entries, strict=True) if is_image(item.mime_type)]
+    others = [entry for item, entry in zip(files, entries, strict=True) if not is_image(item.mime_type)]
+    result: dict[str, Any] = {
+        "images": images,
+        "files": others,
+        "text": [{"node_id": t.node_id, "text": t.text} for t in found.texts],
+        "prompt_id": prompt_id,
+    }
+    if problems:
+        result["errors"] = problems
+    return result

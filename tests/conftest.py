@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from comfy_testserver import Behaviour, ComfyTestServer
+from handler.config import Settings
 
 # Variables the worker or the runpod SDK read; a developer's shell must not leak into tests.
 _ENV_PREFIXES = ("COMFY", "RUNPOD_", "WEBSOCKET_", "REFRESH_WORKER", "BUCKET_")
@@ -32,11 +37,34 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-RECORDED = __import__("pathlib").Path(__file__).resolve().parents[1] / "comfy_testserver" / "recorded"
+RECORDED = Path(__file__).resolve().parents[1] / "comfy_testserver" / "recorded"
 
 
 def recorded(name: str) -> dict:
     """A transcript recorded from a real ComfyUI (a copy of shared/comfyui-protocol)."""
-    import json
-
     return json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    """A fresh ComfyUI test server per test, with one checkpoint file, over real loopback sockets."""
+    root = tmp_path / "comfyui"
+    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
+        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
+        yield server
+
+
+def make_settings(server: ComfyTestServer, **env: str) -> Settings:
+    """Worker settings pointing at the test server, with short waits so failures show fast."""
+    base = {
+        "COMFY_HOST": server.address,
+        "COMFYUI_PATH": str(server.root),
+        "COMFY_READY_TIMEOUT_S": "5",
+        "COMFY_WS_IDLE_S": "0.3",
+        "WEBSOCKET_RECONNECT_ATTEMPTS": "3",
+        "WEBSOCKET_RECONNECT_DELAY_S": "0.1",
+        "COMFY_INTERRUPT_SETTLE_S": "5",
+        "COMFY_PROGRESS_INTERVAL_S": "0",
+        "RUNPOD_WEBHOOK_POST_OUTPUT": "http://unused/",  # turns progress on; the sender is ours
+    }
+    return Settings.from_env({**base, **env})

@@ -20,20 +20,12 @@ from typing import Any
 
 import pytest
 
-from comfy_testserver import Behaviour, ComfyTestServer
+from comfy_testserver import ComfyTestServer
 
 from . import workflows as wf
 from .runpod_standin import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
-    root = tmp_path / "comfyui"
-    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
-        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
-        yield server
 
 
 def worker_env(comfy: ComfyTestServer, **extra: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +21,7 @@ from handler.config import Settings
 from handler.worker import Worker
 
 from . import workflows as wf
-from .conftest import b64, png_bytes
-
-
-@pytest.fixture
-def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
-    root = tmp_path / "comfyui"
-    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
-        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
-        yield server
-
-
-def make_settings(server: ComfyTestServer, **env: str) -> Settings:
-    base = {
-        "COMFY_HOST": server.address,
-        "COMFYUI_PATH": str(server.root),
-        "COMFY_READY_TIMEOUT_S": "5",
-        "COMFY_WS_IDLE_S": "0.3",
-        "WEBSOCKET_RECONNECT_ATTEMPTS": "3",
-        "WEBSOCKET_RECONNECT_DELAY_S": "0.1",
-        "COMFY_INTERRUPT_SETTLE_S": "5",
-        "COMFY_PROGRESS_INTERVAL_S": "0",
-        "RUNPOD_WEBHOOK_POST_OUTPUT": "http://unused/",  # turns progress on; the sender is ours
-    }
-    return Settings.from_env({**base, **env})
+from .conftest import b64, make_settings, png_bytes
 
 
 class Progress:
