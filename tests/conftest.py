@@ -6,10 +6,15 @@ import base64
 import io
 import json
 import os
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from comfy_testserver import Behaviour, ComfyTestServer
@@ -68,3 +73,35 @@ def make_settings(server: ComfyTestServer, **env: str) -> Settings:
         "RUNPOD_WEBHOOK_POST_OUTPUT": "http://unused/",  # turns progress on; the sender is ours
     }
     return Settings.from_env({**base, **env})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def s3_admin(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="admin",
+        aws_secret_access_key="admin-secret",
+    )
+
+
+@pytest.fixture
+def bucket(moto_url: str) -> str:
+    name = f"outputs-{uuid.uuid4().hex[:10]}"
+    s3_admin(moto_url).create_bucket(Bucket=name)
+    return name

@@ -8,42 +8,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from handler.storage.destination import Destination, build_destination
 from handler.storage.s3 import make_client
 
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def s3_admin(url: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="admin",
-        aws_secret_access_key="admin-secret",
-    )
-
-
-@pytest.fixture
-def bucket(moto_url: str) -> str:
-    name = f"outputs-{uuid.uuid4().hex[:10]}"
-    s3_admin(moto_url).create_bucket(Bucket=name)
-    return name
+from ..conftest import free_port
 
 
 @pytest.fixture
@@ -54,12 +27,6 @@ def destination(moto_url: str, bucket: str) -> Destination:
         access_key_id="AKIATESTKEY0001",
         secret_access_key="test-secret-value-123",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

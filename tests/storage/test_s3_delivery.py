@@ -28,8 +28,7 @@ from handler.storage.s3 import S3Delivery, check_destination
 from handler.worker import Worker
 
 from .. import workflows as wf
-from ..conftest import b64, make_settings
-from .conftest import free_port, s3_admin
+from ..conftest import b64, free_port, make_settings, s3_admin
 from .throttling_proxy import ThrottlingProxy
 
 SECRET = "test-secret-value-123"

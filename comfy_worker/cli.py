@@ -1,0 +1,295 @@
+"""``comfy-worker``: run workflows on a RunPod endpoint (real or local), and serve a local one.
+
+    comfy-worker serve --comfy-host 127.0.0.1:8188 --workers 2
+    comfy-worker run workflows/simple_test.json --image input.png --out outputs/
+    comfy-worker status <job id> | cancel <job id> | health
+
+Every failure is one clear line on stderr and a non-zero exit (2 for usage, 1 for the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .client import DEFAULT_BASE_URL, EndpointClient, EndpointError, JobStatus
+
+__all__ = ["main"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"comfy-worker: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EndpointError as exc:
+        print(f"comfy-worker: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="comfy-worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve RunPod's API locally with real worker processes")
+    serve.add_argument(
+        "--comfy-host",
+        action="append",
+        default=None,
+        help="ComfyUI host:port; repeat to give each worker its own (default $COMFY_HOST or 127.0.0.1:8188)",
+    )
+    serve.add_argument("--comfyui-path", help="ComfyUI's folder for the workers (default $COMFYUI_PATH)")
+    serve.add_argument("--workers", type=_positive_int, default=1)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--endpoint-id", default="local")
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get("COMFY_WORKER_API_KEY"),
+        help="require 'Authorization: Bearer KEY' (default $COMFY_WORKER_API_KEY; none: no auth)",
+    )
+    serve.add_argument("--retention-s", type=float, default=1800.0, help="keep finished jobs this long")
+    serve.add_argument("--quiet", action="store_true", help="do not echo the workers' logs")
+    serve.set_defaults(func=_serve)
+
+    def endpoint_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--endpoint", help="endpoint id (default $RUNPOD_ENDPOINT_ID)")
+        sub.add_argument("--api-key", help="API key (default $RUNPOD_API_KEY)")
+        sub.add_argument(
+            "--base-url",
+            help=f"API base (default $RUNPOD_ENDPOINT_BASE_URL or {DEFAULT_BASE_URL}; "
+            "local: http://127.0.0.1:8000/v2)",
+        )
+
+    run = commands.add_parser("run", help="submit a workflow, show progress, save its outputs")
+    run.add_argument(
+        "workflow", type=Path, help="API-format workflow JSON (ComfyUI: Workflow > Export (API))"
+    )
+    run.add_argument(
+        "--image",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="input file, uploaded under its file name for LoadImage (repeatable)",
+    )
+    run.add_argument(
+        "--out", type=Path, default=Path("outputs"), help="folder for the outputs (default ./outputs)"
+    )
+    run.add_argument("--timeout", type=float, help="the job's deadline in seconds (input.timeout)")
+    run.add_argument("--output", choices=("base64", "s3", "auto"), help="where outputs go (input.output)")
+    run.add_argument("--include-temp", action="store_true", help="also return PreviewImage outputs")
+    run.add_argument("--wait-timeout", type=float, default=None, help="stop waiting after this many seconds")
+    endpoint_options(run)
+    run.set_defaults(func=_run)
+
+    for name, func, text in (("status", _status, "show a job's status"), ("cancel", _cancel, "cancel a job")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("job_id")
+        endpoint_options(sub)
+        sub.set_defaults(func=func)
+    health = commands.add_parser("health", help="show the endpoint's job and worker counts")
+    endpoint_options(health)
+    health.set_defaults(func=_health)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _client(args: argparse.Namespace) -> EndpointClient:
+    return EndpointClient.from_env(endpoint_id=args.endpoint, api_key=args.api_key, base_url=args.base_url)
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .endpoint.serve import serve
+    from .endpoint.server import EndpointConfig
+
+    hosts = tuple(args.comfy_host or [os.environ.get("COMFY_HOST", "127.0.0.1:8188")])
+    env = {"COMFYUI_PATH": args.comfyui_path} if args.comfyui_path else {}
+    config = EndpointConfig(
+        endpoint_id=args.endpoint_id,
+        api_key=args.api_key,
+        workers=args.workers,
+        comfy_hosts=hosts,
+        retention_s=args.retention_s,
+        worker_env=env,
+        echo_worker_logs=not args.quiet,
+    )
+    try:
+        asyncio.run(serve(config, host=args.host, port=args.port))
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    return 0
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    job_input = _job_input(args)
+    client = _client(args)
+    job_id = client.run(job_input)
+    print(f"submitted job {job_id} to {client.url}", file=sys.stderr)
+    bar = _ProgressBar(sys.stderr)
+    try:
+        final = client.wait(job_id, timeout_s=args.wait_timeout, on_progress=bar.update)
+    except KeyboardInterrupt:
+        bar.close()
+        client.cancel(job_id)
+        print(f"cancelled job {job_id}", file=sys.stderr)
+        return 130
+    bar.close()
+    return _report(client, final, args.out)
+
+
+def _job_input(args: argparse.Namespace) -> dict[str, Any]:
+    from handler.errors import JobInputError
+    from handler.job import JobLimits, parse_job_input
+
+    if not args.workflow.is_file():
+        raise CliError(f"workflow file {str(args.workflow)!r} not found")
+    try:
+        workflow = json.loads(args.workflow.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CliError(f"{args.workflow} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {args.workflow}: {exc.strerror}") from None
+    images = []
+    for path in args.image:
+        if not path.is_file():
+            raise CliError(f"input file {str(path)!r} not found")
+        images.append({"name": path.name, "image": base64.b64encode(path.read_bytes()).decode("ascii")})
+    job_input: dict[str, Any] = {"workflow": workflow}
+    if images:
+        job_input["images"] = images
+    if args.timeout is not None:
+        job_input["timeout"] = args.timeout
+    if args.output:
+        job_input["output"] = args.output
+    if args.include_temp:
+        job_input["include_temp"] = True
+    try:  # the worker's own checks, so a bad file fails here with the same words, not after queueing
+        parse_job_input(job_input, JobLimits(max_input_bytes=10**12, default_timeout_s=1.0))
+    except JobInputError as exc:
+        raise CliError(f"{args.workflow}: {exc.message}") from None
+    return job_input
+
+
+def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
+    timing = f"queued {final.delay_ms or 0} ms, ran {final.execution_ms or 0} ms"
+    if not final.ok:
+        print(f"job {final.id} {final.status} ({timing}): {final.error or 'no error text'}", file=sys.stderr)
+        return EXIT_FAILED
+    output = final.output if isinstance(final.output, dict) else {}
+    saved = client.save_outputs(output, out)
+    print(f"job {final.id} COMPLETED ({timing})")
+    for path in saved:
+        print(f"  saved {path} ({path.stat().st_size} bytes)")
+    for text in output.get("text", []):
+        print(f"  text from node {text.get('node_id')}: {text.get('text')}")
+    for problem in output.get("errors", []):
+        print(f"  warning: {problem}")
+    timings = output.get("timings") or {}
+    if timings:
+        print("  timings: " + ", ".join(f"{k} {v}" for k, v in timings.items()))
+    return 0
+
+
+class _ProgressBar:
+    """One line, redrawn in place on a terminal; a line per change elsewhere (CI logs)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._drawn = False
+
+    def update(self, status: JobStatus) -> None:
+        progress = status.progress
+        if progress is None:
+            text = status.status
+            percent = 0.0
+        else:
+            percent = float(progress.get("percent") or 0.0)
+            text = str(progress.get("stage", ""))
+            if progress.get("node_class"):
+                text += f" {progress['node_class']} (node {progress.get('node')})"
+            if progress.get("max_steps"):
+                text += f" step {progress.get('step')}/{progress['max_steps']}"
+        filled = int(self.WIDTH * min(percent, 100.0) / 100)
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:5.1f}% {text}"
+        if self._tty:
+            self._stream.write("\r" + line.ljust(100)[:100])
+            self._drawn = True
+        else:
+            self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+# --- status, cancel, health ----------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _client(args).status(args.job_id)
+    print(json.dumps(_summary(status.raw), indent=2))
+    return 0 if status.status != "FAILED" else EXIT_FAILED
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    status = _client(args).cancel(args.job_id)
+    print(f"job {status.id} {status.status}")
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    print(json.dumps(_client(args).health(), indent=2))
+    return 0
+
+
+def _summary(body: dict[str, Any]) -> dict[str, Any]:
+    """The status body with base64 data shortened, so a terminal is not flooded."""
+    output = body.get("output")
+    if isinstance(output, dict):
+        short = dict(output)
+        for key in ("images", "files"):
+            short[key] = [
+                {**e, "data": f"<{len(e.get('data', ''))} chars>"} if e.get("type") == "base64" else e
+                for e in output.get(key, [])
+            ]
+        return {**body, "output": short}
+    return body

@@ -1,0 +1,341 @@
+"""RunPod's serverless API for one endpoint, served locally, with real SDK workers behind it.
+
+Public routes (``/v2/<endpoint_id>/...``, Bearer auth): run, runsync, status, stream, cancel,
+retry, purge-queue, health. Internal routes (``/internal/...``, the workers' token): job-take,
+job-stop, job-done and ping, the protocol the SDK speaks to RunPod in production
+(shared/notes/runpod-worker-protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .jobs import FINAL, Job, JobStore, Policy
+from .workers import WorkerPool, WorkerProcess
+
+__all__ = ["EndpointConfig", "LocalEndpoint"]
+
+logger = logging.getLogger(__name__)
+
+TAKE_HOLD_S = 5.0  # job-take long-poll: answer 204 after this long without work
+STOP_HOLD_S = 10.0
+RUNSYNC_DEFAULT_WAIT_MS = 90_000  # RunPod's /runsync waits about this long
+RUNSYNC_MAX_WAIT_MS = 300_000
+WEBHOOK_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    endpoint_id: str = "local"
+    api_key: str | None = None  # None: no auth (say so at start)
+    workers: int = 1
+    comfy_hosts: tuple[str, ...] = ("127.0.0.1:8188",)
+    retention_s: float = 1800.0  # RunPod keeps /run results 30 min
+    worker_env: Mapping[str, str] | None = None
+    echo_worker_logs: bool = True
+
+
+class LocalEndpoint:
+    def __init__(self, config: EndpointConfig) -> None:
+        self.config = config
+        self.store = JobStore(retention_s=config.retention_s)
+        self.token = secrets.token_urlsafe(24)  # what workers authenticate with (RUNPOD_AI_API_KEY)
+        self.pool: WorkerPool | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._http: aiohttp.ClientSession | None = None
+        self.closing = False
+
+    async def close_workers(self) -> None:
+        """Stop the workers while their URLs still answer; release their long-polls at once."""
+        self.closing = True
+        self.store.changed.set()
+        if self.pool is not None:
+            for worker in self.pool.workers.values():
+                worker.stop_event.set()
+            await self.pool.close()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
+        prefix = f"/v2/{self.config.endpoint_id}"
+        app.router.add_post(f"{prefix}/run", self.run)
+        app.router.add_post(f"{prefix}/runsync", self.runsync)
+        app.router.add_route("*", f"{prefix}/status/{{job_id}}", self.status)
+        app.router.add_route("*", f"{prefix}/stream/{{job_id}}", self.stream)
+        app.router.add_post(f"{prefix}/cancel/{{job_id}}", self.cancel)
+        app.router.add_post(f"{prefix}/retry/{{job_id}}", self.retry)
+        app.router.add_post(f"{prefix}/purge-queue", self.purge_queue)
+        app.router.add_get(f"{prefix}/health", self.health)
+        app.router.add_get("/internal/job-take/{worker}", self.job_take)
+        app.router.add_get("/internal/job-stop/{worker}", self.job_stop)
+        app.router.add_post("/internal/job-done/{worker}", self.job_done)
+        app.router.add_get("/internal/ping/{worker}", self.ping)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def _start(self, app: web.Application) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._spawn(self._watch_deadlines())
+        internal_url = app["internal_url"]
+        self.pool = WorkerPool(
+            count=self.config.workers,
+            comfy_hosts=list(self.config.comfy_hosts),
+            internal_url=internal_url,
+            token=self.token,
+            env=self.config.worker_env or {},
+            on_exit=self._worker_exited,
+            echo_logs=self.config.echo_worker_logs,
+        )
+        await self.pool.start()
+
+    async def _stop(self, app: web.Application) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- public API ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/v2/"):
+            if not self._authorized(request.headers.get("Authorization", ""), self.config.api_key):
+                return web.json_response({"error": "Unauthorized: wrong or missing API key"}, status=401)
+        elif request.path.startswith("/internal/") and not self._authorized(
+            request.headers.get("Authorization", ""), self.token
+        ):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
+    @staticmethod
+    def _authorized(header: str, key: str | None) -> bool:
+        if key is None:
+            return True
+        given = header.removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), key.encode())
+
+    async def run(self, request: web.Request) -> web.Response:
+        job = self.store.submit(*await self._parse_request(request))
+        return web.json_response({"id": job.id, "status": job.status})
+
+    async def runsync(self, request: web.Request) -> web.Response:
+        job = self.store.submit(*await self._parse_request(request))
+        wait_ms = _int_param(request, "wait", RUNSYNC_DEFAULT_WAIT_MS, maximum=RUNSYNC_MAX_WAIT_MS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.done.wait(), wait_ms / 1000)
+        return web.json_response(job.status_body(self.store.clock()))
+
+    async def status(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        wait_ms = _int_param(request, "wait", 0, maximum=RUNSYNC_MAX_WAIT_MS)
+        if wait_ms and job.status not in FINAL:  # long-poll, like RunPod's ?wait= on /status
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.done.wait(), wait_ms / 1000)
+        return web.json_response(job.status_body(self.store.clock()))
+
+    async def stream(self, request: web.Request) -> web.Response:
+        """Progress outputs since the last call (our handler streams progress, not partial results)."""
+        job = self._job(request)
+        items, job.stream = job.stream, []
+        return web.json_response(
+            {"id": job.id, "status": job.status, "stream": [{"output": i} for i in items]}
+        )
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        worker_id = job.worker_id if job.status == "IN_PROGRESS" else None
+        if self.store.cancel(job) and worker_id:
+            self._stop_on_worker(worker_id, job.id)
+        self._spawn(self._webhook(job))
+        return web.json_response({"id": job.id, "status": job.status})
+
+    async def retry(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        if not self.store.retry(job):
+            raise _json_error(
+                400, f"job {job.id} is {job.status}; only FAILED, TIMED_OUT or CANCELLED jobs can be retried"
+            )
+        return web.json_response({"id": job.id, "status": job.status})
+
+    async def purge_queue(self, request: web.Request) -> web.Response:
+        return web.json_response({"removed": self.store.purge_queue(), "status": "completed"})
+
+    async def health(self, request: web.Request) -> web.Response:
+        workers = self.pool.counts() if self.pool else {}
+        return web.json_response({"jobs": self.store.counts(), "workers": workers})
+
+    async def _parse_request(self, request: web.Request) -> tuple[dict[str, Any], Policy]:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            raise _json_error(400, "the request body is not JSON") from None
+        if not isinstance(body, dict) or "input" not in body:
+            raise _json_error(400, 'the request body must be an object with an "input" field')
+        policy = body.get("policy") or {}
+        if not isinstance(policy, dict):
+            raise _json_error(400, "policy must be an object")
+        return body, Policy(
+            execution_timeout_s=_ms_to_s(policy.get("executionTimeout"), "policy.executionTimeout"),
+            ttl_s=_ms_to_s(policy.get("ttl"), "policy.ttl"),
+        )
+
+    def _job(self, request: web.Request) -> Job:
+        job = self.store.get(request.match_info["job_id"])
+        if job is None:
+            raise _json_error(
+                404, f"job {request.match_info['job_id']} not found (unknown, or past its retention)"
+            )
+        return job
+
+    # --- worker protocol -----------------------------------------------------------------------
+
+    def _worker(self, request: web.Request) -> WorkerProcess:
+        worker = self.pool.workers.get(request.match_info["worker"]) if self.pool else None
+        if worker is None:
+            raise _json_error(404, "unknown worker")
+        return worker
+
+    async def job_take(self, request: web.Request) -> web.Response:
+        worker = self._worker(request)
+        worker.ready.set()
+        if request.query.get("job_in_progress") == "0":
+            worker.state = "idle"
+            # The SDK says it holds no job: one we think it runs never reached it. Run it again.
+            for lost in self.store.running_on(worker.id):
+                logger.warning("job %s never reached %s; queueing it again", lost.id, worker.id)
+                self.store.requeue(lost)
+        deadline = self.store.clock() + TAKE_HOLD_S
+        while not self.closing:
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=204)  # the worker went away while we held its request
+            job = self.store.take(worker.id)
+            if job is not None:
+                worker.state = "running"
+                return web.json_response(job.for_worker())
+            remaining = deadline - self.store.clock()
+            if remaining <= 0:
+                return web.Response(status=204)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store.changed.wait(), remaining)
+        return web.Response(status=204)
+
+    async def job_stop(self, request: web.Request) -> web.Response:
+        worker = self._worker(request)
+        if not worker.stops and not self.closing:
+            worker.stop_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.stop_event.wait(), STOP_HOLD_S)
+        if not worker.stops:
+            return web.Response(status=204)
+        ids, worker.stops = list(worker.stops), []
+        return web.json_response({"jobsToStop": ids})
+
+    async def job_done(self, request: web.Request) -> web.Response:
+        worker = self._worker(request)
+        body = json.loads(await request.read())  # the SDK sends JSON as form-urlencoded
+        job = self.store.get(request.query.get("id", ""))
+        if job is None or job.worker_id != worker.id:
+            return web.json_response({"ignored": True})
+        if body.get("status") == "IN_PROGRESS":
+            self.store.progress(job, body.get("output"))
+            return web.json_response({})
+        if self.store.finish(job, body):
+            self._spawn(self._webhook(job))
+        worker.state = "idle"
+        if body.get("stopPod") and self.pool is not None:
+            # The handler asked for a fresh worker (refresh_worker): replace it, as RunPod does.
+            self._spawn(self.pool.restart(worker))
+        return web.json_response({})
+
+    async def ping(self, request: web.Request) -> web.Response:
+        self._worker(request).last_ping = self.store.clock()
+        return web.json_response({})
+
+    # --- background ----------------------------------------------------------------------------
+
+    def _stop_on_worker(self, worker_id: str, job_id: str) -> None:
+        if self.pool is not None and worker_id in self.pool.workers:
+            self.pool.workers[worker_id].request_stop(job_id)
+
+    async def _worker_exited(self, worker: WorkerProcess, code: int) -> None:
+        tail = " | ".join(list(worker.log_tail)[-3:])
+        for job in self.store.running_on(worker.id):
+            message = (
+                f"WORKER_LOST: the worker process ({worker.id}) exited with code {code} while running this "
+                f"job; the endpoint started a new one. Last log lines: {tail}"
+            )
+            if self.store.fail(job, message[:1000]):
+                self._spawn(self._webhook(job))
+
+    async def _watch_deadlines(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(0.1)
+            for job, reason in self.store.overdue():
+                worker_id = job.worker_id if job.status == "IN_PROGRESS" else None
+                if self.store.fail(job, reason, status="TIMED_OUT"):
+                    if worker_id:
+                        self._stop_on_worker(worker_id, job.id)
+                    self._spawn(self._webhook(job))
+            ticks += 1
+            if ticks % 50 == 0:
+                self.store.expire()
+
+    async def _webhook(self, job: Job) -> None:
+        url = job.webhook
+        if url is None or self._http is None:
+            return
+        body = job.status_body(self.store.clock())
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            try:
+                async with self._http.post(url, json=body) as response:
+                    if response.status < 400:
+                        return
+                    logger.warning("webhook %s answered %s", url, response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.warning("webhook %s failed: %s", url, type(exc).__name__)
+            await asyncio.sleep(0.5 * 2**attempt)
+
+
+def _json_error(status: int, message: str) -> web.HTTPException:
+    kinds = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 404: web.HTTPNotFound}
+    return kinds[status](text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _int_param(request: web.Request, name: str, default: int, *, maximum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return max(0, min(int(raw), maximum))
+    except ValueError:
+        raise _json_error(400, f"?{name}= must be a whole number of milliseconds") from None
+
+
+def _ms_to_s(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise _json_error(400, f"{name} must be a positive number of milliseconds")
+    return float(value) / 1000.0

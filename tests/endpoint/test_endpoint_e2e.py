@@ -1,0 +1,362 @@
+"""The whole round trip over real sockets: client -> local endpoint -> 2 SDK worker processes -> ComfyUI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+
+from comfy_testserver import Behaviour, ComfyTestServer
+from comfy_worker.client import EndpointClient, EndpointError
+
+from .. import workflows as wf
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "local-test-key"
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyTestServer]:
+    root = tmp_path_factory.mktemp("comfyui")
+    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
+        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def calm_comfy(comfy: ComfyTestServer) -> Iterator[None]:
+    comfy.behaviour.step_delay_s = 0.0
+    yield
+    comfy.behaviour.step_delay_s = 0.0
+
+
+class Endpoint:
+    def __init__(self, comfy: ComfyTestServer, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "COMFY", "BUCKET_"))}
+        env.update(
+            {
+                "COMFY_WS_IDLE_S": "0.5",
+                "COMFY_PROGRESS_INTERVAL_S": "0.2",
+                "COMFY_INTERRUPT_SETTLE_S": "5",
+                "WEBSOCKET_RECONNECT_DELAY_S": "0.2",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "comfy_worker",
+                "serve",
+                "--comfy-host",
+                comfy.address,
+                "--comfyui-path",
+                str(comfy.root),
+                "--workers",
+                "2",
+                "--port",
+                "0",
+                "--api-key",
+                KEY,
+                "--retention-s",
+                "600",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            text = log.read_text(errors="replace")
+            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
+            if found:
+                self.url = found.group(1)
+                break
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"endpoint did not start:\n{text}")
+            time.sleep(0.1)
+        self.base = f"{self.url}/v2"
+
+    def client(self, **kwargs: Any) -> EndpointClient:
+        return EndpointClient("local", kwargs.pop("api_key", KEY), base_url=self.base, **kwargs)
+
+    def worker_pids(self) -> dict[str, int]:
+        pids = {}
+        # Direct children only: each worker forks a heartbeat process that looks just like it.
+        for child in psutil.Process(self.process.pid).children(recursive=False):
+            try:
+                env = child.environ()
+                if "handler" in child.cmdline() and "RUNPOD_POD_ID" in env:
+                    pids[env["RUNPOD_POD_ID"]] = child.pid
+            except psutil.Error:
+                continue
+        return pids
+
+    def close(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        self._log_file.close()
+
+
+@pytest.fixture(scope="module")
+def endpoint(comfy: ComfyTestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    server = Endpoint(comfy, tmp_path_factory.mktemp("endpoint") / "serve.log")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def wait_for(predicate: Any, timeout_s: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_async_and_sync_submission(endpoint: Endpoint) -> None:
+    client = endpoint.client()
+    job_id = client.run({"workflow": wf.save_image("async")})
+    final = client.wait(job_id, timeout_s=30)
+    assert final.ok, final
+    assert final.output["images"][0]["filename"].startswith("async_")
+    assert (
+        final.delay_ms is not None
+        and final.execution_ms is not None
+        and final.raw["workerId"].startswith("worker-")
+    )
+    sync = client.runsync({"workflow": wf.save_image("sync")})
+    assert sync.status == "COMPLETED" and sync.output["images"][0]["filename"].startswith("sync_")
+
+
+def test_runsync_returns_the_job_as_it_stands_after_wait(endpoint: Endpoint, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    client = endpoint.client()
+    early = client.runsync({"workflow": wf.sampler(steps=10, seed=11)}, wait_ms=300)
+    assert early.status in ("IN_QUEUE", "IN_PROGRESS")
+    assert client.wait(early.id, timeout_s=30).ok
+
+
+def test_progress_is_visible_in_status_while_running(endpoint: Endpoint, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.15
+    client = endpoint.client()
+    job_id = client.run({"workflow": wf.sampler(steps=12, seed=21)})
+    seen: list[dict[str, Any]] = []
+    final = client.wait(
+        job_id,
+        timeout_s=30,
+        poll_s=0.1,
+        max_poll_s=0.2,
+        on_progress=lambda s: seen.append(s.progress) if s.progress else None,
+    )
+    assert final.ok
+    steps = [p for p in seen if p.get("node_class") == "KSampler" and p.get("max_steps") == 12]
+    assert len(steps) >= 2 and steps[0]["step"] < steps[-1]["step"]
+    stream = requests.get(
+        f"{endpoint.base}/local/stream/{job_id}", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    ).json()
+    assert stream["status"] == "COMPLETED" and any(
+        i["output"].get("stage") == "collecting" for i in stream["stream"]
+    )
+
+
+def test_cancel_running_and_queued_jobs(endpoint: Endpoint, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    client = endpoint.client()
+    executions_before = len(comfy.executions)
+    running = [client.run({"workflow": wf.sampler(steps=200, seed=31 + i)}) for i in range(2)]
+    queued = client.run({"workflow": wf.sampler(steps=200, seed=40)})
+    wait_for(lambda: all(client.status(j).status == "IN_PROGRESS" for j in running), what="both running")
+    # Both prompts reached ComfyUI: one runs, the other waits in ComfyUI's own queue.
+    wait_for(lambda: sum(map(len, comfy.queue_state())) == 2, what="both prompts in ComfyUI")
+    assert client.status(queued).status == "IN_QUEUE"
+    assert client.cancel(queued).status == "CANCELLED"
+    for job_id in running:
+        assert client.cancel(job_id).status == "CANCELLED"
+    wait_for(lambda: comfy.queue_state() == ([], []), what="ComfyUI idle after cancel")
+    # One prompt ran and was interrupted; the other was still pending in ComfyUI and was removed.
+    assert {e.outcome for e in comfy.executions[executions_before:]} == {"interrupted"}
+    comfy.behaviour.step_delay_s = 0.0
+    after = client.wait(client.run({"workflow": wf.save_image("after-cancel")}), timeout_s=30)
+    assert after.ok and client.status(queued).status == "CANCELLED"
+
+
+def test_execution_timeout_interrupts_comfy(endpoint: Endpoint, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    client = endpoint.client()
+    job_id = client.run({"workflow": wf.sampler(steps=200, seed=51)}, policy={"executionTimeout": 1500})
+    final = client.wait(job_id, timeout_s=30)
+    assert final.status == "TIMED_OUT"
+    assert final.error.startswith("TIMED_OUT: the job exceeded its policy.executionTimeout of 1.5 s")
+    wait_for(lambda: comfy.queue_state() == ([], []), what="ComfyUI idle after timeout")
+    assert comfy.executions[-1].outcome == "interrupted"
+
+
+def test_twenty_concurrent_jobs_complete_with_their_own_outputs(endpoint: Endpoint) -> None:
+    client = endpoint.client()
+
+    def one(index: int) -> tuple[int, Any]:
+        job_id = client.run({"workflow": wf.save_image(f"many{index:02d}")})
+        return index, client.wait(job_id, timeout_s=120)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(one, range(20)))
+    for index, final in results:
+        assert final.ok, final
+        assert final.output["images"][0]["filename"].startswith(f"many{index:02d}_")
+    workers = {final.raw["workerId"] for _, final in results}
+    assert workers == {"worker-1", "worker-2"}
+
+
+def test_health_counts(endpoint: Endpoint, comfy: ComfyTestServer) -> None:
+    client = endpoint.client()
+    before = client.health()
+    assert before["workers"]["ready"] == 2
+    comfy.behaviour.step_delay_s = 0.3
+    jobs = [client.run({"workflow": wf.sampler(steps=100, seed=60 + i)}) for i in range(3)]
+    health = wait_for(lambda: (h := client.health())["jobs"]["inProgress"] == 2 and h, what="2 in progress")
+    assert (
+        health["jobs"]["inQueue"] == 1
+        and health["workers"]["running"] == 2
+        and health["workers"]["idle"] == 0
+    )
+    for job_id in jobs:
+        client.cancel(job_id)
+    comfy.behaviour.step_delay_s = 0.0
+    assert client.wait(client.run({"workflow": wf.save_image("counted")}), timeout_s=30).ok
+    after = client.health()
+    assert after["jobs"]["completed"] == before["jobs"]["completed"] + 1
+
+
+def test_killed_worker_fails_its_job_and_the_endpoint_keeps_serving(
+    endpoint: Endpoint, comfy: ComfyTestServer
+) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    client = endpoint.client()
+    job_id = client.run({"workflow": wf.sampler(steps=200, seed=71)})
+    worker_id = wait_for(lambda: client.status(job_id).raw.get("workerId"), what="job on a worker")
+    pid = wait_for(lambda: endpoint.worker_pids().get(worker_id), what="worker pid")
+    os.kill(pid, signal.SIGKILL)
+    final = client.wait(job_id, timeout_s=30)
+    assert final.status == "FAILED"
+    assert final.error.startswith(f"WORKER_LOST: the worker process ({worker_id}) exited with code -9")
+    comfy.behaviour.step_delay_s = 0.0
+    wait_for(lambda: client.health()["workers"]["ready"] == 2, timeout_s=30, what="worker restarted")
+    results = [
+        client.wait(client.run({"workflow": wf.save_image(f"after-kill{i}")}), timeout_s=30) for i in range(3)
+    ]
+    assert all(r.ok for r in results)
+    wait_for(lambda: comfy.queue_state() == ([], []), what="orphaned prompt finished")
+
+
+def test_webhook_is_posted_on_completion(endpoint: Endpoint) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = endpoint.client()
+        job_id = client.run(
+            {"workflow": wf.save_image("hooked")}, webhook=f"http://127.0.0.1:{server.server_address[1]}/done"
+        )
+        assert client.wait(job_id, timeout_s=30).ok
+        body = wait_for(lambda: received and received[0], what="webhook")
+        assert body["id"] == job_id and body["status"] == "COMPLETED"
+        assert body["output"]["images"][0]["filename"].startswith("hooked_")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wrong_api_key_and_unknown_job(endpoint: Endpoint) -> None:
+    with pytest.raises(EndpointError, match="HTTP 401"):
+        endpoint.client(api_key="wrong").run({"workflow": wf.save_image()})
+    response = requests.post(f"{endpoint.base}/local/run", json={"input": {}}, timeout=10)
+    assert response.status_code == 401
+    with pytest.raises(EndpointError, match="job nope not found"):
+        endpoint.client().status("nope")
+
+
+def test_worker_errors_arrive_with_code_and_details(endpoint: Endpoint) -> None:
+    client = endpoint.client()
+    final = client.wait(client.run({"workflow": wf.sampler(ckpt="missing.safetensors")}), timeout_s=30)
+    assert final.status == "FAILED" and final.error.startswith("WORKFLOW_INVALID: ")
+    assert final.output["details"]["problems"]
+    retried = requests.post(
+        f"{endpoint.base}/local/retry/{final.id}", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    ).json()
+    assert retried["status"] == "IN_QUEUE"
+    again = client.wait(final.id, timeout_s=30)
+    assert again.status == "FAILED" and again.raw["retries"] == 1
+
+
+def test_purge_queue_and_ttl(endpoint: Endpoint, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.3
+    client = endpoint.client()
+    busy = [client.run({"workflow": wf.sampler(steps=100, seed=80 + i)}) for i in range(2)]
+    wait_for(lambda: all(client.status(j).status == "IN_PROGRESS" for j in busy), what="workers busy")
+    short = client.run({"workflow": wf.save_image("ttl")}, policy={"ttl": 500})
+    purged = [client.run({"workflow": wf.save_image(f"purged{i}")}) for i in range(2)]
+    final = client.wait(short, timeout_s=10)
+    assert final.status == "TIMED_OUT" and "policy.ttl" in final.error
+    body = requests.post(
+        f"{endpoint.base}/local/purge-queue", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    ).json()
+    assert body["removed"] == 2
+    for job_id in purged:
+        with pytest.raises(EndpointError, match="not found"):
+            client.status(job_id)
+    for job_id in busy:
+        client.cancel(job_id)
+
+
+def test_s3_config_reaches_the_worker(endpoint: Endpoint, moto_url: str, bucket: str) -> None:
+    client = endpoint.client()
+    s3_config = {
+        "accessId": "AKIALOCAL",
+        "accessSecret": "local-secret",
+        "bucketName": bucket,
+        "endpointUrl": moto_url,
+    }
+    final = client.wait(
+        client.run({"workflow": wf.save_image("to-bucket")}, s3Config=s3_config), timeout_s=30
+    )
+    assert final.ok, final
+    entry = final.output["images"][0]
+    assert entry["type"] == "s3_url" and f"/{bucket}/{final.id}/" in entry["data"]
+    assert requests.get(entry["data"], timeout=10).content.startswith(b"\x89PNG")
