@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Download the manifest's enabled model groups: in parallel, resumable, sha256-verified, retried
+# with backoff, idempotent (a verified file is skipped; a partial one is resumed, never trusted).
+#
+# Usage:
+#   download_models.sh                      the groups enabled by DOWNLOAD_ALL / DOWNLOAD_<GROUP>=true
+#   download_models.sh --groups GAUSSIAN    these groups (ALL: every group), whatever the flags say
+#   download_models.sh plan [--groups ...]  print what would be downloaded, where, and how it is checked
+#
+# Where: MODELS_ROOT, else /runpod-volume/models, else /workspace/models, else $COMFYUI_PATH/models.
+# Also: HF_TOKEN or HF_TOKEN_FILE, DOWNLOAD_CONCURRENCY=4, DOWNLOAD_RETRIES=5,
+# DOWNLOAD_REQUIRE_SHA256=false, DOWNLOAD_TIMEOUT_S=30 (docs/container.md).
+# The work is done by `python -m provision download` (standard library only).
+set -Eeuo pipefail
+
+WORKER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Variables named DOWNLOAD_* that are settings, not groups.
+DOWNLOAD_SETTINGS=(DOWNLOAD_ALL DOWNLOAD_CONCURRENCY DOWNLOAD_RETRIES DOWNLOAD_REQUIRE_SHA256
+	DOWNLOAD_TIMEOUT_S DOWNLOAD_PROGRESS_INTERVAL_S)
+
+# Exit 0 when DOWNLOAD_ALL or some DOWNLOAD_<GROUP> is true: download_any_enabled
+# Checked here so a boot with no flags costs no Python start.
+download_any_enabled() {
+	local name value
+	for name in $(compgen -e); do
+		[[ "$name" == DOWNLOAD_* ]] || continue
+		if [[ "$name" != DOWNLOAD_ALL && " ${DOWNLOAD_SETTINGS[*]} " == *" $name "* ]]; then
+			continue
+		fi
+		value="${!name,,}"
+		case "$value" in
+			true | 1 | yes | on) return 0 ;;
+		esac
+	done
+	return 1
+}
+
+_is_sourced() {
+	# https://unix.stackexchange.com/a/215279
+	[[ "${#FUNCNAME[@]}" -ge 2 && "${FUNCNAME[0]}" == '_is_sourced' && "${FUNCNAME[1]}" == 'source' ]]
+}
+
+_main() {
+	local command=download
+	if [[ "${1:-}" == plan ]]; then
+		command=plan
+		shift
+	fi
+	if [[ "$command" == download && $# -eq 0 ]] && ! download_any_enabled; then
+		printf '[models] no model group enabled; set DOWNLOAD_ALL=true or DOWNLOAD_<GROUP>=true\n' >&2
+		return 0
+	fi
+	export PYTHONPATH="$WORKER_DIR${PYTHONPATH:+:$PYTHONPATH}"
+	exec "${PYTHON:-python}" -m provision "$command" "$@"
+}
+
+if ! _is_sourced; then
+	_main "$@"
+fi

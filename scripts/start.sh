@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# The container's entrypoint: start ComfyUI, wait until it answers, then
+#   serverless: exec the RunPod handler (ComfyUI on 127.0.0.1, in the background), or
+#   compute:    keep ComfyUI in the foreground on 0.0.0.0, JupyterLab beside it.
+#
+# Usage:
+#   start.sh [serverless|compute]   the mode; default $WORKER_MODE (the image's BUILD_MODE)
+#   start.sh healthcheck            exit 0 when ComfyUI answers GET /system_stats
+#   start.sh CMD [ARGS...]          anything else runs as given: docker run IMAGE bash
+#
+# Environment (docs/container.md has the full table):
+#   COMFYUI_PATH=/comfyui  COMFY_PORT=8188  COMFY_ARGS=  COMFY_READY_TIMEOUT_S=300  COMFY_READY_POLL_MS=20
+#   COMFY_PID_FILE=/tmp/comfyui.pid  COMFY_LOG_FILE=/tmp/comfyui.log
+#   SERVE_API_LOCALLY=false  RP_API_PORT=8000  JUPYTER_TOKEN / JUPYTER_TOKEN_FILE  JUPYTER_PORT=8189
+#   WORKER_USER=comfy  RUN_AS_ROOT=false  (started as root, it re-runs itself as WORKER_USER)
+set -Eeuo pipefail
+
+SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CHILD_PIDS=()
+
+# Print a progress line: start_log 'ComfyUI is ready'
+start_log() {
+	printf '[start] %s\n' "$*"
+}
+
+# Print an error to stderr: start_error 'what went wrong' 'what to do'
+start_error() {
+	printf '[start] error: %s\n' "$@" >&2
+}
+
+# Read NAME or the file named by NAME_FILE into NAME (Docker secrets); both set is an error.
+#   start_file_env JUPYTER_TOKEN
+start_file_env() {
+	local name="$1" file_name="${1}_FILE"
+	if [[ -n "${!name:-}" && -n "${!file_name:-}" ]]; then
+		start_error "both $name and $file_name are set" "set only one of them"
+		return 1
+	fi
+	if [[ -n "${!file_name:-}" ]]; then
+		if [[ ! -r "${!file_name}" ]]; then
+			start_error "$file_name=${!file_name} cannot be read"
+			return 1
+		fi
+		printf -v "$name" '%s' "$(<"${!file_name}")"
+		export "${name?}"
+		unset "$file_name"
+	fi
+}
+
+# Check the settings and give each its default; say which variable is wrong and how to fix it.
+start_setup_env() {
+	: "${COMFYUI_PATH:=/comfyui}"
+	: "${COMFY_PORT:=8188}"
+	: "${COMFY_ARGS:=}"
+	: "${COMFY_READY_TIMEOUT_S:=300}"
+	: "${COMFY_READY_POLL_MS:=20}"
+	: "${COMFY_PID_FILE:=${TMPDIR:-/tmp}/comfyui.pid}"
+	: "${COMFY_LOG_FILE:=${TMPDIR:-/tmp}/comfyui.log}"
+	: "${COMFY_LOG_TAIL_LINES:=40}"
+	: "${SERVE_API_LOCALLY:=false}"
+	: "${RP_API_PORT:=8000}"
+	: "${JUPYTER_PORT:=8189}"
+	: "${PYTHON:=python}"
+	export COMFYUI_PATH COMFY_PID_FILE COMFY_READY_TIMEOUT_S
+	if [[ ! "$COMFY_PORT" =~ ^[0-9]+$ ]]; then
+		start_error "COMFY_PORT=$COMFY_PORT is not a port number" "example: COMFY_PORT=8188"
+		return 1
+	fi
+	if [[ ! "$COMFY_READY_TIMEOUT_S" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+		start_error "COMFY_READY_TIMEOUT_S=$COMFY_READY_TIMEOUT_S is not a number of seconds" \
+			"example: COMFY_READY_TIMEOUT_S=300"
+		return 1
+	fi
+	if [[ ! "$COMFY_READY_POLL_MS" =~ ^[0-9]+$ ]] || ((COMFY_READY_POLL_MS < 1)); then
+		start_error "COMFY_READY_POLL_MS=$COMFY_READY_POLL_MS is not a whole number of milliseconds" \
+			"example: COMFY_READY_POLL_MS=20"
+		return 1
+	fi
+	case "${SERVE_API_LOCALLY,,}" in
+		true | 1 | yes | on) SERVE_API_LOCALLY=true ;;
+		false | 0 | no | off | '') SERVE_API_LOCALLY=false ;;
+		*)
+			start_error "SERVE_API_LOCALLY=$SERVE_API_LOCALLY is not a boolean" "use true or false"
+			return 1
+			;;
+	esac
+}
+
+# Seconds ("300", "0.5") to whole microseconds, in REPLY: _seconds_to_us 1.5 -> 1500000
+_seconds_to_us() {
+	local whole="${1%%.*}" fraction=0
+	[[ "$1" == *.* ]] && fraction="${1#*.}"
+	fraction="${fraction}000000"
+	REPLY=$((10#$whole * 1000000 + 10#${fraction:0:6}))
+}
+
+# Now, in microseconds since the epoch, in REPLY (no process spawned).
+_now_us() {
+	REPLY="${EPOCHREALTIME//[.,]/}"
+}
+
+# Exit 0 when ComfyUI answers GET /system_stats with 200: comfy_http_ready 127.0.0.1 8188
+# It speaks HTTP over bash's /dev/tcp, so a poll starts no process (curl would cost ~10 ms a
+# time), and it reads the whole answer so ComfyUI never sees a reset connection.
+comfy_http_ready() {
+	local host="${1:-127.0.0.1}" port="${2:-${COMFY_PORT:-8188}}" status_line="" rest fd
+	{ exec {fd}<>"/dev/tcp/${host}/${port}"; } 2>/dev/null || return 1
+	printf 'GET /system_stats HTTP/1.0\r\nHost: %s:%s\r\n\r\n' "$host" "$port" 1>&"$fd" 2>/dev/null || :
+	IFS= read -r -t 5 -u "$fd" status_line 2>/dev/null || :
+	while IFS= read -r -t 5 -u "$fd" rest 2>/dev/null; do :; done
+	exec {fd}>&-
+	[[ "$status_line" =~ ^HTTP/[0-9.]+\ 200 ]]
+}
+
+# Sleep SECONDS without starting a process: read times out on a pipe only we hold.
+#   _nap 0.020
+_nap() {
+	if [[ -z "${_NAP_FD:-}" ]]; then
+		exec {_NAP_FD}<> <(:)
+	fi
+	read -r -t "$1" -u "$_NAP_FD" _ || :
+}
+
+# Print the end of ComfyUI's log to stderr, indented: comfy_log_tail
+comfy_log_tail() {
+	[[ -s "$COMFY_LOG_FILE" ]] || {
+		printf '  (ComfyUI wrote nothing to %s)\n' "$COMFY_LOG_FILE" >&2
+		return 0
+	}
+	printf '[start] last %s lines of %s:\n' "$COMFY_LOG_TAIL_LINES" "$COMFY_LOG_FILE" >&2
+	tail -n "$COMFY_LOG_TAIL_LINES" "$COMFY_LOG_FILE" | sed 's/^/  | /' >&2
+}
+
+# Start ComfyUI in the background listening on HOST; its PID goes to COMFY_PID and the PID file.
+# Its output goes to our stdout and to COMFY_LOG_FILE (for the tail shown on failure).
+#   comfy_start 127.0.0.1
+comfy_start() {
+	local listen="$1" extra=()
+	if [[ ! -f "$COMFYUI_PATH/main.py" ]]; then
+		start_error "ComfyUI is not installed at COMFYUI_PATH=$COMFYUI_PATH (no main.py)" \
+			"set COMFYUI_PATH, or run scripts/runtime-init.sh (compute mode runs it for you)"
+		return 1
+	fi
+	read -r -a extra <<<"$COMFY_ARGS"
+	mkdir -p "$(dirname "$COMFY_LOG_FILE")" "$(dirname "$COMFY_PID_FILE")"
+	: >"$COMFY_LOG_FILE"
+	start_log "starting ComfyUI on $listen:$COMFY_PORT (log: $COMFY_LOG_FILE)"
+	"$PYTHON" "$COMFYUI_PATH/main.py" --listen "$listen" --port "$COMFY_PORT" "${extra[@]}" \
+		> >(tee -a "$COMFY_LOG_FILE") 2>&1 &
+	COMFY_PID=$!
+	CHILD_PIDS+=("$COMFY_PID")
+	printf '%s\n' "$COMFY_PID" >"$COMFY_PID_FILE"
+}
+
+# Wait until ComfyUI (PID) answers, polling every COMFY_READY_POLL_MS, at most
+# COMFY_READY_TIMEOUT_S; fail at once, with its log, if it dies first.
+#   comfy_wait_ready "$COMFY_PID"   -> 0 ready, 1 died, 2 timed out
+comfy_wait_ready() {
+	local pid="$1" started deadline interval status=0
+	_now_us
+	started="$REPLY"
+	_seconds_to_us "$COMFY_READY_TIMEOUT_S"
+	deadline=$((started + REPLY))
+	printf -v interval '%d.%03d' $((COMFY_READY_POLL_MS / 1000)) $((COMFY_READY_POLL_MS % 1000))
+	while :; do
+		if comfy_http_ready 127.0.0.1 "$COMFY_PORT"; then
+			_now_us
+			start_log "ComfyUI is ready after $(((REPLY - started) / 1000)) ms"
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" || status=$?
+			_nap 0.2 # let tee write ComfyUI's last lines to the log before we show its tail
+			start_error "ComfyUI exited with status $status before it was ready" \
+				"its log follows; a failing custom node or too little GPU memory are the usual causes"
+			comfy_log_tail
+			return 1
+		fi
+		_now_us
+		if ((REPLY >= deadline)); then
+			start_error "ComfyUI did not answer on port $COMFY_PORT within COMFY_READY_TIMEOUT_S=${COMFY_READY_TIMEOUT_S}s" \
+				"raise COMFY_READY_TIMEOUT_S if its custom nodes take longer to load; its log follows"
+			comfy_log_tail
+			return 2
+		fi
+		_nap "$interval"
+	done
+}
+
+# Forward a signal to every child we started, wait for them, and exit 128+signal.
+#   trap '_forward_signal TERM' TERM
+_forward_signal() {
+	local signal="$1" pid
+	trap - TERM INT
+	start_log "received SIG$signal; passing it to ComfyUI and the other processes"
+	for pid in "${CHILD_PIDS[@]}"; do
+		kill -s "$signal" "$pid" 2>/dev/null || : # already gone: nothing to stop
+	done
+	for pid in "${CHILD_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || : # their exit status is not ours to report
+	done
+	rm -f "$COMFY_PID_FILE"
+	[[ "$signal" == INT ]] && exit 130
+	exit 143
+}
+
+# Stop the background children that outlive ComfyUI (JupyterLab, the local API): start_stop_children
+start_stop_children() {
+	local pid
+	for pid in "${CHILD_PIDS[@]}"; do
+		kill -s TERM "$pid" 2>/dev/null || : # already gone
+	done
+}
+
+# Run a command as a child we can forward signals to, and wait for it: start_child CMD [ARGS...]
+# (A foreground command would delay our SIGTERM trap until it finished; `wait` does not.)
+start_child() {
+	local pid status=0
+	"$@" &
+	pid=$!
+	CHILD_PIDS+=("$pid")
+	wait "$pid" || status=$?
+	return "$status"
+}
+
+# Download the enabled model groups (Option A): start_download_models
+start_download_models() {
+	start_child "$SCRIPTS_DIR/download_models.sh"
+}
+
+# The handler's command line, in the array HANDLER_CMD.
+_handler_command() {
+	HANDLER_CMD=("$PYTHON" -m handler)
+	if [[ "$SERVE_API_LOCALLY" == true ]]; then
+		HANDLER_CMD+=(--rp_serve_api --rp_api_host 0.0.0.0 --rp_api_port "$RP_API_PORT")
+	fi
+}
+
+# Serverless: ComfyUI on 127.0.0.1 in the background, models (Option A) while it boots, a bounded
+# readiness wait, then exec the handler. No pip install, no git clone. After exec, the image's
+# init (tini -g) delivers SIGTERM to ComfyUI too, and the handler watches COMFY_PID_FILE.
+start_serverless() {
+	trap '_forward_signal TERM' TERM
+	trap '_forward_signal INT' INT
+	comfy_start 127.0.0.1
+	if ! start_download_models; then
+		start_error "model download failed (see above); refusing to serve jobs without their models" \
+			"fix the cause (HF_TOKEN, disk space, manifest.toml) or unset the DOWNLOAD_* flag"
+		kill -s TERM "$COMFY_PID" 2>/dev/null || : # stopping it anyway
+		return 1
+	fi
+	local status=0
+	comfy_wait_ready "$COMFY_PID" || status=$?
+	if ((status != 0)); then
+		kill -s TERM "$COMFY_PID" 2>/dev/null || : # timed out: it may still be running
+		return "$status"
+	fi
+	export COMFY_HOST="127.0.0.1:$COMFY_PORT"
+	_handler_command
+	trap - TERM INT
+	if [[ -n "${_NAP_FD:-}" ]]; then
+		exec {_NAP_FD}>&-
+	fi
+	start_log "starting the handler: ${HANDLER_CMD[*]}"
+	exec "${HANDLER_CMD[@]}"
+}
+
+# Compute (a pod): install what the image lacks, ComfyUI on 0.0.0.0 in the foreground,
+# JupyterLab (token required) and the model downloads beside it.
+start_compute() {
+	trap '_forward_signal TERM' TERM
+	trap '_forward_signal INT' INT
+	start_file_env JUPYTER_TOKEN
+	# A pod is for working on it: a failed install is reported, not a reason to stay down.
+	# runtime-init writes no marker then, so the next boot tries again.
+	if ! start_child "$SCRIPTS_DIR/runtime-init.sh"; then
+		start_error "runtime-init.sh failed (see above); starting ComfyUI with what is installed" \
+			"fix the cause, then restart the pod or run scripts/runtime-init.sh by hand"
+	fi
+	comfy_start 0.0.0.0
+	start_jupyter
+	"$SCRIPTS_DIR/download_models.sh" &
+	CHILD_PIDS+=("$!")
+	local status=0
+	comfy_wait_ready "$COMFY_PID" || status=$?
+	if ((status != 0)); then
+		start_stop_children
+		return "$status"
+	fi
+	if [[ "$SERVE_API_LOCALLY" == true ]]; then
+		export COMFY_HOST="127.0.0.1:$COMFY_PORT"
+		_handler_command
+		start_log "serving RunPod's local API on port $RP_API_PORT"
+		"${HANDLER_CMD[@]}" &
+		CHILD_PIDS+=("$!")
+	fi
+	status=0
+	wait "$COMFY_PID" || status=$?
+	start_log "ComfyUI exited with status $status; stopping"
+	start_stop_children
+	rm -f "$COMFY_PID_FILE"
+	return "$status"
+}
+
+# JupyterLab on JUPYTER_PORT, only with a token: it is a shell on the pod.
+start_jupyter() {
+	if [[ "${JUPYTER_ENABLED:-true}" == false ]]; then
+		return 0
+	fi
+	if [[ -z "${JUPYTER_TOKEN:-}" ]]; then
+		start_error "JupyterLab not started: JUPYTER_TOKEN is not set (it is never started open)" \
+			"set JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) to a long random string, e.g. \$(openssl rand -hex 24)"
+		return 0
+	fi
+	# jupyter_server reads JUPYTER_TOKEN from the environment: the token stays out of `ps`.
+	export JUPYTER_TOKEN
+	local root="${JUPYTER_ROOT:-/workspace}"
+	[[ -d "$root" ]] || root="$HOME"
+	start_log "starting JupyterLab on port $JUPYTER_PORT in $root (token from JUPYTER_TOKEN)"
+	jupyter lab --ip=0.0.0.0 --port="$JUPYTER_PORT" --no-browser \
+		--ServerApp.root_dir="$root" --ServerApp.allow_remote_access=True &
+	CHILD_PIDS+=("$!")
+}
+
+# Started as root (RunPod's default), hand the unprivileged user what it must write, then run
+# this script again as that user. Volumes arrive root-owned, so their models folders (and, on a
+# pod, /workspace itself for JupyterLab) are given to the user, directories only, never -R.
+# Skipped when not root, when RUN_AS_ROOT=true, or when the user does not exist (not our image).
+#   start_drop_privileges compute
+start_drop_privileges() {
+	local mode="$1" user="${WORKER_USER:-comfy}" volume dir home
+	[[ "$(id -u)" == 0 && "${RUN_AS_ROOT:-false}" != true ]] || return 0
+	id "$user" >/dev/null 2>&1 || return 0
+	for volume in ${MODEL_VOLUMES:-/runpod-volume /workspace}; do
+		[[ -d "$volume" ]] || continue
+		mkdir -p "$volume/models"
+		if [[ "$mode" == compute && "$volume" == /workspace ]]; then
+			chown "$user:" "$volume"
+		fi
+		for dir in "$volume/models" "$volume/models"/*/; do
+			if [[ -d "$dir" ]]; then
+				chown "$user:" "$dir"
+			fi
+		done
+	done
+	home="$(getent passwd "$user" | cut -d: -f6)"
+	start_log "dropping root: running as $user"
+	HOME="${home:-/tmp}" exec setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --init-groups \
+		-- "$BASH" "${BASH_SOURCE[0]}" "$mode"
+}
+
+_is_sourced() {
+	# https://unix.stackexchange.com/a/215279
+	[[ "${#FUNCNAME[@]}" -ge 2 && "${FUNCNAME[0]}" == '_is_sourced' && "${FUNCNAME[1]}" == 'source' ]]
+}
+
+_main() {
+	local mode="${1:-${WORKER_MODE:-serverless}}"
+	case "$mode" in
+		serverless | compute)
+			export WORKER_MODE="$mode"
+			start_drop_privileges "$mode"
+			start_setup_env
+			"start_$mode"
+			;;
+		healthcheck)
+			start_setup_env
+			comfy_http_ready 127.0.0.1 "$COMFY_PORT"
+			;;
+		*) exec "$@" ;;
+	esac
+}
+
+if ! _is_sourced; then
+	_main "$@"
+fi

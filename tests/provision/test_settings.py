@@ -1,0 +1,88 @@
+"""provision.settings and provision.paths: the environment, and where models go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provision.errors import SettingsError
+from provision.manifest import ALL_GROUPS
+from provision.paths import candidate_roots, models_root
+from provision.settings import DownloadSettings
+
+GROUPS = frozenset({"GAUSSIAN", "VIDEO"})
+
+
+def _settings(**env: str) -> DownloadSettings:
+    return DownloadSettings.from_env(env, known_groups=GROUPS)
+
+
+def test_defaults() -> None:
+    settings = _settings()
+    assert settings.groups == frozenset()
+    assert settings.models_root is None
+    assert settings.comfyui_path == Path("/comfyui")
+    assert (settings.concurrency, settings.retries, settings.require_sha256) == (4, 5, False)
+    assert settings.hf_token is None
+
+
+def test_groups_come_from_download_flags() -> None:
+    assert _settings(DOWNLOAD_GAUSSIAN="true", DOWNLOAD_VIDEO="false").groups == frozenset({"GAUSSIAN"})
+    assert _settings(DOWNLOAD_ALL="TRUE", DOWNLOAD_GAUSSIAN="false").groups == ALL_GROUPS
+    assert _settings(DOWNLOAD_ALL="false").groups == frozenset()
+    # Settings that share the prefix are not groups.
+    assert _settings(DOWNLOAD_CONCURRENCY="8", DOWNLOAD_REQUIRE_SHA256="true").groups == frozenset()
+
+
+def test_a_flag_for_an_unknown_group_is_an_error_but_false_is_ignored() -> None:
+    assert _settings(DOWNLOAD_NOPE="false").groups == frozenset()
+    with pytest.raises(SettingsError, match=r"DOWNLOAD_NOPE='1': manifest.toml has no group 'NOPE'"):
+        _settings(DOWNLOAD_NOPE="1")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DOWNLOAD_GAUSSIAN": "maybe"}, "DOWNLOAD_GAUSSIAN='maybe': use true or false"),
+        ({"DOWNLOAD_CONCURRENCY": "0"}, "DOWNLOAD_CONCURRENCY='0': must be at least 1"),
+        ({"DOWNLOAD_CONCURRENCY": "two"}, "must be a whole number, e.g. DOWNLOAD_CONCURRENCY=4"),
+        ({"DOWNLOAD_TIMEOUT_S": "nan"}, "DOWNLOAD_TIMEOUT_S='nan': must be at least 0.1"),
+    ],
+)
+def test_bad_values_name_their_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _settings(**env)
+
+
+def test_the_hf_token_can_come_from_a_file_but_not_from_both(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("hf_abc\n")
+    assert _settings(HF_TOKEN="hf_direct").hf_token == "hf_direct"
+    assert _settings(HF_TOKEN_FILE=str(token_file)).hf_token == "hf_abc"
+    with pytest.raises(SettingsError, match="HF_TOKEN is set too"):
+        _settings(HF_TOKEN="x", HF_TOKEN_FILE=str(token_file))
+    with pytest.raises(SettingsError, match="cannot be read"):
+        _settings(HF_TOKEN_FILE=str(tmp_path / "missing"))
+    assert "hf_direct" not in repr(_settings(HF_TOKEN="hf_direct"))  # never in logs
+
+
+def test_models_go_to_the_first_writable_volume_else_the_image(tmp_path: Path) -> None:
+    runpod_volume, workspace, comfyui = (
+        tmp_path / "runpod-volume",
+        tmp_path / "workspace",
+        tmp_path / "comfyui",
+    )
+    volumes = (runpod_volume, workspace)
+
+    assert models_root(comfyui, volumes=volumes) == comfyui / "models"
+    workspace.mkdir()
+    assert models_root(comfyui, volumes=volumes) == workspace / "models"
+    runpod_volume.mkdir()
+    assert models_root(comfyui, volumes=volumes) == runpod_volume / "models"
+    assert models_root(comfyui, override=tmp_path / "x", volumes=volumes) == tmp_path / "x"
+    assert candidate_roots(comfyui, volumes=volumes) == [
+        runpod_volume / "models",
+        workspace / "models",
+        comfyui / "models",
+    ]
