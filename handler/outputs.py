@@ -18,6 +18,7 @@ __all__ = [
     "PromptOutputs",
     "TextOutput",
     "collect_outputs",
+    "execution_window",
     "new_files",
 ]
 
@@ -96,10 +97,44 @@ def _file_refs(node_id: str, values: Iterable[Any]) -> Iterable[FileRef]:
         yield FileRef(node_id, filename, subfolder if isinstance(subfolder, str) else "", folder_type)
 
 
-def new_files(before: FolderSnapshot, after: FolderSnapshot, *, reported: Iterable[str]) -> list[str]:
+def new_files(
+    before: FolderSnapshot,
+    after: FolderSnapshot,
+    *,
+    reported: Iterable[str],
+    written_between: tuple[int, int] | None = None,
+) -> list[str]:
     """Paths that appeared in the output folder during the job and no node reported.
 
-    Files that existed before the job are never returned, even if the job rewrote them.
+    Files that existed before the job are never returned, even if the job rewrote them; with
+    ``written_between`` (nanoseconds since the epoch), only files last written in that window.
     """
     known = set(reported)
-    return sorted(path for path in after if path not in before and path not in known)
+    low, high = written_between or (0, 2**63)
+    return sorted(
+        path
+        for path, (_, mtime_ns) in after.items()
+        if path not in before and path not in known and low <= mtime_ns <= high
+    )
+
+
+def execution_window(history: Mapping[str, Any]) -> tuple[int, int] | None:
+    """When ComfyUI ran this prompt, in ns since the epoch, from its history status messages.
+
+    ComfyUI runs one prompt at a time, so files written in this window are this prompt's.
+    """
+    messages = (history.get("status") or {}).get("messages") or []
+    stamps = {
+        str(m[0]): m[1].get("timestamp")
+        for m in messages
+        if isinstance(m, list) and len(m) == 2 and isinstance(m[1], Mapping)
+    }
+    start = stamps.get("execution_start")
+    end = next(
+        (stamps[k] for k in ("execution_success", "execution_error", "execution_interrupted") if k in stamps),
+        None,
+    )
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None
+    # Timestamps are whole milliseconds; widen by one on each side for the truncation.
+    return (start - 1) * 1_000_000, (end + 1) * 1_000_000

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
 from .media import SNIFF_BYTES, is_image, sniff_mime
-from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, new_files
+from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, execution_window, new_files
 from .progress import ProgressReporter, Sender
 from .storage import InlineDelivery, OutputFile
 from .storage.destination import Destination
@@ -116,6 +116,9 @@ class _JobRun:
         self.produced: list[tuple[str, str]] = []  # (folder type, relative path) to delete
         self.workdir = Path(tempfile.mkdtemp(prefix="comfy-job-"))
         self.before: FolderSnapshot = {}
+        self.output_nodes: frozenset[str] = frozenset()
+        self.silent_nodes: frozenset[str] = frozenset()
+        self.unreported: list[str] = []
         self.fetched = 0
         self.destination: Destination | None = None
         self.output_mode = "base64"
@@ -174,7 +177,7 @@ class _JobRun:
         await self._upload(comfy, request)
         workflow, output_nodes = await self._prepare(comfy, request)
         outcome = await self._track(comfy, request, workflow, output_nodes)
-        return await self._collect(comfy, request, outcome, output_nodes)
+        return await self._collect(comfy, request, outcome)
 
     async def _upload(self, comfy: ComfyClient, request: JobRequest) -> None:
         started = time.monotonic()
@@ -198,6 +201,7 @@ class _JobRun:
         output_nodes = frozenset(
             node_id for node_id, node in request.workflow.items() if known.get(node["class_type"], False)
         )
+        self.output_nodes = output_nodes
         if not self.settings.rerun_output_nodes:
             return request.workflow, output_nodes
         return with_rerun_marker(request.workflow, output_nodes, self.job_id), output_nodes
@@ -230,7 +234,7 @@ class _JobRun:
         outcome = await self.tracker.run(
             client_id=str(uuid.uuid4()), prompt_id=self.prompt_id, extra_data=extra_data
         )
-        self._remember_produced(outcome.history)
+        self._remember_produced(outcome.history, streamed={image.node_id for image in outcome.streamed})
         started = outcome.started_at or outcome.queued_at
         self.timings.add("queue_wait_ms", started - outcome.queued_at)
         self.timings.add("execution_ms", outcome.finished_at - started)
@@ -240,22 +244,33 @@ class _JobRun:
             raise ExecutionFailed(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         return outcome
 
-    def _remember_produced(self, history: dict[str, Any] | None) -> None:
-        """Note every file the prompt wrote, reported or not, so cleanup removes it."""
-        found = collect_outputs((history or {}).get("outputs"), include_temp=True)
+    def _remember_produced(self, history: dict[str, Any] | None, *, streamed: set[str]) -> None:
+        """Note every file the prompt wrote, reported or not, so it is returned and cleaned up.
+
+        Unreported files are looked for only when an output node reported nothing (SharpPredict),
+        and only among files written while this prompt executed: other prompts on the same
+        ComfyUI (other workers, a user in the UI) write to the same folder.
+        """
+        history = history or {}
+        found = collect_outputs(history.get("outputs"), include_temp=True)
         self.produced.extend((ref.folder_type, ref.relpath) for ref in found.files)
+        self.silent_nodes = self.output_nodes - set((history.get("outputs") or {}).keys()) - streamed
+        window = execution_window(history)
+        if not self.silent_nodes or window is None:
+            return
         reported = [ref.relpath for ref in found.files if ref.folder_type == "output"]
         after = self.worker.folders.snapshot_outputs()
-        self.produced.extend(("output", path) for path in new_files(self.before, after, reported=reported))
+        self.unreported = new_files(self.before, after, reported=reported, written_between=window)
+        self.produced.extend(("output", path) for path in self.unreported)
 
     async def _collect(
-        self, comfy: ComfyClient, request: JobRequest, outcome: PromptOutcome, output_nodes: frozenset[str]
+        self, comfy: ComfyClient, request: JobRequest, outcome: PromptOutcome
     ) -> dict[str, Any]:
         started = time.monotonic()
         self.stage = "collecting outputs"
         self.reporter.stage("collecting")
         found = collect_outputs(outcome.history.get("outputs"), include_temp=request.include_temp)
-        refs = found.files + self._unreported(outcome, found, output_nodes)
+        refs = found.files + self._unreported()
         problems = self._skipped_branches(outcome)
         files: list[OutputFile] = []
         for ref in refs:
@@ -289,21 +304,13 @@ class _JobRun:
         lines = describe_validation_errors({"node_errors": outcome.node_errors}, {})
         return [f"skipped by ComfyUI: {line}" for line in lines]
 
-    def _unreported(
-        self, outcome: PromptOutcome, found: PromptOutputs, output_nodes: frozenset[str]
-    ) -> list[FileRef]:
-        """Files in output/ that no node reported (SharpPredict), attributed when unambiguous."""
-        reported = {ref.relpath for ref in found.files if ref.folder_type == "output"}
-        reported.update(ref.relpath for ref in found.temp_files)
-        streamed = {image.node_id for image in outcome.streamed}
-        silent = output_nodes - set((outcome.history.get("outputs") or {}).keys()) - streamed
-        node_id = next(iter(silent)) if len(silent) == 1 else None
+    def _unreported(self) -> list[FileRef]:
+        """Files no node reported (SharpPredict), credited to the silent node when there is one."""
+        node_id = next(iter(self.silent_nodes)) if len(self.silent_nodes) == 1 else ""
         refs = []
-        for folder_type, relpath in self.produced:
-            if folder_type != "output" or relpath in reported:
-                continue
+        for relpath in self.unreported:
             subfolder, _, filename = relpath.rpartition("/")
-            refs.append(FileRef(node_id or "", filename, subfolder, "output"))
+            refs.append(FileRef(node_id, filename, subfolder, "output"))
         return refs
 
     async def _fetch(self, comfy: ComfyClient, ref: FileRef) -> OutputFile:
@@ -381,7 +388,7 @@ class _JobRun:
             while time.monotonic() < deadline:
                 running, pending = await comfy.queue()
                 if self.prompt_id not in running and self.prompt_id not in pending:
-                    self._remember_produced(await comfy.history(self.prompt_id))
+                    self._remember_produced(await comfy.history(self.prompt_id), streamed=set())
                     return
                 await asyncio.sleep(0.05)
             logger.warning("prompt %s still in ComfyUI's queue after the interrupt", self.prompt_id)

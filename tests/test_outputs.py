@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.outputs import FileRef, TextOutput, collect_outputs, new_files
+from handler.outputs import FileRef, TextOutput, collect_outputs, execution_window, new_files
 
 from .conftest import recorded
 
@@ -98,3 +98,21 @@ def test_new_files_are_only_the_unreported_files_that_appeared() -> None:
         "ComfyUI_00001_.png": (4, 3),
     }
     assert new_files(before, after, reported=["ComfyUI_00001_.png"]) == ["splat_1700000000.ply"]
+
+
+def test_new_files_can_be_limited_to_the_execution_window() -> None:
+    after = {"mine.ply": (1, 5_000_000), "before_start.ply": (1, 900_000), "after_end.ply": (1, 9_000_000)}
+    assert new_files({}, after, reported=[], written_between=(1_000_000, 8_000_000)) == ["mine.ply"]
+
+
+def test_execution_window_from_recorded_history() -> None:
+    entry = next(
+        e
+        for e in recorded("01_save_image")["events"]
+        if e["kind"] == "http" and e["request"]["path"].startswith("/history/")
+    )
+    history = next(iter(entry["response"]["json"].values()))
+    start, end = execution_window(history)
+    assert 0 < end - start < 10_000_000_000  # a few ms of a real run, in ns
+    assert execution_window({"status": {"messages": [["execution_start", {"timestamp": 5}]]}}) is None
+    assert execution_window({}) is None

@@ -48,7 +48,10 @@ class ComfyFolders:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=False):
-                    stat = entry.stat(follow_symlinks=False)
+                    try:
+                        stat = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # another job on this ComfyUI cleaned it up while we walked
                     relative = Path(entry.path).relative_to(self.output_dir).as_posix()
                     snapshot[relative] = (stat.st_size, stat.st_mtime_ns)
         return snapshot

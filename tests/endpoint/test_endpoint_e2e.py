@@ -4,139 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import requests
 
-from comfy_testserver import Behaviour, ComfyTestServer
-from comfy_worker.client import EndpointClient, EndpointError
+from comfy_testserver import ComfyTestServer
+from comfy_worker.client import EndpointError
 
 from .. import workflows as wf
-
-REPO = Path(__file__).resolve().parents[2]
-KEY = "local-test-key"
-
-
-@pytest.fixture(scope="module")
-def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyTestServer]:
-    root = tmp_path_factory.mktemp("comfyui")
-    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
-        (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def calm_comfy(comfy: ComfyTestServer) -> Iterator[None]:
-    comfy.behaviour.step_delay_s = 0.0
-    yield
-    comfy.behaviour.step_delay_s = 0.0
-
-
-class Endpoint:
-    def __init__(self, comfy: ComfyTestServer, log: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "COMFY", "BUCKET_"))}
-        env.update(
-            {
-                "COMFY_WS_IDLE_S": "0.5",
-                "COMFY_PROGRESS_INTERVAL_S": "0.2",
-                "COMFY_INTERRUPT_SETTLE_S": "5",
-                "WEBSOCKET_RECONNECT_DELAY_S": "0.2",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        self.log = log
-        self._log_file = log.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "comfy_worker",
-                "serve",
-                "--comfy-host",
-                comfy.address,
-                "--comfyui-path",
-                str(comfy.root),
-                "--workers",
-                "2",
-                "--port",
-                "0",
-                "--api-key",
-                KEY,
-                "--retention-s",
-                "600",
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            text = log.read_text(errors="replace")
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
-            if found:
-                self.url = found.group(1)
-                break
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"endpoint did not start:\n{text}")
-            time.sleep(0.1)
-        self.base = f"{self.url}/v2"
-
-    def client(self, **kwargs: Any) -> EndpointClient:
-        return EndpointClient("local", kwargs.pop("api_key", KEY), base_url=self.base, **kwargs)
-
-    def worker_pids(self) -> dict[str, int]:
-        pids = {}
-        # Direct children only: each worker forks a heartbeat process that looks just like it.
-        for child in psutil.Process(self.process.pid).children(recursive=False):
-            try:
-                env = child.environ()
-                if "handler" in child.cmdline() and "RUNPOD_POD_ID" in env:
-                    pids[env["RUNPOD_POD_ID"]] = child.pid
-            except psutil.Error:
-                continue
-        return pids
-
-    def close(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
-        self._log_file.close()
-
-
-@pytest.fixture(scope="module")
-def endpoint(comfy: ComfyTestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    server = Endpoint(comfy, tmp_path_factory.mktemp("endpoint") / "serve.log")
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def wait_for(predicate: Any, timeout_s: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from .conftest import KEY, Endpoint, wait_for
 
 
 def test_async_and_sync_submission(endpoint: Endpoint) -> None:
@@ -231,6 +112,41 @@ def test_twenty_concurrent_jobs_complete_with_their_own_outputs(endpoint: Endpoi
         assert final.output["images"][0]["filename"].startswith(f"many{index:02d}_")
     workers = {final.raw["workerId"] for _, final in results}
     assert workers == {"worker-1", "worker-2"}
+
+
+def test_concurrent_jobs_on_one_comfy_get_only_their_own_files(
+    endpoint: Endpoint, comfy: ComfyTestServer
+) -> None:
+    # Two workers share one ComfyUI and its output folder; SharpPredict's unreported .ply files must
+    # go to the job that wrote them, and no job may clean up another's files.
+    comfy.behaviour.node_delay_s = 0.05
+    client = endpoint.client()
+
+    def job(index: int) -> tuple[int, Any]:
+        workflow = {"1": wf.empty_image(color=index)}
+        if index % 2:
+            workflow["2"] = {
+                "class_type": "SharpPredict",
+                "inputs": {"image": ["1", 0], "filename_prefix": f"splat{index}"},
+            }
+        else:
+            workflow["2"] = {
+                "class_type": "SaveImage",
+                "inputs": {"images": ["1", 0], "filename_prefix": f"img{index}"},
+            }
+        return index, client.wait(client.run({"workflow": workflow}), timeout_s=60)
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(job, range(8)))
+    finally:
+        comfy.behaviour.node_delay_s = 0.0
+    for index, final in results:
+        assert final.ok, final
+        entries = final.output["images"] + final.output["files"]
+        prefix = f"splat{index}_" if index % 2 else f"img{index}_"
+        assert [e["filename"][: len(prefix)] for e in entries] == [prefix], entries
+        assert entries[0]["node_id"] == "2"
 
 
 def test_health_counts(endpoint: Endpoint, comfy: ComfyTestServer) -> None:

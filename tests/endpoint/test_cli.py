@@ -1,0 +1,143 @@
+"""``comfy-worker`` as a user runs it: real processes, real endpoint, one clear line per mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import png_bytes
+from .conftest import KEY, REPO, Endpoint
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "comfy_worker", *args],
+        cwd=REPO,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def local(endpoint: Endpoint, key: str = KEY) -> dict[str, str]:
+    return {"RUNPOD_ENDPOINT_BASE_URL": endpoint.base, "RUNPOD_ENDPOINT_ID": "local", "RUNPOD_API_KEY": key}
+
+
+def test_run_saves_outputs_and_prints_a_summary(endpoint: Endpoint, tmp_path: Path) -> None:
+    image = tmp_path / "input.png"
+    image.write_bytes(png_bytes())
+    workflow = tmp_path / "invert.json"
+    workflow.write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "LoadImage", "inputs": {"image": "input.png"}},
+                "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+                "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "cli"}},
+                "4": {"class_type": "PreviewAny", "inputs": {"source": "done"}},
+            }
+        )
+    )
+    out = tmp_path / "outputs"
+    done = cli("run", str(workflow), "--image", str(image), "--out", str(out), env=local(endpoint))
+    assert done.returncode == 0, done.stderr
+    saved = sorted(p.name for p in out.iterdir())
+    assert saved == ["cli_00001_.png"] and (out / saved[0]).read_bytes().startswith(b"\x89PNG")
+    assert "COMPLETED" in done.stdout and "saved" in done.stdout and "text from node 4: done" in done.stdout
+    assert "submitted job" in done.stderr
+
+
+def test_repo_simple_test_workflow_runs(endpoint: Endpoint, tmp_path: Path) -> None:
+    done = cli(
+        "run", str(REPO / "workflows" / "simple_test.json"), "--out", str(tmp_path), env=local(endpoint)
+    )
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["simple_test_00001_.png"]
+
+
+def test_a_failed_job_prints_the_worker_error(endpoint: Endpoint, tmp_path: Path) -> None:
+    workflow = tmp_path / "bad.json"
+    workflow.write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "x.ckpt"}},
+                "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+            }
+        )
+    )
+    done = cli("run", str(workflow), "--out", str(tmp_path / "o"), env=local(endpoint))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "FAILED" in last and "WORKFLOW_INVALID: ComfyUI rejected the workflow" in last
+
+
+def test_status_health_and_cancel(endpoint: Endpoint) -> None:
+    job_id = endpoint.client().run(
+        {"workflow": {"1": {"class_type": "PreviewAny", "inputs": {"source": "x"}}}}
+    )
+    endpoint.client().wait(job_id, timeout_s=30)
+    status = cli("status", job_id, env=local(endpoint))
+    assert status.returncode == 0 and json.loads(status.stdout)["status"] == "COMPLETED"
+    health = cli("health", env=local(endpoint))
+    assert json.loads(health.stdout)["workers"]["ready"] == 2
+    cancel = cli("cancel", job_id, env=local(endpoint))
+    assert cancel.returncode == 0 and cancel.stdout.strip() == f"job {job_id} COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.json"], "comfy-worker: workflow file 'missing.json' not found"),
+        (["run", "{workflow}", "--image", "nope.png"], "comfy-worker: input file 'nope.png' not found"),
+        (["run", "{ui}"], "input.workflow is a UI-format export (it has 'nodes' and 'links')"),
+        (["run", "{broken}"], "is not valid JSON"),
+    ],
+)
+def test_local_mistakes_are_one_line_before_anything_is_sent(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    files = {"workflow": tmp_path / "w.json", "ui": tmp_path / "ui.json", "broken": tmp_path / "b.json"}
+    files["workflow"].write_text(json.dumps({"1": {"class_type": "PreviewAny", "inputs": {"source": "x"}}}))
+    files["ui"].write_text(json.dumps({"last_node_id": 3, "nodes": [], "links": []}))
+    files["broken"].write_text("{oops")
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    done = cli(*argv, env={"RUNPOD_ENDPOINT_ID": "x", "RUNPOD_ENDPOINT_BASE_URL": "http://127.0.0.1:9/v2"})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_flags_exit_2() -> None:
+    done = cli("run")
+    assert done.returncode == 2 and "the following arguments are required: workflow" in done.stderr
+    done = cli("serve", "--workers", "0")
+    assert done.returncode == 2 and "must be at least 1" in done.stderr
+
+
+def test_wrong_key_wrong_endpoint_and_no_endpoint(endpoint: Endpoint, tmp_path: Path) -> None:
+    workflow = tmp_path / "w.json"
+    workflow.write_text(json.dumps({"1": {"class_type": "PreviewAny", "inputs": {"source": "x"}}}))
+    wrong_key = cli("run", str(workflow), env=local(endpoint, key="nope"))
+    assert wrong_key.returncode == 1
+    assert (
+        wrong_key.stderr.strip()
+        == "comfy-worker: the API key was refused (HTTP 401): check RUNPOD_API_KEY or --api-key"
+    )
+    wrong_id = cli("health", env={**local(endpoint), "RUNPOD_ENDPOINT_ID": "other"})
+    assert wrong_id.returncode == 1 and "not found (HTTP 404) at endpoint 'other'" in wrong_id.stderr
+    no_id = cli("health", env={"RUNPOD_ENDPOINT_BASE_URL": endpoint.base})
+    assert no_id.returncode == 1
+    assert no_id.stderr.strip() == "comfy-worker: no endpoint id: pass --endpoint or set RUNPOD_ENDPOINT_ID"
+    down = cli("health", env={**local(endpoint), "RUNPOD_ENDPOINT_BASE_URL": "http://127.0.0.1:9/v2"})
+    assert (
+        down.returncode == 1 and "cannot reach http://127.0.0.1:9/v2: is the endpoint running?" in down.stderr
+    )
