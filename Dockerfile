@@ -9,7 +9,7 @@
 #       --secret id=hf_token,env=HF_TOKEN -t comfy-worker:serverless-gaussian .
 #
 # Everything that is installed comes from manifest.toml (ComfyUI, torch, custom nodes, pip
-# packages, models) through `python -m provision`; docs/container.md describes every build arg.
+# packages, models) through `python -m provision`; README.md ("Container and boot") describes every build arg.
 # Stages: base (OS, Python, user) -> builder (venv + ComfyUI + nodes + this worker)
 #         -> models (BAKE_MODELS, Option B) -> runtime -> runtime-compute | runtime-serverless.
 

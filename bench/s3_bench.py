@@ -17,27 +17,15 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ._common import free_port, peak_rss_mb, wait_for_port
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no /proc/self/status")
 
 
 def child(mode: str, url: str, path: str) -> None:
@@ -180,16 +168,11 @@ class MotoServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.process.kill()
-                    raise
-                time.sleep(0.1)
+        try:
+            wait_for_port(port)
+        except OSError:
+            self.process.kill()
+            raise
         import boto3
 
         url = f"{'https' if self.cert else 'http'}://127.0.0.1:{port}"

@@ -17,8 +17,6 @@ import asyncio
 import base64
 import json
 import os
-import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,8 @@ from typing import Any
 
 import aiohttp
 
+from ._common import free_port, peak_rss_mb
+
 REPO = Path(__file__).resolve().parents[1]
 TRIVIAL = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 255}},
@@ -40,12 +40,6 @@ BIG = {
     "1": {"class_type": "LoadImage", "inputs": {"image": BIG_INPUT}},
     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench_big"}},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class TestServer:
@@ -142,14 +136,6 @@ def make_noise_png(path: Path, target_bytes: int) -> None:
 
     side = int((target_bytes / 3) ** 0.5)
     Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(path, compress_level=1)
-
-
-def peak_rss_mb() -> float:
-    """This process's high-water RSS. Not ru_maxrss: Linux carries that across fork+exec from the parent."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def big_output_child(mode: str, address: str, root: str) -> None:

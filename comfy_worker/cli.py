@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import base64
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -133,6 +134,10 @@ def _serve(args: argparse.Namespace) -> int:
     from .endpoint.serve import serve
     from .endpoint.server import EndpointConfig
 
+    logging.basicConfig(
+        level=os.environ.get("COMFY_WORKER_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s endpoint: %(message)s",
+    )
     hosts = tuple(args.comfy_host or [os.environ.get("COMFY_HOST", "127.0.0.1:8188")])
     env = {"COMFYUI_PATH": args.comfyui_path} if args.comfyui_path else {}
     config = EndpointConfig(

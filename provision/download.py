@@ -317,7 +317,7 @@ class Downloader:
         except OSError as exc:
             reason = (
                 f"cannot write to {target.parent}: {exc.strerror or exc} (running as uid {os.getuid()}; "
-                "docs/container.md, 'Users and permissions')"
+                "README.md, 'Users and permissions')"
             )
             error = DownloadError(reason, url=model.url, target=target)
             self.progress.line(f"{model.filename}: FAILED: {error}")

@@ -113,7 +113,7 @@ class UnverifiedRefused(DownloadError):
     def __init__(self, *, url: str, target: Path) -> None:
         super().__init__(
             "manifest.toml has no sha256 for this file (FILL-ME) and DOWNLOAD_REQUIRE_SHA256=true; "
-            "fill in its sha256 (docs/container.md, 'Filling in checksums')",
+            "fill in its sha256 (README.md, 'Filling in checksums')",
             url=url,
             target=target,
         )

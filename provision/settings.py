@@ -2,7 +2,7 @@
 
 `DownloadSettings.from_env(environ, known_groups=...)` takes a mapping, so tests pass a dict and
 importing this module reads nothing. Every field names its variable and default; a bad value
-raises `SettingsError` naming the variable. docs/container.md lists them all.
+raises `SettingsError` naming the variable. README.md ("Container and boot") lists them all.
 """
 
 from __future__ import annotations

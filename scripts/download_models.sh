@@ -9,7 +9,7 @@
 #
 # Where: MODELS_ROOT, else /runpod-volume/models, else /workspace/models, else $COMFYUI_PATH/models.
 # Also: HF_TOKEN or HF_TOKEN_FILE, DOWNLOAD_CONCURRENCY=4, DOWNLOAD_RETRIES=5,
-# DOWNLOAD_REQUIRE_SHA256=false, DOWNLOAD_TIMEOUT_S=30 (docs/container.md).
+# DOWNLOAD_REQUIRE_SHA256=false, DOWNLOAD_TIMEOUT_S=30 (README.md ("Container and boot")).
 # The work is done by `python -m provision download` (standard library only).
 set -Eeuo pipefail
 

@@ -8,7 +8,7 @@
 #   start.sh healthcheck            exit 0 when ComfyUI answers GET /system_stats
 #   start.sh CMD [ARGS...]          anything else runs as given: docker run IMAGE bash
 #
-# Environment (docs/container.md has the full table):
+# Environment (README.md ("Container and boot") has the full table):
 #   COMFYUI_PATH=/comfyui  COMFY_PORT=8188  COMFY_ARGS=  COMFY_READY_TIMEOUT_S=300  COMFY_READY_POLL_MS=20
 #   COMFY_PID_FILE=/tmp/comfyui.pid  COMFY_LOG_FILE=/tmp/comfyui.log
 #   SERVE_API_LOCALLY=false  RP_API_PORT=8000  JUPYTER_TOKEN / JUPYTER_TOKEN_FILE  JUPYTER_PORT=8189

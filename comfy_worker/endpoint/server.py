@@ -219,6 +219,7 @@ class LocalEndpoint:
     async def job_take(self, request: web.Request) -> web.Response:
         worker = self._worker(request)
         worker.ready.set()
+        logger.debug("%s asks for work (job_in_progress=%s)", worker.id, request.query.get("job_in_progress"))
         if request.query.get("job_in_progress") == "0":
             worker.state = "idle"
             # The SDK says it holds no job: one we think it runs never reached it. Run it again.
@@ -232,6 +233,7 @@ class LocalEndpoint:
             job = self.store.take(worker.id)
             if job is not None:
                 worker.state = "running"
+                logger.debug("%s took %s", worker.id, job.id)
                 return web.json_response(job.for_worker())
             remaining = deadline - self.store.clock()
             if remaining <= 0:
@@ -260,6 +262,7 @@ class LocalEndpoint:
         if body.get("status") == "IN_PROGRESS":
             self.store.progress(job, body.get("output"))
             return web.json_response({})
+        logger.debug("%s finished %s (%s)", worker.id, job.id, "error" if body.get("error") else "ok")
         if self.store.finish(job, body):
             self._spawn(self._webhook(job))
         worker.state = "idle"

@@ -1,0 +1,121 @@
+/**
+ * The app server's routes, wired to their modules:
+ *
+ *   /api/runpod/*          proxy to the endpoint, key added here (proxy.ts)
+ *   /api/workflows         the workflow picker's list; /api/workflows/<path> one file (workflows.ts)
+ *   /api/config            what the page may know about the endpoint: its id and URL, never the key
+ *   everything else (GET)  the built front end (static.ts)
+ */
+
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { type AppConfig, isLoopback } from "./config.js";
+import { allowedHostNames, refuse } from "./guard.js";
+import { sendJson } from "./http.js";
+import { proxyRunPod } from "./proxy.js";
+import { serveStatic } from "./static.js";
+import { listWorkflows, readWorkflow } from "./workflows.js";
+
+export interface AppDeps {
+  fetch?: typeof globalThis.fetch;
+  log?: (line: string) => void;
+}
+
+// The page loads nothing from elsewhere. gsplat sorts splats in a blob: worker running
+// WebAssembly; results are blob:/data: URLs, or https: URLs when outputs went to a bucket.
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self' blob: data:",
+  "img-src 'self' blob: data: https:",
+  "media-src 'self' blob: data: https:",
+  "connect-src 'self' blob: data: https:",
+  "style-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+export function createApp(config: AppConfig, deps: AppDeps = {}): Server {
+  const fetchImpl = deps.fetch ?? globalThis.fetch;
+  const log = deps.log ?? ((line: string) => console.log(line));
+  const allowedHosts = allowedHostNames(config.host, config.allowedHosts);
+  return createServer((request, response) => {
+    response.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    response.setHeader("X-Content-Type-Options", "nosniff");
+    response.setHeader("Referrer-Policy", "no-referrer");
+    const refusal = refuse(request, allowedHosts);
+    if (refusal !== null) {
+      log(`refused ${request.method} ${request.url}: ${refusal.error}`);
+      sendJson(response, refusal.status, { error: refusal.error });
+      return;
+    }
+    handle(request, response, config, fetchImpl, log).catch((error: unknown) => {
+      log(`error on ${request.method} ${request.url}: ${(error as Error).stack ?? String(error)}`);
+      if (!response.headersSent) sendJson(response, 500, { error: "the app server failed; see its log" });
+      else response.destroy();
+    });
+  });
+}
+
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  config: AppConfig,
+  fetchImpl: typeof globalThis.fetch,
+  log: (line: string) => void,
+): Promise<void> {
+  const url = new URL(request.url ?? "/", "http://app.invalid");
+  const method = request.method ?? "GET";
+  if (url.pathname.startsWith("/api/runpod/")) {
+    await proxyRunPod(
+      request,
+      response,
+      url.pathname.slice("/api/runpod/".length),
+      url.searchParams,
+      config,
+      {
+        fetch: fetchImpl,
+        log,
+      },
+    );
+    return;
+  }
+  if (method !== "GET" && method !== "HEAD") {
+    sendJson(response, 405, { error: `${method} is not allowed on ${url.pathname}` });
+    return;
+  }
+  if (url.pathname === "/api/config") {
+    const endpointUrl = `${config.baseUrl}/${config.endpointId}`;
+    sendJson(response, 200, {
+      endpointId: config.endpointId,
+      endpointUrl,
+      local: isLoopback(new URL(endpointUrl).hostname),
+      maxBodyBytes: config.maxBodyBytes,
+    });
+    return;
+  }
+  if (url.pathname === "/api/workflows") {
+    sendJson(response, 200, { workflows: await listWorkflows(config.workflowsDir) });
+    return;
+  }
+  if (url.pathname.startsWith("/api/workflows/")) {
+    const wanted = decodeURIComponent(url.pathname.slice("/api/workflows/".length));
+    const text = await readWorkflow(config.workflowsDir, wanted);
+    if (text === null)
+      sendJson(response, 404, { error: `no workflow ${JSON.stringify(wanted)} in workflows/` });
+    else {
+      response.writeHead(200, {
+        "Content-Type": "application/json; charset=utf-8",
+        "Cache-Control": "no-store",
+      });
+      response.end(text);
+    }
+    return;
+  }
+  if (url.pathname.startsWith("/api/")) {
+    sendJson(response, 404, { error: `no such API route: ${url.pathname}` });
+    return;
+  }
+  await serveStatic(config.staticDir, url.pathname, response);
+}

@@ -1,0 +1,166 @@
+/**
+ * The page: wires the workflow picker, the generated form, the job controller and the views
+ * together. Each piece lives in its own module under ui/, workflow/ and api/; this file only
+ * connects them.
+ */
+
+import "./styles.css";
+import { type ApiWorkflow, RunPodClient, isFinalStatus } from "./api/index.js";
+import { type WorkflowForm, buildForm } from "./workflow/form.js";
+import { WorkflowFormatError, parseWorkflowText } from "./workflow/graph.js";
+import { prepareJobInput } from "./workflow/job-input.js";
+import { type AppInfo, fetchWorkflowList, fetchWorkflowText } from "./ui/app-server.js";
+import { alertText, byId, h, replaceChildren } from "./ui/dom.js";
+import { dropZone } from "./ui/drop-zone.js";
+import { FormView } from "./ui/form-view.js";
+import { showEndpoint, watchHealth } from "./ui/header.js";
+import { JobController } from "./ui/job-controller.js";
+import { JobPanel } from "./ui/job-panel.js";
+import { JobStore } from "./ui/job-store.js";
+import { renderJobsList } from "./ui/jobs-list.js";
+
+// The page talks to the endpoint only through the app server, which adds the API key.
+const api = new RunPodClient({ endpointUrl: "/api/runpod" });
+const store = new JobStore(window.sessionStorage);
+const controller = new JobController(api, store);
+
+const select = byId<HTMLSelectElement>("workflow-select");
+const workflowMessage = byId("workflow-message");
+const formView = new FormView(byId("workflow-form-fields"));
+const submitButton = byId<HTMLButtonElement>("submit");
+const submitMessage = byId("submit-message");
+const jobPanel = new JobPanel(byId("job-panel"), controller);
+const jobsList = byId("jobs-list");
+
+let info: AppInfo | null = null;
+let current: { name: string; workflow: ApiWorkflow; form: WorkflowForm } | null = null;
+let selectedJobId: string | null = null;
+
+function loadWorkflow(name: string, text: string): void {
+  let workflow: ApiWorkflow;
+  try {
+    workflow = parseWorkflowText(text);
+  } catch (error) {
+    if (!(error instanceof WorkflowFormatError)) throw error;
+    replaceChildren(workflowMessage, alertText(error.message));
+    workflowMessage.dataset.state = "error";
+    return;
+  }
+  const form = buildForm(workflow);
+  current = { name, workflow, form };
+  formView.show(form);
+  const nodes = Object.keys(workflow).length;
+  replaceChildren(workflowMessage, `Loaded ${name}: ${nodes} node${nodes === 1 ? "" : "s"}.`);
+  workflowMessage.dataset.state = "ok";
+  submitButton.disabled = false;
+  replaceChildren(submitMessage);
+}
+
+async function pickListed(path: string): Promise<void> {
+  if (path === "") return;
+  try {
+    loadWorkflow(path.replace(/\.json$/i, ""), await fetchWorkflowText(path));
+  } catch (error) {
+    replaceChildren(workflowMessage, alertText((error as Error).message));
+  }
+}
+
+async function submit(): Promise<void> {
+  if (current === null || submitButton.disabled) return;
+  formView.clearProblems();
+  replaceChildren(submitMessage);
+  const prepared = prepareJobInput(
+    current.workflow,
+    current.form,
+    formView.values(),
+    formView.attachments(),
+    info?.maxBodyBytes ?? null,
+  );
+  if (!prepared.ok) {
+    formView.showProblems(prepared.problems);
+    replaceChildren(submitMessage, alertText(prepared.message));
+    return;
+  }
+  submitButton.disabled = true;
+  submitButton.textContent = "Submitting...";
+  try {
+    const id = await controller.submit(prepared.input, current.name);
+    selectJob(id);
+  } catch (error) {
+    jobPanel.showSubmitError((error as Error).message);
+    selectedJobId = null;
+  } finally {
+    submitButton.disabled = false;
+    submitButton.textContent = "Run workflow";
+  }
+}
+
+function selectJob(id: string): void {
+  selectedJobId = id;
+  const record = store.get(id);
+  // A job restored after a reload has no result here yet: RunPod still has it for 30 minutes.
+  if (record !== undefined && record.outcome === null) controller.follow(id);
+  redraw();
+}
+
+function redraw(): void {
+  renderJobsList(jobsList, store.list(), selectedJobId, selectJob);
+  if (selectedJobId !== null) jobPanel.show(store.get(selectedJobId));
+}
+
+async function start(): Promise<void> {
+  byId("workflow-drop").append(
+    dropZone({
+      text: "Drop an exported API-format workflow (.json) here, or press to choose a file",
+      accept: ".json,application/json",
+      label: "Workflow file",
+      testId: "workflow-file",
+      onFile: (file) => {
+        select.value = "";
+        void file.text().then((text) => loadWorkflow(file.name.replace(/\.json$/i, ""), text));
+      },
+    }),
+  );
+  select.addEventListener("change", () => void pickListed(select.value));
+  submitButton.addEventListener("click", () => void submit());
+  // Ctrl/Cmd+Enter runs from anywhere in the form, as in ComfyUI.
+  byId("workflow-form").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      void submit();
+    }
+  });
+  byId("workflow-form").addEventListener("submit", (event) => event.preventDefault());
+  store.subscribe(redraw);
+  // Jobs restored from an earlier page load that were still running: follow them to their end.
+  for (const record of store.list()) {
+    if (!isFinalStatus(record.status)) controller.follow(record.id);
+  }
+  window.addEventListener("pagehide", () => controller.stopAll());
+  redraw();
+  jobPanel.show(undefined);
+
+  void showEndpoint(byId("endpoint-info")).then((answer) => {
+    info = answer;
+  });
+  watchHealth(byId("health"), api);
+
+  try {
+    const workflows = await fetchWorkflowList();
+    select.append(...workflows.map((entry) => h("option", { value: entry.path }, entry.name)));
+    const first = workflows.find((entry) => entry.name === "simple_test") ?? workflows[0];
+    if (first !== undefined) {
+      select.value = first.path;
+      await pickListed(first.path);
+    } else {
+      replaceChildren(
+        workflowMessage,
+        "No workflows in the repo's workflows/ folder: drop an exported one above.",
+      );
+    }
+  } catch (error) {
+    replaceChildren(workflowMessage, alertText((error as Error).message));
+  }
+}
+
+void start();

@@ -1,0 +1,43 @@
+/** Calls to the app's own server (not the endpoint): its settings and the workflows folder. */
+
+export interface AppInfo {
+  endpointId: string;
+  endpointUrl: string;
+  local: boolean;
+  maxBodyBytes: number;
+}
+
+export interface WorkflowEntry {
+  path: string;
+  name: string;
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const text = await response.text();
+  if (!response.ok) {
+    let reason = text;
+    try {
+      reason = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      // A plain-text error page: show it as it is.
+    }
+    throw new Error(`${url} answered HTTP ${response.status}: ${reason}`);
+  }
+  return JSON.parse(text);
+}
+
+export async function fetchAppInfo(): Promise<AppInfo> {
+  return (await getJson("/api/config")) as AppInfo;
+}
+
+export async function fetchWorkflowList(): Promise<WorkflowEntry[]> {
+  return ((await getJson("/api/workflows")) as { workflows: WorkflowEntry[] }).workflows;
+}
+
+/** The file's text, parsed by the caller (so a broken file gets the same message as a dropped one). */
+export async function fetchWorkflowText(path: string): Promise<string> {
+  const response = await fetch(`/api/workflows/${path.split("/").map(encodeURIComponent).join("/")}`);
+  if (!response.ok) throw new Error(`workflows/${path} answered HTTP ${response.status}`);
+  return response.text();
+}

@@ -1,0 +1,230 @@
+/**
+ * Draws a `WorkflowForm` as labelled controls grouped by node, and reads them back: the values
+ * for `applyForm`, and the images dropped on LoadImage nodes for `wireAttachments`.
+ */
+
+import type { Attachment } from "../workflow/attachments.js";
+import {
+  type FormField,
+  type FormGroup,
+  type FormValues,
+  type WorkflowForm,
+  randomSeed,
+} from "../workflow/form.js";
+import { h, replaceChildren, uniqueId } from "./dom.js";
+import { dropZone } from "./drop-zone.js";
+import { readAsDataUrl } from "./files.js";
+
+type Control = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+
+export class FormView {
+  private readonly _root: HTMLElement;
+  private readonly _controls = new Map<string, Control>();
+  private readonly _messages = new Map<string, HTMLElement>();
+  /** Seeds whose "new seed each run" box is ticked. */
+  private readonly _autoSeeds = new Map<string, HTMLInputElement>();
+  private readonly _images = new Map<string, Attachment>();
+
+  constructor(root: HTMLElement) {
+    this._root = root;
+  }
+
+  show(form: WorkflowForm): void {
+    this._controls.clear();
+    this._messages.clear();
+    this._autoSeeds.clear();
+    this._images.clear();
+    if (form.groups.length === 0) {
+      replaceChildren(
+        this._root,
+        h("p", { class: "muted" }, "This workflow has no inputs to edit; it runs as it is."),
+      );
+      return;
+    }
+    replaceChildren(
+      this._root,
+      form.groups.map((group) => this._group(group)),
+    );
+  }
+
+  /** Current control values; seeds marked "new seed each run" get a fresh one first. */
+  values(): FormValues {
+    for (const [key, box] of this._autoSeeds) {
+      const control = this._controls.get(key);
+      if (box.checked && control !== undefined) control.value = String(randomSeed());
+    }
+    const values: FormValues = {};
+    for (const [key, control] of this._controls) {
+      values[key] =
+        control instanceof HTMLInputElement && control.type === "checkbox" ? control.checked : control.value;
+    }
+    return values;
+  }
+
+  attachments(): Attachment[] {
+    return [...this._images.values()];
+  }
+
+  /** Mark each bad field and say why next to it; focus the first so keyboard users land there. */
+  showProblems(problems: ReadonlyArray<{ key: string; message: string }>): void {
+    this.clearProblems();
+    for (const { key, message } of problems) {
+      this._controls.get(key)?.setAttribute("aria-invalid", "true");
+      const slot = this._messages.get(key);
+      if (slot !== undefined) slot.textContent = message;
+    }
+    const first = problems[0];
+    if (first !== undefined) this._controls.get(first.key)?.focus();
+  }
+
+  clearProblems(): void {
+    for (const control of this._controls.values()) control.removeAttribute("aria-invalid");
+    for (const slot of this._messages.values()) slot.textContent = "";
+  }
+
+  private _group(group: FormGroup): HTMLElement {
+    const legend = group.title === group.classType ? group.title : `${group.title} (${group.classType})`;
+    return h(
+      "fieldset",
+      { class: "node-group", "data-node": group.nodeId },
+      h("legend", {}, `#${group.nodeId} ${legend}`),
+      group.fields.map((field) => this._field(group, field)),
+    );
+  }
+
+  private _field(group: FormGroup, field: FormField): HTMLElement {
+    const id = uniqueId("field");
+    const messageId = `${id}-message`;
+    const message = h("span", { class: "field-message", id: messageId, "aria-live": "polite" });
+    this._messages.set(field.key, message);
+    const label = h("label", { for: id }, field.input);
+    const common = { id, name: field.key, "aria-describedby": messageId, "data-key": field.key };
+    let body: Array<Node | string>;
+    switch (field.kind) {
+      case "text": {
+        const control = field.multiline
+          ? h("textarea", { ...common, rows: 3 }, field.value)
+          : h("input", { ...common, type: "text", value: field.value });
+        this._controls.set(field.key, control);
+        body = [label, control];
+        break;
+      }
+      case "number": {
+        const control = h("input", {
+          ...common,
+          type: "text",
+          inputmode: field.integer ? "numeric" : "decimal",
+          value: String(field.value),
+        });
+        this._controls.set(field.key, control);
+        body = [label, control];
+        break;
+      }
+      case "seed":
+        body = [label, this._seed(group, field, common)];
+        break;
+      case "choice": {
+        const control = h(
+          "select",
+          common,
+          field.options.map((option) =>
+            h("option", { value: option, selected: option === field.value }, option),
+          ),
+        );
+        this._controls.set(field.key, control);
+        body = [label, control];
+        break;
+      }
+      case "boolean": {
+        const control = h("input", { ...common, type: "checkbox", checked: field.value });
+        this._controls.set(field.key, control);
+        body = [h("span", { class: "checkbox-row" }, control, label)];
+        break;
+      }
+      case "image":
+        body = [h("span", { class: "label" }, field.input), this._imageSlot(group, field, common)];
+        break;
+    }
+    return h("div", { class: `field field-${field.kind}` }, ...body, message);
+  }
+
+  private _seed(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
+    const control = h("input", { ...common, type: "text", inputmode: "numeric", value: String(field.value) });
+    this._controls.set(field.key, control);
+    const auto = h("input", {
+      type: "checkbox",
+      "aria-label": `New ${field.input} each run for node #${group.nodeId}`,
+    });
+    this._autoSeeds.set(field.key, auto);
+    return h(
+      "span",
+      { class: "seed-row" },
+      control,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          "aria-label": `Randomise ${field.input} of node #${group.nodeId}`,
+          "data-testid": `randomise-${field.key}`,
+          onclick: () => {
+            control.value = String(randomSeed());
+            control.removeAttribute("aria-invalid");
+          },
+        },
+        "Randomise",
+      ),
+      h("label", { class: "checkbox-row" }, auto, "each run"),
+    );
+  }
+
+  /** A drop target for the node's input image; the current server-side name stays until one is dropped. */
+  private _imageSlot(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
+    const name = h("input", {
+      ...common,
+      type: "text",
+      value: String(field.value),
+      "aria-label": `${field.input} file name`,
+    });
+    this._controls.set(field.key, name);
+    const preview = h("div", { class: "image-preview" });
+    const slot = h("div", { class: "image-slot" });
+    const showAttached = (attachment: Attachment | null): void => {
+      if (attachment === null) {
+        this._images.delete(group.nodeId);
+        name.disabled = false;
+        replaceChildren(preview);
+        return;
+      }
+      this._images.set(group.nodeId, attachment);
+      name.value = attachment.fileName;
+      // The name is decided at submit (wireAttachments makes it safe and unique), not typed.
+      name.disabled = true;
+      replaceChildren(
+        preview,
+        h("img", { src: attachment.data, alt: `Attached ${attachment.fileName}` }),
+        h(
+          "button",
+          { type: "button", class: "secondary", onclick: () => showAttached(null) },
+          `Remove ${attachment.fileName}`,
+        ),
+      );
+    };
+    slot.append(
+      dropZone({
+        text: "Drop an input image here, or press to choose one",
+        accept: "image/*",
+        label: `Input image for node #${group.nodeId}`,
+        testId: `image-input-${group.nodeId}`,
+        onFile: (file) => {
+          void readAsDataUrl(file).then((data) =>
+            showAttached({ nodeId: group.nodeId, fileName: file.name, data }),
+          );
+        },
+      }),
+      preview,
+      name,
+    );
+    return slot;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * How a finished job looks: each output in the right player (image, video, audio, 3D splat view,
+ * text) with a download button, the timings, and failures with the worker's code and message
+ * exactly as it wrote them.
+ */
+
+import type { JobError, JobOutcome, JobState, OutputFile, WorkerResult } from "../api/index.js";
+import { PlyError, cloudFromSplatRows, plyToSplat } from "../splat/ply.js";
+import { h } from "./dom.js";
+import { formatBytes, formatMs, outputBytes, outputUrl } from "./files.js";
+
+/** Everything a rendered result holds on to (object URLs, WebGL views), released on `dispose`. */
+export interface Rendered {
+  element: HTMLElement;
+  dispose(): void;
+}
+
+export function resultsView(outcome: JobOutcome, state: JobState | null): Rendered {
+  const cleanups: Array<() => void> = [];
+  const element = h("div", { class: "results" });
+  switch (outcome.kind) {
+    case "completed":
+      element.append(...completedView(outcome.result, state, cleanups));
+      break;
+    case "failed":
+      element.append(errorView("Failed", outcome.error, outcome.details));
+      break;
+    case "cancelled":
+      element.append(
+        h(
+          "p",
+          { class: "status-note", role: "status", "data-testid": "job-cancelled" },
+          "Cancelled. A job that had started was stopped in ComfyUI and cleaned up by the worker.",
+        ),
+      );
+      break;
+    case "timed_out":
+      element.append(
+        outcome.error === null
+          ? h(
+              "p",
+              { class: "status-note", role: "alert" },
+              "Timed out: RunPod stopped the job at the endpoint's execution timeout.",
+            )
+          : errorView("Timed out", outcome.error, null),
+      );
+      break;
+  }
+  return {
+    element,
+    dispose: () => {
+      for (const cleanup of cleanups.splice(0)) cleanup();
+    },
+  };
+}
+
+/** The worker's error: its code as a badge, and the whole text verbatim. */
+export function errorView(
+  title: string,
+  error: JobError,
+  details: Record<string, unknown> | null,
+): HTMLElement {
+  const problems = Array.isArray(details?.problems)
+    ? details.problems.filter((p): p is string => typeof p === "string")
+    : [];
+  return h(
+    "div",
+    { class: "job-error", role: "alert", "data-testid": "job-error" },
+    h(
+      "p",
+      { class: "job-error-title" },
+      `${title} `,
+      error.code === null
+        ? null
+        : h("code", { class: "error-code", "data-testid": "error-code" }, error.code),
+    ),
+    h("pre", { class: "error-text", "data-testid": "error-text" }, error.text),
+    problems.length > 1
+      ? h(
+          "ul",
+          { class: "problems" },
+          problems.map((p) => h("li", {}, p)),
+        )
+      : null,
+    details === null || Object.keys(details).length === 0
+      ? null
+      : h(
+          "details",
+          {},
+          h("summary", {}, "Details from the worker"),
+          h("pre", { class: "details-json" }, JSON.stringify(details, null, 2)),
+        ),
+  );
+}
+
+function completedView(
+  result: WorkerResult,
+  state: JobState | null,
+  cleanups: Array<() => void>,
+): HTMLElement[] {
+  const parts: HTMLElement[] = [];
+  const files = [...result.images, ...result.files];
+  if (files.length > 0) {
+    parts.push(
+      h(
+        "div",
+        { class: "outputs" },
+        files.map((file) => outputCard(file, cleanups)),
+      ),
+    );
+  }
+  for (const item of result.text) {
+    parts.push(
+      h(
+        "figure",
+        { class: "output-card output-text", "data-testid": "output-text" },
+        h("pre", {}, item.text),
+        h("figcaption", {}, item.nodeId === null ? "text" : `text from node ${item.nodeId}`),
+      ),
+    );
+  }
+  if (result.errors.length > 0) {
+    parts.push(
+      h(
+        "div",
+        { class: "warnings", role: "status" },
+        h("p", {}, "The worker reported:"),
+        h(
+          "ul",
+          {},
+          result.errors.map((e) => h("li", {}, e)),
+        ),
+      ),
+    );
+  }
+  parts.push(timingsView(result.timings, state));
+  return parts;
+}
+
+function outputCard(file: OutputFile, cleanups: Array<() => void>): HTMLElement {
+  const { url, revoke } = outputUrl(file);
+  cleanups.push(revoke);
+  const kind = outputKind(file);
+  const media = h("div", { class: "output-media" });
+  if (kind === "image")
+    media.append(h("img", { src: url, alt: file.filename, "data-testid": "output-image" }));
+  else if (kind === "video")
+    media.append(
+      h("video", {
+        src: url,
+        controls: true,
+        loop: true,
+        muted: true,
+        "aria-label": file.filename,
+        "data-testid": "output-video",
+      }),
+    );
+  else if (kind === "audio")
+    media.append(h("audio", { src: url, controls: true, "aria-label": file.filename }));
+  else if (kind === "splat") mountSplat(media, file, cleanups);
+  else media.append(h("p", { class: "muted" }, `${file.mimeType}: no preview, download it to open`));
+  return h(
+    "figure",
+    { class: `output-card output-${kind}`, "data-filename": file.filename },
+    media,
+    h(
+      "figcaption",
+      {},
+      h("span", { class: "filename" }, file.filename),
+      h(
+        "span",
+        { class: "muted" },
+        [file.mimeType, formatBytes(file.sizeBytes), file.nodeId === null ? "" : `node ${file.nodeId}`]
+          .filter(Boolean)
+          .join(" · "),
+      ),
+      h(
+        "a",
+        { class: "button secondary", href: url, download: file.filename, "data-testid": "download" },
+        "Download",
+      ),
+    ),
+  );
+}
+
+type OutputKind = "image" | "video" | "audio" | "splat" | "other";
+
+function outputKind(file: OutputFile): OutputKind {
+  const name = file.filename.toLowerCase();
+  if (name.endsWith(".ply") || name.endsWith(".splat")) return "splat";
+  if (file.mimeType.startsWith("image/")) return "image";
+  if (file.mimeType.startsWith("video/")) return "video";
+  if (file.mimeType.startsWith("audio/")) return "audio";
+  return "other";
+}
+
+/**
+ * The splat viewer and gsplat (about 150 KB) load only when a result has a splat, so pages that
+ * never show one never download it.
+ */
+function mountSplat(container: HTMLElement, file: OutputFile, cleanups: Array<() => void>): void {
+  const note = h("p", { class: "muted", role: "status" }, "Loading the 3D view...");
+  container.append(note);
+  let disposed = false;
+  let dispose = (): void => {
+    disposed = true;
+  };
+  cleanups.push(() => dispose());
+  void (async () => {
+    try {
+      const bytes = await outputBytes(file);
+      const cloud = file.filename.toLowerCase().endsWith(".splat")
+        ? cloudFromSplatRows(bytes)
+        : plyToSplat(bytes);
+      const { mountSplatView } = await import("../splat/viewer.js");
+      if (disposed) return;
+      const view = mountSplatView(container, cloud, file.filename);
+      dispose = () => view.dispose();
+      note.textContent = `${cloud.count} ${cloud.gaussian ? "Gaussian splats" : "points"}: drag or use the arrow keys to turn, wheel or +/- to zoom.`;
+      container.dataset.splatCount = String(cloud.count);
+    } catch (error) {
+      const reason =
+        error instanceof PlyError ? `cannot read this PLY file: ${error.message}` : (error as Error).message;
+      note.textContent = `No 3D preview (${reason}); the download still works.`;
+    }
+  })();
+}
+
+function timingsView(timings: Record<string, number>, state: JobState | null): HTMLElement {
+  const rows: Array<[string, number]> = [];
+  if (state?.delayTime !== undefined) rows.push(["queue (RunPod delayTime)", state.delayTime]);
+  if (state?.executionTime !== undefined) rows.push(["run (RunPod executionTime)", state.executionTime]);
+  for (const [name, ms] of Object.entries(timings)) rows.push([name.replace(/_ms$/, ""), ms]);
+  return h(
+    "details",
+    { class: "timings", open: true, "data-testid": "timings" },
+    h("summary", {}, "Timings"),
+    h(
+      "table",
+      {},
+      h(
+        "tbody",
+        {},
+        rows.map(([name, ms]) => h("tr", {}, h("th", { scope: "row" }, name), h("td", {}, formatMs(ms)))),
+      ),
+    ),
+  );
+}

@@ -1,0 +1,77 @@
+/**
+ * Input images: files a person dropped on a LoadImage node become the job's `images` list, and
+ * that node's `image` input is set to the name the worker will upload them under. Pure.
+ *
+ *   const { workflow, images } = wireAttachments(graph, [{ nodeId: "10", fileName: "cat.png", data }]);
+ *   api.run({ workflow, images });
+ */
+
+import type { ApiWorkflow, InputImage } from "../api/types.js";
+import { isImageInput } from "./known-inputs.js";
+
+export interface Attachment {
+  nodeId: string;
+  /** The file's name as the person's computer called it. */
+  fileName: string;
+  /** Base64 or a `data:` URI (what FileReader.readAsDataURL gives); the worker takes both. */
+  data: string;
+}
+
+export class AttachmentError extends Error {
+  override name = "AttachmentError";
+}
+
+/** A copy of `workflow` whose image nodes name the attached files, and the files to send. */
+export function wireAttachments(
+  workflow: ApiWorkflow,
+  attachments: readonly Attachment[],
+): { workflow: ApiWorkflow; images: InputImage[] } {
+  const edited: ApiWorkflow = structuredClone(workflow);
+  const images: InputImage[] = [];
+  const nameByData = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const attachment of attachments) {
+    const node = edited[attachment.nodeId];
+    if (node === undefined) throw new AttachmentError(`node ${attachment.nodeId} is not in this workflow`);
+    const input = Object.keys(node.inputs).find((name) => isImageInput(node.class_type, name));
+    if (input === undefined) {
+      throw new AttachmentError(`node ${attachment.nodeId} (${node.class_type}) takes no input image`);
+    }
+    if (attachment.data === "") throw new AttachmentError(`${attachment.fileName} is empty`);
+    // The same file dropped on two nodes is sent once; two different files never share a name,
+    // because the worker refuses duplicate names (ComfyUI would silently keep only one).
+    let name = nameByData.get(attachment.data);
+    if (name === undefined) {
+      name = uniqueName(safeFileName(attachment.fileName), taken);
+      taken.add(name);
+      nameByData.set(attachment.data, name);
+      images.push({ name, image: attachment.data });
+    }
+    node.inputs[input] = name;
+  }
+  return { workflow: edited, images };
+}
+
+/**
+ * A name the worker accepts: a plain file name (no `/`, `\`, `..`), in characters every file
+ * system keeps. `../My Photo (1).PNG` becomes `My_Photo_1_.PNG`.
+ */
+export function safeFileName(fileName: string): string {
+  const base = fileName.split(/[\\/]/).pop() ?? "";
+  const cleaned = base
+    .replace(/[^A-Za-z0-9._-]+/g, "_")
+    .replace(/\.{2,}/g, ".")
+    .replace(/^[._]+/, "");
+  return cleaned === "" || !/[A-Za-z0-9]/.test(cleaned) ? "image.png" : cleaned.slice(-120);
+}
+
+function uniqueName(name: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(name)) return name;
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const extension = dot > 0 ? name.slice(dot) : "";
+  for (let n = 2; ; n++) {
+    const candidate = `${stem}_${n}${extension}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}

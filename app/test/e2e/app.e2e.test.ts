@@ -1,0 +1,425 @@
+/**
+ * The app in a real browser, through the real chain: Chromium -> app server -> local endpoint ->
+ * worker -> ComfyUI test server. Nothing is mocked; each job really runs.
+ *
+ * With SAVE_SCREENSHOTS=1 (npm run screenshots) the main states are saved under app/screenshots/
+ * for README.md; otherwise under test-results/ (not committed).
+ */
+
+import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Stack, startStack } from "../../scripts/stack.js";
+import { type Browser, launchBrowser } from "./browser.js";
+
+const APP_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const FIXTURES = path.join(APP_DIR, "test", "e2e", "fixtures");
+const SHOTS =
+  process.env.SAVE_SCREENSHOTS === "1"
+    ? path.join(APP_DIR, "screenshots")
+    : path.join(APP_DIR, "test-results");
+// Each KSampler step sleeps this long on the test server: long enough to watch, short enough for CI.
+const STEP_DELAY_S = 0.15;
+const JOB_TIMEOUT_MS = 30_000;
+
+let stack: Stack;
+let browser: Browser;
+let downloads: string;
+
+beforeAll(async () => {
+  await mkdir(SHOTS, { recursive: true });
+  downloads = await mkdtemp(path.join(tmpdir(), "app-e2e-downloads-"));
+  // Progress every 0.2 s (the worker's default is 1 s), so the test sees many steps in a short job.
+  stack = await startStack({
+    appDir: APP_DIR,
+    stepDelayS: STEP_DELAY_S,
+    workerEnv: { COMFY_PROGRESS_INTERVAL_S: "0.2" },
+  });
+  browser = await launchBrowser(downloads);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  // The servers' logs outlive the stack's temporary folder, for whoever reads a failed run.
+  if (stack !== undefined) {
+    await cp(stack.logDir, path.join(APP_DIR, "test-results", "stack-logs"), { recursive: true });
+  }
+  await stack?.stop();
+  await rm(downloads, { recursive: true, force: true });
+});
+
+/** A fresh tab (so a fresh session) on the app, with the default workflow loaded. */
+async function openApp(): Promise<Page> {
+  const page = await browser.context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  (page as Page & { problems: string[] }).problems = problems;
+  await page.goto(stack.appUrl);
+  await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded simple_test/);
+  return page;
+}
+
+/** Console errors and uncaught exceptions seen on the page: a clean run has none. */
+function pageProblems(page: Page): string[] {
+  return (page as Page & { problems: string[] }).problems;
+}
+
+async function loadListed(page: Page, name: string): Promise<void> {
+  await page.selectOption("#workflow-select", `${name}.json`);
+  await expect
+    .poll(() => page.getByTestId("workflow-message").textContent())
+    .toMatch(new RegExp(`^Loaded ${name}`));
+}
+
+async function loadFile(page: Page, fixture: string): Promise<void> {
+  await page.getByTestId("workflow-file").setInputFiles(path.join(FIXTURES, fixture));
+}
+
+function field(page: Page, key: string): Locator {
+  return page.locator(`[name="${key}"]`);
+}
+
+/** Click Run and return the new job's id once the page shows it. */
+async function run(page: Page): Promise<string> {
+  const before = await page.locator(".job-item").count();
+  await page.click("#submit");
+  await expect.poll(() => page.locator(".job-item").count(), { timeout: 10_000 }).toBe(before + 1);
+  return (await page.locator('.job-item[aria-current="true"]').getAttribute("data-job-id")) ?? "";
+}
+
+async function waitForStatus(page: Page, id: string, status: string): Promise<void> {
+  await page
+    .locator(`.job-item[data-job-id="${id}"][data-status="${status}"]`)
+    .waitFor({ timeout: JOB_TIMEOUT_MS });
+}
+
+/** What the endpoint itself says about a job, asked directly with the key (as the app server does). */
+async function endpointStatus(id: string): Promise<{ status: string; error?: string; output?: unknown }> {
+  const response = await fetch(`${stack.endpointUrl}/status/${id}`, {
+    headers: { Authorization: `Bearer ${stack.apiKey}` },
+  });
+  return (await response.json()) as { status: string; error?: string; output?: unknown };
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, name) });
+}
+
+/** The colour at the centre of a displayed <img>, read back through a 2D canvas. */
+async function centrePixel(image: Locator): Promise<number[]> {
+  return image.evaluate(async (element) => {
+    const img = element as HTMLImageElement;
+    await img.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const context = canvas.getContext("2d") as CanvasRenderingContext2D;
+    context.drawImage(img, 0, 0);
+    return [...context.getImageData(img.naturalWidth >> 1, img.naturalHeight >> 1, 1, 1).data];
+  });
+}
+
+describe("running workflows", () => {
+  it("submits simple_test and shows the image with its timings", async () => {
+    const page = await openApp();
+    await expect.poll(() => page.getByTestId("health").textContent()).toMatch(/Workers: 1 idle/);
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const image = page.getByTestId("output-image");
+    await image.waitFor();
+    expect(await image.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBe(512);
+    // simple_test inverts a 0x3399FF image.
+    expect(await centrePixel(image)).toEqual([0xff - 0x33, 0xff - 0x99, 0xff - 0xff, 255]);
+    const timings = await page.getByTestId("timings").textContent();
+    expect(timings).toMatch(/execution/);
+    expect(timings).toMatch(/total/);
+    await shot(page, "result-image.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("downloads a result byte for byte", async () => {
+    const page = await openApp();
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const card = page.locator(".output-card").first();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      card.getByTestId("download").click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(await card.getAttribute("data-filename"));
+    const saved = await readFile(await download.path());
+    const result = (await endpointStatus(id)).output as {
+      images: Array<{ data: string; size_bytes: number }>;
+    };
+    expect(saved.equals(Buffer.from(result.images[0]?.data ?? "", "base64"))).toBe(true);
+    expect(saved.length).toBe(result.images[0]?.size_bytes);
+    expect(saved.subarray(1, 4).toString()).toBe("PNG");
+    await page.close();
+  });
+
+  it("shows live progress with stage, node and steps", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    await field(page, "3.steps").fill("40");
+    await field(page, "6.text").fill("a lighthouse at dusk, oil painting");
+    // Record every progress line the page shows, as it shows it.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { seen: string[] }).seen = seen;
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="progress-text"]')?.textContent;
+        if (text && seen.at(-1) !== text) seen.push(text);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const id = await run(page);
+    await expect
+      .poll(() => page.getByTestId("progress-text").textContent(), { timeout: JOB_TIMEOUT_MS })
+      .toMatch(/Running KSampler \(node 3\), step [1-3]\d of 40/);
+    const bar = page.getByTestId("progress-bar");
+    expect(Number(await bar.getAttribute("aria-valuenow"))).toBeGreaterThan(0);
+    await shot(page, "progress.png");
+    await waitForStatus(page, id, "COMPLETED");
+    await page.getByTestId("output-image").waitFor();
+    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    const steps = seen
+      .map((text) => /step (\d+) of 40/.exec(text)?.[1])
+      .filter((s): s is string => s !== undefined)
+      .map(Number);
+    expect(new Set(steps).size).toBeGreaterThanOrEqual(5);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    const percents = seen
+      .map((text) => /^(\d+)%/.exec(text)?.[1])
+      .filter((p): p is string => p !== undefined)
+      .map(Number);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    await page.close();
+  });
+
+  it("cancels a slow job, and the worker is free again at once", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    await field(page, "3.steps").fill("2000");
+    const id = await run(page);
+    await expect
+      .poll(() => page.getByTestId("progress-text").textContent(), { timeout: JOB_TIMEOUT_MS })
+      .toMatch(/step \d+ of 2000/);
+    const started = Date.now();
+    await page.getByTestId("cancel").click();
+    await waitForStatus(page, id, "CANCELLED");
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await page.getByTestId("job-cancelled").waitFor();
+    expect(await page.getByTestId("cancel").isHidden()).toBe(true);
+    expect((await endpointStatus(id)).status).toBe("CANCELLED");
+    await shot(page, "cancelled.png");
+    await loadListed(page, "simple_test");
+    const next = await run(page);
+    await waitForStatus(page, next, "COMPLETED");
+    await page.close();
+  });
+
+  it("shows the worker's validation error with its code and text exactly", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    await field(page, "4.ckpt_name").fill("no_such_model.safetensors");
+    const id = await run(page);
+    await waitForStatus(page, id, "FAILED");
+    const { error } = await endpointStatus(id);
+    expect(error).toMatch(/^WORKFLOW_INVALID: /);
+    expect(await page.getByTestId("error-code").textContent()).toBe("WORKFLOW_INVALID");
+    expect(await page.getByTestId("error-text").textContent()).toBe(error);
+    expect(await page.getByTestId("job-error").getAttribute("role")).toBe("alert");
+    await shot(page, "validation-error.png");
+    await page.close();
+  });
+});
+
+describe("outputs of every kind", () => {
+  it("plays video in a player", async () => {
+    const page = await openApp();
+    await loadListed(page, "video");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const videos = page.getByTestId("output-video");
+    await videos.first().waitFor();
+    expect(await videos.count()).toBe(2);
+    expect(
+      await videos
+        .first()
+        .evaluate((v) => (v as HTMLVideoElement).controls && (v as HTMLVideoElement).src.startsWith("blob:")),
+    ).toBe(true);
+    expect(await page.locator(".output-video [data-testid=download]").count()).toBe(2);
+    await page.close();
+  });
+
+  it("shows text outputs", async () => {
+    const page = await openApp();
+    await loadListed(page, "text");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const texts = await page.getByTestId("output-text").allTextContents();
+    expect(texts.join("\n")).toContain("hello from the worker");
+    await page.close();
+  });
+
+  it("shows a Gaussian-splat .ply in an interactive 3D view", async () => {
+    const page = await openApp();
+    await loadFile(page, "splat.json");
+    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const media = page.locator(".output-splat .output-media");
+    await expect.poll(() => media.getAttribute("data-splat-count"), { timeout: 10_000 }).toBe("16");
+    const canvas = media.locator("canvas.splat-canvas");
+    expect(await canvas.getAttribute("aria-label")).toMatch(/^3D view of splat_\d+\.ply \(16 splats\)/);
+    await canvas.focus();
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("+");
+    await page.waitForTimeout(1500);
+    // Something orange (the source colour, 0xFF6600) is drawn on the dark canvas.
+    const png = (await canvas.screenshot()).toString("base64");
+    const orange = await page.evaluate(async (data) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${data}`;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width;
+      c.height = img.height;
+      const context = c.getContext("2d") as CanvasRenderingContext2D;
+      context.drawImage(img, 0, 0);
+      const pixels = context.getImageData(0, 0, c.width, c.height).data;
+      let count = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        if ((pixels[i] as number) > 120 && (pixels[i] as number) > (pixels[i + 2] as number) + 60) count++;
+      }
+      return count;
+    }, png);
+    expect(orange).toBeGreaterThan(50);
+    await expect.poll(() => page.locator(".output-splat [data-testid=download]").count()).toBe(1);
+    await shot(page, "splat.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+});
+
+describe("workflow input", () => {
+  it("wires an image dropped on a LoadImage node into the job", async () => {
+    const page = await openApp();
+    await loadFile(page, "invert_input.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded invert_input/);
+    const png = (await readFile(path.join(FIXTURES, "red.png"))).toString("base64");
+    const dataTransfer = await page.evaluateHandle((data) => {
+      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], "red photo.png", { type: "image/png" }));
+      return transfer;
+    }, png);
+    await page.dispatchEvent('[data-node="10"] .drop-zone', "drop", { dataTransfer });
+    await page.getByAltText("Attached red photo.png").waitFor();
+    expect(await field(page, "10.image").isDisabled()).toBe(true);
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    // Red in, cyan out: the worker uploaded our file and LoadImage read it.
+    expect(await centrePixel(page.getByTestId("output-image"))).toEqual([0, 255, 255, 255]);
+    await page.close();
+  });
+
+  it("gives a UI-format export the Save (API Format) hint without submitting", async () => {
+    const page = await openApp();
+    await loadFile(page, "ui_format.json");
+    const message = page.getByTestId("workflow-message");
+    await expect.poll(() => message.textContent()).toMatch(/UI-format export/);
+    expect(await message.textContent()).toContain(
+      "Workflow > Export (API) (older menus: 'Save (API Format)')",
+    );
+    expect(await message.getByRole("alert").count()).toBe(1);
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.close();
+  });
+
+  it("marks a bad value in the form and submits nothing", async () => {
+    const page = await openApp();
+    await field(page, "1.width").fill("wide");
+    await page.click("#submit");
+    expect(await field(page, "1.width").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.getByTestId("submit-message").textContent()).toBe("Fix the marked fields first.");
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("1.width");
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.close();
+  });
+
+  it("randomises a seed", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    expect(await field(page, "3.seed").inputValue()).toBe("42");
+    await page.getByTestId("randomise-3.seed").click();
+    const seed = await field(page, "3.seed").inputValue();
+    expect(seed).toMatch(/^\d+$/);
+    expect(seed).not.toBe("42");
+    await page.close();
+  });
+});
+
+describe("session and keyboard", () => {
+  it("runs from the keyboard alone, and every control has a name", async () => {
+    const page = await openApp();
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll("input, select, textarea, button")]
+        .filter((el) => {
+          const control = el as HTMLInputElement;
+          return !(
+            control.labels?.length ||
+            control.getAttribute("aria-label") ||
+            (el.tagName === "BUTTON" && el.textContent?.trim())
+          );
+        })
+        .map((el) => el.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
+    // Tab order starts at the skip link, then the workflow picker, the file drop, the first field.
+    const order: Array<string | null> = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press("Tab");
+      order.push(
+        await page.evaluate(() => {
+          const active = document.activeElement;
+          return active?.getAttribute("name") || active?.getAttribute("aria-label") || active?.id || null;
+        }),
+      );
+    }
+    expect(order).toEqual([null, "workflow-select", "Workflow file", "1.width"]);
+    await page.keyboard.press("Control+Enter");
+    await page.locator('.job-item[data-status="COMPLETED"]').waitFor({ timeout: JOB_TIMEOUT_MS });
+    await page.close();
+  });
+
+  it("lists this session's jobs to revisit, also after a reload", async () => {
+    const page = await openApp();
+    const first = await run(page);
+    await waitForStatus(page, first, "COMPLETED");
+    await loadListed(page, "text");
+    const second = await run(page);
+    await waitForStatus(page, second, "COMPLETED");
+    expect(
+      await page.locator(".job-item").evaluateAll((items) => items.map((i) => i.getAttribute("data-job-id"))),
+    ).toEqual([second, first]);
+    await page.click(`.job-item[data-job-id="${first}"]`);
+    await page.getByTestId("output-image").waitFor();
+    expect(await page.getByTestId("job-id").textContent()).toBe(first);
+    await page.reload();
+    await page.locator(`.job-item[data-job-id="${second}"]`).waitFor();
+    await page.click(`.job-item[data-job-id="${second}"]`);
+    // After a reload the result comes back from the endpoint, which keeps it for 30 minutes.
+    await page.getByTestId("output-text").first().waitFor({ timeout: 10_000 });
+    await shot(page, "session-jobs.png");
+    await page.close();
+  });
+});
