@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import requests
+import urllib3
 
 __all__ = ["DEFAULT_BASE_URL", "EndpointClient", "EndpointError", "JobStatus"]
 
@@ -114,7 +115,9 @@ class EndpointClient:
 
     def run(self, job_input: Mapping[str, Any], **fields: Any) -> str:
         """Submit asynchronously; return the job id. ``fields``: webhook, policy, s3Config."""
-        body = self._request("POST", "/run", json={"input": dict(job_input), **_present(fields)})
+        body = self._request(
+            "POST", "/run", json={"input": dict(job_input), **_present(fields)}, idempotent=False
+        )
         return str(body["id"])
 
     def runsync(
@@ -125,6 +128,7 @@ class EndpointClient:
         body = self._request(
             "POST",
             "/runsync",
+            idempotent=False,
             json={"input": dict(job_input), **_present(fields)},
             params=params,
             timeout=timeout,
@@ -185,7 +189,11 @@ class EndpointClient:
             saved.append(target)
         return saved
 
-    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+    def _request(
+        self, method: str, path: str, *, timeout: float | None = None, idempotent: bool = True, **kwargs: Any
+    ) -> Any:
+        """One call with retries: 429/5xx always (nothing was done), a broken connection only when
+        the request never left (connect failure) or repeating it is harmless (not run/runsync)."""
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         url = f"{self.url}{path}"
         for attempt in range(self._retries + 1):
@@ -193,8 +201,8 @@ class EndpointClient:
                 response = self._session.request(
                     method, url, headers=headers, timeout=timeout or self._timeout_s, **kwargs
                 )
-            except requests.ConnectionError:
-                if attempt < self._retries:
+            except requests.ConnectionError as exc:
+                if attempt < self._retries and (idempotent or _never_sent(exc)):
                     self._sleep(_backoff(attempt, None))
                     continue
                 raise EndpointError(
@@ -236,6 +244,19 @@ def _error_text(response: requests.Response) -> str:
     except ValueError:
         return response.text[:200]
     return str(body.get("error", body)) if isinstance(body, dict) else str(body)[:200]
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """Whether the connection failed before the request was sent (so a retry cannot duplicate it)."""
+    # requests wraps urllib3's MaxRetryError, whose .reason is the NewConnectionError.
+    seen: list[BaseException] = [exc]
+    while seen:
+        cause = seen.pop()
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return True
+        nested = [cause.__cause__, cause.__context__, getattr(cause, "reason", None), *cause.args[:1]]
+        seen.extend(n for n in nested if isinstance(n, BaseException) and n is not cause)
+    return False
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:

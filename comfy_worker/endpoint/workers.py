@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 0.5
 EXIT_POLL_S = 0.2
+READ_CHUNK_BYTES = 64 * 1024
+MAX_ECHO_CHARS = 2000
 LOG_TAIL_LINES = 40
 
 
@@ -181,9 +183,29 @@ class WorkerPool:
             await self._spawn(worker)
 
     async def _read_output(self, worker: WorkerProcess, process: asyncio.subprocess.Process) -> None:
+        """Echo the worker's output line by line, whatever the line length.
+
+        Not ``async for line in stdout``: a line over the reader's 64 KiB limit (the SDK logs whole
+        job outputs at DEBUG) would end the loop, the pipe would fill and the worker would hang.
+        """
         assert process.stdout is not None
-        async for raw in process.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip()
-            worker.log_tail.append(line)
-            if self._echo:
-                print(f"[{worker.id}] {line}", flush=True)
+        pending, dropped = b"", 0
+        while chunk := await process.stdout.read(READ_CHUNK_BYTES):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                self._echo_line(worker, raw, dropped)
+                dropped = 0
+            if len(pending) > MAX_ECHO_CHARS:  # keep the start of a huge line, count the rest
+                dropped += len(pending) - MAX_ECHO_CHARS
+                pending = pending[:MAX_ECHO_CHARS]
+        if pending:
+            self._echo_line(worker, pending, dropped)
+
+    def _echo_line(self, worker: WorkerProcess, raw: bytes, dropped: int = 0) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip()
+        extra = dropped + max(0, len(line) - MAX_ECHO_CHARS)
+        if extra:
+            line = f"{line[:MAX_ECHO_CHARS]} ... ({extra} more characters)"
+        worker.log_tail.append(line)
+        if self._echo:
+            print(f"[{worker.id}] {line}", flush=True)

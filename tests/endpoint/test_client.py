@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 
 from comfy_worker.client import EndpointClient, EndpointError
@@ -97,3 +98,21 @@ def test_save_outputs_keeps_names_and_never_overwrites(tmp_path: Path) -> None:
 def test_missing_endpoint_id_is_explained() -> None:
     with pytest.raises(EndpointError, match="no endpoint id: pass --endpoint or set RUNPOD_ENDPOINT_ID"):
         EndpointClient.from_env({})
+
+
+@responses.activate
+def test_a_broken_connection_does_not_resubmit_a_job_but_a_refused_one_does() -> None:
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    responses.post(f"{BASE}/ep1/run", body=requests.ConnectionError(ProtocolError("Connection aborted.")))
+    c, sleeps = client()
+    with pytest.raises(EndpointError, match="cannot reach"):
+        c.run({"workflow": {}})
+    assert len(responses.calls) == 1 and sleeps == []  # the job may exist: never submit it twice
+    refused = MaxRetryError(None, f"{BASE}/ep1/run", reason=NewConnectionError(None, "Connection refused"))
+    responses.replace(responses.POST, f"{BASE}/ep1/run", body=requests.ConnectionError(refused))
+    responses.add(responses.POST, f"{BASE}/ep1/run", json={"id": "j2", "status": "IN_QUEUE"})
+    assert c.run({"workflow": {}}) == "j2"
+    responses.get(f"{BASE}/ep1/health", body=requests.ConnectionError(ProtocolError("reset")))
+    responses.get(f"{BASE}/ep1/health", json={"jobs": {}})
+    assert c.health() == {"jobs": {}}  # reading twice is harmless
