@@ -7,6 +7,7 @@ they belong to job.py, config.py and errors.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -43,7 +44,7 @@ from .storage import InlineDelivery, OutputFile
 from .storage.destination import Destination
 from .storage.plan import plan_delivery, resolve_mode, serialized_size
 from .storage.s3 import S3Delivery, make_client
-from .workflow import class_types, with_rerun_marker
+from .workflow import class_types, with_renamed_inputs, with_rerun_marker
 
 __all__ = ["Worker"]
 
@@ -113,6 +114,7 @@ class _JobRun:
         self.stage = "validating the input"
         self.tracker: PromptTracker | None = None
         self.uploaded: list[str] = []
+        self.renamed: dict[str, str] = {}  # input name in the job -> name stored in ComfyUI's input/
         self.produced: list[tuple[str, str]] = []  # (folder type, relative path) to delete
         self.workdir = Path(tempfile.mkdtemp(prefix="comfy-job-"))
         self.before: FolderSnapshot = {}
@@ -184,9 +186,13 @@ class _JobRun:
         if request.images:
             self.stage = "uploading inputs"
             self.reporter.stage("uploading")
+        # A per-job prefix: concurrent jobs on one ComfyUI, and a user's own files in input/ (a dev
+        # pod), are never overwritten or cleaned up by this job. The workflow's references follow.
+        tag = uuid.uuid4().hex[:8]
         for image in request.images:
-            stored = await comfy.upload(image)
+            stored = await comfy.upload(dataclasses.replace(image, name=f"{tag}-{image.name}"))
             self.uploaded.append(stored)
+            self.renamed[image.name] = stored
         self.timings.add("upload_ms", time.monotonic() - started)
 
     async def _prepare(
@@ -202,9 +208,10 @@ class _JobRun:
             node_id for node_id, node in request.workflow.items() if known.get(node["class_type"], False)
         )
         self.output_nodes = output_nodes
+        workflow = with_renamed_inputs(request.workflow, self.renamed)
         if not self.settings.rerun_output_nodes:
-            return request.workflow, output_nodes
-        return with_rerun_marker(request.workflow, output_nodes, self.job_id), output_nodes
+            return workflow, output_nodes
+        return with_rerun_marker(workflow, output_nodes, self.job_id), output_nodes
 
     async def _track(
         self,

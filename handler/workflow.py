@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["RERUN_INPUT", "class_types", "with_rerun_marker"]
+__all__ = ["RERUN_INPUT", "class_types", "with_renamed_inputs", "with_rerun_marker"]
 
 RERUN_INPUT = "comfy_worker_run"
 
@@ -34,4 +34,22 @@ def with_rerun_marker(
         if node_id in marked:
             copy["inputs"] = {**node.get("inputs", {}), RERUN_INPUT: marker}
         result[node_id] = copy
+    return result
+
+
+def with_renamed_inputs(
+    workflow: Mapping[str, Mapping[str, Any]], renamed: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """A copy of ``workflow`` in which every input value naming an uploaded file uses its stored name.
+
+    Only whole string values equal to an uploaded name change (what LoadImage, LoadAudio or a video
+    loader hold); links, numbers and longer texts that merely contain the name stay as they are.
+    """
+    result: dict[str, dict[str, Any]] = {}
+    for node_id, node in workflow.items():
+        inputs = {
+            key: renamed.get(value, value) if isinstance(value, str) else value
+            for key, value in node.get("inputs", {}).items()
+        }
+        result[node_id] = {**node, "inputs": inputs}
     return result

@@ -95,6 +95,27 @@ async def test_uploaded_input_feeds_loadimage_and_is_removed(worker: Worker, com
     assert files_under(comfy.root / "input") == []
 
 
+async def test_inputs_never_clobber_user_files_or_each_other(worker: Worker, comfy: ComfyTestServer) -> None:
+    # A user's own file in input/ (a dev pod) keeps its bytes, and two jobs that send the same
+    # name at once each read their own image.
+    own = png_bytes(color=(1, 2, 3))
+    (comfy.root / "input" / "photo.png").write_bytes(own)
+    comfy.behaviour.node_delay_s = 0.1
+
+    async def run(color: tuple[int, int, int], job_id: str) -> dict[str, Any]:
+        job_input = {
+            "workflow": wf.invert_upload("photo.png", prefix=job_id),
+            "images": [{"name": "photo.png", "image": b64(png_bytes(color=color))}],
+        }
+        return await worker.handle({"id": job_id, "input": job_input})
+
+    red, green = await asyncio.gather(run((200, 0, 0), "red"), run((0, 200, 0), "green"))
+    assert decode_image(red["images"][0]).convert("RGB").getpixel((0, 0)) == (55, 255, 255)
+    assert decode_image(green["images"][0]).convert("RGB").getpixel((0, 0)) == (255, 55, 255)
+    assert (comfy.root / "input" / "photo.png").read_bytes() == own
+    assert files_under(comfy.root / "input") == ["photo.png"]
+
+
 async def test_every_output_kind_is_returned(worker: Worker, comfy: ComfyTestServer) -> None:
     result = await worker.handle({"id": "job-3", "input": {"workflow": wf.every_output_kind()}})
     assert "error" not in result, result
