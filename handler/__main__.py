@@ -43,6 +43,9 @@ def main() -> int:
             return 2
     # Imported here: the SDK reads its environment at import time and takes ~1 s to load.
     import runpod
+    from runpod.serverless.modules.rp_logger import RunPodLogger
+
+    RunPodLogger().set_level(settings.sdk_log_level)  # `--rp_log_level` still overrides it
 
     def progress_sender(job: dict[str, Any]) -> Any:
         return lambda payload: runpod.serverless.progress_update(job, payload)

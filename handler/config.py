@@ -61,6 +61,8 @@ class Settings:
     cleanup: bool = True  # COMFY_CLEANUP
     rerun_output_nodes: bool = True  # COMFY_RERUN_OUTPUT_NODES
     log_level: str = "INFO"  # COMFY_LOG_LEVEL
+    # The SDK defaults to DEBUG, which prints every job's whole result (base64 included) to the log.
+    sdk_log_level: str = "INFO"  # RUNPOD_LOG_LEVEL
     storage: Destination | None = None  # BUCKET_* (see storage/destination.py)
     upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
     result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
@@ -114,6 +116,7 @@ class Settings:
             cleanup=env.flag("COMFY_CLEANUP", True),
             rerun_output_nodes=env.flag("COMFY_RERUN_OUTPUT_NODES", True),
             log_level=log_level,
+            sdk_log_level=_sdk_level(env.text("RUNPOD_LOG_LEVEL", "INFO")),
             storage=_storage(env),
             upload_concurrency=int(env.number("BUCKET_UPLOAD_CONCURRENCY", 4, minimum=1, integer=True)),
             result_max_bytes=int(
@@ -121,6 +124,15 @@ class Settings:
             ),
             progress_enabled=bool(env.text("RUNPOD_WEBHOOK_POST_OUTPUT", "")),
         )
+
+
+def _sdk_level(value: str) -> str:
+    level = value.upper()
+    if level not in {"NOTSET", "TRACE", "DEBUG", "INFO", "WARN", "ERROR"}:
+        raise ConfigError(
+            f"RUNPOD_LOG_LEVEL={value!r} is not a runpod log level; use DEBUG, INFO, WARN or ERROR"
+        )
+    return level
 
 
 def _storage(env: _Env) -> Destination | None:

@@ -73,3 +73,10 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
         ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
     ):
         Settings.from_env(env)
+
+
+def test_sdk_log_level_defaults_to_info_and_is_checked() -> None:
+    assert Settings.from_env({}).sdk_log_level == "INFO"
+    assert Settings.from_env({"RUNPOD_LOG_LEVEL": "debug"}).sdk_log_level == "DEBUG"
+    with pytest.raises(ConfigError, match="RUNPOD_LOG_LEVEL='chatty' is not a runpod log level"):
+        Settings.from_env({"RUNPOD_LOG_LEVEL": "chatty"})

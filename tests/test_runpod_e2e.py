@@ -156,6 +156,7 @@ def test_worker_loop_reports_progress_and_result(
         progress = plane.jobs[job_id].progress
         assert any(p.get("node_class") == "KSampler" and p.get("max_steps") == 8 for p in progress), progress
         assert 3 <= len(progress) <= 20  # throttled to COMFY_PROGRESS_INTERVAL_S, not one per message
+        assert "iVBORw0KGgo" not in worker.output()  # the SDK's DEBUG dump of results is off by default
     finally:
         worker.stop()
 

@@ -138,8 +138,6 @@ class WorkerPool:
             "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
             "RUNPOD_SKIP_GPU_CHECK": "true",
             "PYTHONUNBUFFERED": "1",
-            # The SDK defaults to DEBUG, which prints every job's whole output (base64 included).
-            "RUNPOD_LOG_LEVEL": self._env.get("RUNPOD_LOG_LEVEL", os.environ.get("RUNPOD_LOG_LEVEL", "INFO")),
         }
 
     async def _spawn(self, worker: WorkerProcess) -> None:
