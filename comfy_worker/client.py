@@ -15,6 +15,7 @@ final, and retries 429 and 5xx with backoff (honouring Retry-After).
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -171,23 +172,39 @@ class EndpointClient:
             delay = min(delay * 1.5, max_poll_s)
 
     def save_outputs(self, output: Mapping[str, Any], folder: Path) -> list[Path]:
-        """Write every image and file of a worker result to ``folder`` under its original name."""
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write every image and file of a worker result to ``folder`` under its original name.
+
+        Each file is written to a temporary name and renamed when complete, so a failed download
+        never leaves a partial file that looks like an output.
+        """
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EndpointError(f"cannot create the output folder {folder}: {exc.strerror}") from None
         saved = []
         for entry in [*output.get("images", []), *output.get("files", [])]:
             name = PurePosixPath(str(entry.get("filename") or "output")).name
             target = _unique(folder / name)
-            if entry.get("type") == "s3_url":
-                with self._session.get(entry["data"], stream=True, timeout=self._timeout_s) as response:
-                    if response.status_code != 200:
-                        raise EndpointError(f"download of {name} failed with HTTP {response.status_code}")
-                    with target.open("wb") as sink:
-                        for chunk in response.iter_content(1024 * 1024):
-                            sink.write(chunk)
-            else:
-                target.write_bytes(base64.b64decode(entry["data"]))
+            partial = target.with_name(f".{target.name}.part")
+            try:
+                self._write_entry(entry, name, partial)
+                partial.replace(target)
+            except (OSError, requests.RequestException, binascii.Error, ValueError) as exc:
+                partial.unlink(missing_ok=True)
+                raise EndpointError(f"could not save {name}: {exc}") from None
             saved.append(target)
         return saved
+
+    def _write_entry(self, entry: Mapping[str, Any], name: str, path: Path) -> None:
+        if entry.get("type") == "s3_url":
+            with self._session.get(entry["data"], stream=True, timeout=self._timeout_s) as response:
+                if response.status_code != 200:
+                    raise EndpointError(f"download of {name} failed with HTTP {response.status_code}")
+                with path.open("wb") as sink:
+                    for chunk in response.iter_content(1024 * 1024):
+                        sink.write(chunk)
+        else:
+            path.write_bytes(base64.b64decode(entry["data"], validate=True))
 
     def _request(
         self, method: str, path: str, *, timeout: float | None = None, idempotent: bool = True, **kwargs: Any
@@ -210,6 +227,9 @@ class EndpointClient:
                     "(set RUNPOD_ENDPOINT_BASE_URL for a local one)"
                 ) from None
             except requests.Timeout:
+                if idempotent and attempt < self._retries:  # one slow poll must not end wait()
+                    self._sleep(_backoff(attempt, None))
+                    continue
                 raise EndpointError(
                     f"{method} {path} got no answer within {timeout or self._timeout_s:g} s"
                 ) from None

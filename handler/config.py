@@ -69,15 +69,6 @@ class Settings:
     # Set by RunPod on a real worker; without it progress updates have nowhere to go.
     progress_enabled: bool = False  # RUNPOD_WEBHOOK_POST_OUTPUT (presence)
 
-    @property
-    def comfy_url(self) -> str:
-        """Base HTTP URL of ComfyUI, e.g. ``http://127.0.0.1:8188``."""
-        return f"http://{self.comfy_host}"
-
-    @property
-    def comfy_ws_url(self) -> str:
-        return f"ws://{self.comfy_host}/ws"
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping; raise ConfigError on a bad value."""
@@ -90,7 +81,7 @@ class Settings:
             http_s=env.number("COMFY_HTTP_TIMEOUT_S", ComfyTimeouts.http_s, minimum=0.1),
             ws_idle_s=env.number("COMFY_WS_IDLE_S", ComfyTimeouts.ws_idle_s, minimum=0.05),
             interrupt_settle_s=env.number(
-                "COMFY_INTERRUPT_SETTLE_S", ComfyTimeouts.interrupt_settle_s, minimum=0.0
+                "COMFY_INTERRUPT_SETTLE_S", ComfyTimeouts.interrupt_settle_s, minimum=0.1
             ),
         )
         pid_file = env.text("COMFY_PID_FILE", "")

@@ -44,6 +44,7 @@ __all__ = [
     "WorkflowInvalid",
     "error_result",
     "redact",
+    "redact_result",
 ]
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,23 @@ def redact(value: Any, secrets: Iterable[str | None]) -> Any:
     if not keys:
         return value
     return _redact(value, keys)
+
+
+def redact_result(result: dict[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]:
+    """``redact`` for a job result, leaving output ``data`` alone.
+
+    Base64 data and presigned URLs must reach the client byte for byte: a short secret can occur
+    inside base64 by chance, and MinIO's default secret equals its key id, which every presigned
+    URL carries (X-Amz-Credential). Secrets never go into those fields in the first place.
+    """
+    protected = {key: result[key] for key in ("images", "files") if key in result}
+    rest = redact({k: v for k, v in result.items() if k not in protected}, secrets)
+    for key, entries in protected.items():
+        rest[key] = [
+            {**redact({k: v for k, v in entry.items() if k != "data"}, secrets), "data": entry.get("data")}
+            for entry in entries
+        ]
+    return {key: rest[key] for key in result}
 
 
 def _redact(value: Any, keys: list[str]) -> Any:

@@ -252,9 +252,10 @@ def _parse_api_key(value: Any) -> str | None:
 def _parse_timeout(value: Any, default: float) -> float:
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise JobInputError(f"input.timeout must be a number of seconds, got {_kind(value)}")
-    if value <= 0 or value > MAX_TIMEOUT_S:
+    # Compare before isfinite: a huge JSON integer overflows float conversion.
+    if not (0 < value <= MAX_TIMEOUT_S) or not math.isfinite(value):
         raise JobInputError(f"input.timeout must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {value}")
     return float(value)
 

@@ -51,7 +51,6 @@ class PromptOutputs:
     files: list[FileRef] = field(default_factory=list)
     texts: list[TextOutput] = field(default_factory=list)
     skipped_temp: int = 0  # PreviewImage files left out because include_temp was false
-    temp_files: list[FileRef] = field(default_factory=list)  # every temp file, for cleanup
 
 
 def collect_outputs(outputs: Any, *, include_temp: bool) -> PromptOutputs:
@@ -74,11 +73,9 @@ def collect_outputs(outputs: Any, *, include_temp: bool) -> PromptOutputs:
                 if identity in seen:
                     continue
                 seen.add(identity)
-                if ref.folder_type == "temp":
-                    result.temp_files.append(ref)
-                    if not include_temp:
-                        result.skipped_temp += 1
-                        continue
+                if ref.folder_type == "temp" and not include_temp:
+                    result.skipped_temp += 1
+                    continue
                 result.files.append(ref)
     return result
 

@@ -34,7 +34,7 @@ from .errors import (
     WorkerError,
     describe_validation_errors,
     error_result,
-    redact,
+    redact_result,
 )
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
 from .media import SNIFF_BYTES, is_image, sniff_mime
@@ -65,7 +65,7 @@ class Worker:
         self.settings = settings
         self.folders = ComfyFolders(settings.comfyui_path)
         self._progress_sender = progress_sender
-        self._s3_clients: dict[Destination, Any] = {}  # boto3 clients are thread-safe and slow to build
+        self._env_s3_client: Any = None  # boto3 clients are thread-safe and slow to build
         self._is_output_class: dict[str, bool] = {}  # from /object_info, stable for a ComfyUI's life
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +79,7 @@ class Worker:
             run.cleanup()
         if self.settings.refresh_worker:
             result["refresh_worker"] = True
-        return redact(result, run.secrets)
+        return redact_result(result, run.secrets)
 
 
 @dataclass
@@ -190,8 +190,11 @@ class _JobRun:
         # pod), are never overwritten or cleaned up by this job. The workflow's references follow.
         tag = uuid.uuid4().hex[:8]
         for image in request.images:
-            stored = await comfy.upload(dataclasses.replace(image, name=f"{tag}-{image.name}"))
-            self.uploaded.append(stored)
+            tagged = f"{tag}-{image.name}"
+            self.uploaded.append(tagged)  # before the await: a cancel mid-upload still cleans it up
+            stored = await comfy.upload(dataclasses.replace(image, name=tagged))
+            if stored != tagged:
+                self.uploaded.append(stored)
             self.renamed[image.name] = stored
         self.timings.add("upload_ms", time.monotonic() - started)
 
@@ -211,7 +214,8 @@ class _JobRun:
         workflow = with_renamed_inputs(request.workflow, self.renamed)
         if not self.settings.rerun_output_nodes:
             return workflow, output_nodes
-        return with_rerun_marker(workflow, output_nodes, self.job_id), output_nodes
+        # Unique per attempt, not the job id: RunPod's /retry runs a job again under the same id.
+        return with_rerun_marker(workflow, output_nodes, uuid.uuid4().hex), output_nodes
 
     async def _track(
         self,
@@ -278,17 +282,18 @@ class _JobRun:
         self.reporter.stage("collecting")
         found = collect_outputs(outcome.history.get("outputs"), include_temp=request.include_temp)
         refs = found.files + self._unreported()
-        problems = self._skipped_branches(outcome)
         files: list[OutputFile] = []
+        fetch_problems: list[str] = []
         for ref in refs:
             try:
                 files.append(await self._fetch(comfy, ref))
             except FetchFailed as exc:
-                problems.append(exc.message)
+                fetch_problems.append(exc.message)
         files.extend(self._streamed(outcome))
+        problems = self._skipped_branches(outcome) + fetch_problems
         if not files and not found.texts:
-            if problems:
-                raise OutputFailed(problems, prompt_id=outcome.prompt_id)
+            if fetch_problems:
+                raise OutputFailed(fetch_problems, prompt_id=outcome.prompt_id)
             raise NoOutputs(prompt_id=outcome.prompt_id, skipped_temp=found.skipped_temp)
         result = await self._deliver(files, found, outcome.prompt_id, problems)
         self.timings.add("collect_ms", time.monotonic() - started)
@@ -367,21 +372,28 @@ class _JobRun:
         )
         inline = InlineDelivery()
         s3 = self._s3_delivery() if remote else None
-        entries = await asyncio.gather(
-            *((s3 if index in remote and s3 else inline).deliver(item) for index, item in enumerate(files))
+        # Every upload is awaited before a failure is raised: none may still be reading the job's
+        # temp files (or landing in the bucket) after the job has reported.
+        results = await asyncio.gather(
+            *((s3 if index in remote and s3 else inline).deliver(item) for index, item in enumerate(files)),
+            return_exceptions=True,
         )
-        return _assemble(files, list(entries), found, prompt_id, problems)
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return _assemble(files, [r for r in results if isinstance(r, dict)], found, prompt_id, problems)
 
     def _s3_delivery(self) -> S3Delivery:
         assert self.destination is not None
-        clients = self.worker._s3_clients
-        if self.destination not in clients:
-            clients[self.destination] = make_client(self.destination)
+        if self.destination == self.settings.storage:
+            # The environment's client lives as long as the worker; a job's s3Config gets its own.
+            if self.worker._env_s3_client is None:
+                self.worker._env_s3_client = make_client(self.destination)
+            client = self.worker._env_s3_client
+        else:
+            client = make_client(self.destination)
         return S3Delivery(
-            self.destination,
-            job_id=self.job_id,
-            concurrency=self.settings.upload_concurrency,
-            client=clients[self.destination],
+            self.destination, job_id=self.job_id, concurrency=self.settings.upload_concurrency, client=client
         )
 
     async def _stop_prompt(self, comfy: ComfyClient) -> None:
@@ -389,16 +401,21 @@ class _JobRun:
         if self.prompt_id is None:
             return
         try:
-            await comfy.delete_queued(self.prompt_id)
-            await comfy.interrupt(self.prompt_id)
             deadline = time.monotonic() + self.settings.timeouts.interrupt_settle_s
-            while time.monotonic() < deadline:
+            while True:
                 running, pending = await comfy.queue()
-                if self.prompt_id not in running and self.prompt_id not in pending:
-                    self._remember_produced(await comfy.history(self.prompt_id), streamed=set())
-                    return
+                # Again on every pass: a POST /prompt still in flight may queue it after a first delete.
+                if self.prompt_id in pending:
+                    await comfy.delete_queued(self.prompt_id)
+                elif self.prompt_id in running:
+                    await comfy.interrupt(self.prompt_id)  # only ours: never another job's prompt
+                else:
+                    break
+                if time.monotonic() >= deadline:
+                    logger.warning("prompt %s still in ComfyUI's queue after the interrupt", self.prompt_id)
+                    break
                 await asyncio.sleep(0.05)
-            logger.warning("prompt %s still in ComfyUI's queue after the interrupt", self.prompt_id)
+            self._remember_produced(await comfy.history(self.prompt_id), streamed=set())
         except WorkerError as exc:
             logger.warning("could not stop prompt %s: %s", self.prompt_id, exc.message)
 

@@ -12,7 +12,6 @@ from handler.config import ConfigError, Settings
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.comfy_host == "127.0.0.1:8188"
-    assert settings.comfy_url == "http://127.0.0.1:8188"
     assert settings.comfyui_path == Path("/comfyui")
     assert settings.timeouts.job_s == 1800.0
     assert settings.timeouts.ready_poll_s == 0.05

@@ -171,3 +171,20 @@ def test_secrets_are_redacted_everywhere() -> None:
         "error": "key *** leaked",
         "details": {"list": ["x ***"]},
     }
+
+
+def test_result_redaction_leaves_output_data_alone() -> None:
+    from handler.errors import redact_result
+
+    url = "http://minio:9000/b/k?X-Amz-Credential=minioadmin%2F20261127&X-Amz-Signature=abc"
+    result = {
+        "images": [{"filename": "minioadmin.png", "data": "bWluaW9hZG1pbg=="}],
+        "files": [{"filename": "a.mp4", "type": "s3_url", "data": url}],
+        "text": [{"node_id": "1", "text": "key minioadmin"}],
+        "errors": ["minioadmin failed"],
+    }
+    redacted = redact_result(result, ["minioadmin"])
+    assert redacted["files"][0]["data"] == url and redacted["images"][0]["data"] == "bWluaW9hZG1pbg=="
+    assert redacted["images"][0]["filename"] == "***.png"
+    assert redacted["text"][0]["text"] == "key ***" and redacted["errors"] == ["*** failed"]
+    assert list(redacted) == list(result)

@@ -102,6 +102,7 @@ def test_images_decoded_with_real_type_from_bytes() -> None:
         ({"workflow": WORKFLOW, "timeout": "10"}, "input.timeout must be a number of seconds"),
         ({"workflow": WORKFLOW, "timeout": True}, "input.timeout must be a number of seconds"),
         ({"workflow": WORKFLOW, "timeout": -1}, "input.timeout must be between 0 and"),
+        ({"workflow": WORKFLOW, "timeout": 10**400}, "input.timeout must be between 0 and"),
         ({"workflow": WORKFLOW, "include_temp": "yes"}, "input.include_temp must be true or false"),
         (
             {"workflow": WORKFLOW, "comfy_org_api_key": 5},

@@ -158,6 +158,25 @@ async def test_same_workflow_twice_returns_outputs_both_times(worker: Worker, co
     assert "1" not in comfy.executions[-1].executed_nodes
 
 
+async def test_a_retried_job_with_the_same_id_gets_its_outputs_again(worker: Worker) -> None:
+    # RunPod's /retry runs a job again under the same id: the re-run marker must still change.
+    first = await worker.handle({"id": "same-id", "input": {"workflow": wf.save_image("retry")}})
+    second = await worker.handle({"id": "same-id", "input": {"workflow": wf.save_image("retry")}})
+    assert "error" not in first and "error" not in second, second
+    assert len(second["images"]) == 1
+
+
+async def test_skipped_branch_with_only_previews_left_says_no_outputs(worker: Worker) -> None:
+    workflow = {
+        **wf.preview_only(),
+        "3": wf.empty_image(width=0),
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "bad"}},
+    }
+    result = await worker.handle({"id": "j", "input": {"workflow": workflow}})
+    assert result["error"].startswith("NO_OUTPUTS: the workflow ran but produced no outputs")
+    assert "include_temp=true" in result["error"]
+
+
 async def test_without_rerun_marker_a_cached_rerun_cannot_find_cleaned_files(comfy: ComfyTestServer) -> None:
     worker = Worker(make_settings(comfy, COMFY_RERUN_OUTPUT_NODES="false"))
     assert "error" not in await worker.handle({"id": "a", "input": {"workflow": wf.save_image("c")}})

@@ -165,9 +165,10 @@ class LocalEndpoint:
     async def cancel(self, request: web.Request) -> web.Response:
         job = self._job(request)
         worker_id = job.worker_id if job.status == "IN_PROGRESS" else None
-        if self.store.cancel(job) and worker_id:
-            self._stop_on_worker(worker_id, job.id)
-        self._spawn(self._webhook(job))
+        if self.store.cancel(job):
+            if worker_id:
+                self._stop_on_worker(worker_id, job.id)
+            self._spawn(self._webhook(job))
         return web.json_response({"id": job.id, "status": job.status})
 
     async def retry(self, request: web.Request) -> web.Response:
@@ -272,7 +273,7 @@ class LocalEndpoint:
         return web.json_response({})
 
     async def ping(self, request: web.Request) -> web.Response:
-        self._worker(request).last_ping = self.store.clock()
+        self._worker(request)  # a worker's heartbeat; liveness comes from its process, watched directly
         return web.json_response({})
 
     # --- background ----------------------------------------------------------------------------

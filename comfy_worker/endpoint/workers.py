@@ -36,7 +36,6 @@ class WorkerProcess:
     process: asyncio.subprocess.Process | None = None
     state: str = "initializing"  # initializing | idle | running | unhealthy
     restarts: int = 0
-    last_ping: float | None = None
     stops: list[str] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))

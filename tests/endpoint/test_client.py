@@ -116,3 +116,27 @@ def test_a_broken_connection_does_not_resubmit_a_job_but_a_refused_one_does() ->
     responses.get(f"{BASE}/ep1/health", body=requests.ConnectionError(ProtocolError("reset")))
     responses.get(f"{BASE}/ep1/health", json={"jobs": {}})
     assert c.health() == {"jobs": {}}  # reading twice is harmless
+
+
+@responses.activate
+def test_a_slow_status_poll_is_retried_but_a_slow_run_is_not() -> None:
+    responses.get(f"{BASE}/ep1/status/s", body=requests.ReadTimeout("slow"))
+    responses.get(f"{BASE}/ep1/status/s", json={"id": "s", "status": "COMPLETED", "output": {}})
+    c, sleeps = client()
+    assert c.status("s").ok and len(sleeps) == 1
+    responses.post(f"{BASE}/ep1/run", body=requests.ReadTimeout("slow"))
+    with pytest.raises(EndpointError, match="POST /run got no answer within 30 s"):
+        c.run({"workflow": {}})
+
+
+def test_a_bad_output_is_one_error_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    c, _ = client()
+    output = {
+        "images": [
+            {"filename": "ok.png", "type": "base64", "data": base64.b64encode(b"fine").decode()},
+            {"filename": "bad.png", "type": "base64", "data": "not base64!"},
+        ]
+    }
+    with pytest.raises(EndpointError, match="could not save bad.png"):
+        c.save_outputs(output, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.png"]

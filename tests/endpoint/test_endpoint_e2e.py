@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -214,6 +215,9 @@ def test_webhook_is_posted_on_completion(endpoint: Endpoint) -> None:
         body = wait_for(lambda: received and received[0], what="webhook")
         assert body["id"] == job_id and body["status"] == "COMPLETED"
         assert body["output"]["images"][0]["filename"].startswith("hooked_")
+        assert client.cancel(job_id).status == "COMPLETED"  # cancelling a finished job changes nothing
+        time.sleep(0.5)
+        assert len(received) == 1  # and sends no second webhook
     finally:
         server.shutdown()
         server.server_close()
