@@ -173,7 +173,7 @@ WORKDIR /comfyui
 # ComfyUI answers GET /system_stats once its custom nodes are loaded; the first boot may also
 # be downloading models, hence the long start period.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10m --retries=3 \
-    CMD ["/opt/worker/scripts/start.sh", "healthcheck"]
+    CMD ["/bin/bash", "/opt/worker/scripts/start.sh", "healthcheck"]
 # SIGTERM: tini passes it to the whole group (-g); ComfyUI and the RunPod SDK both stop cleanly
 # on it, and start.sh forwards it while it is still in charge.
 STOPSIGNAL SIGTERM

@@ -102,7 +102,14 @@ class _Stamp:
             st = path.stat()
         except OSError:
             return False
-        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+        if st.st_size != self.size:
+            return False
+        if st.st_mtime_ns == self.mtime_ns:
+            return True
+        # Image layers (BuildKit, moby) store mtimes truncated to whole seconds: a baked file comes
+        # back from a push and pull with its nanoseconds zeroed. Accept exactly that, nothing looser.
+        second = 1_000_000_000
+        return st.st_mtime_ns % second == 0 and st.st_mtime_ns // second == self.mtime_ns // second
 
 
 def stamp_path(target: Path) -> Path:

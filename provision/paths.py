@@ -1,8 +1,8 @@
 """Where models go: a network volume when there is one, else the image.
 
     MODELS_ROOT set             -> exactly there
-    /runpod-volume is writable  -> /runpod-volume/models   (serverless network volume)
-    /workspace is writable      -> /workspace/models       (pod volume)
+    /runpod-volume/models (or the volume) is writable -> /runpod-volume/models (serverless network volume)
+    /workspace/models (or the volume) is writable     -> /workspace/models     (pod volume)
     otherwise                   -> $COMFYUI_PATH/models    (the image; also where BAKE_MODELS goes)
 
 extra_model_paths.yaml points ComfyUI at all three, so a file is found wherever it landed.
@@ -30,7 +30,8 @@ def models_root(
     if override is not None:
         return override
     for volume in volumes:
-        if _writable_dir(volume):
+        # start.sh hands a root-owned volume's models/ (not the volume) to the worker user.
+        if _writable_dir(volume / "models") or _writable_dir(volume):
             return volume / "models"
     return comfyui_path / "models"
 

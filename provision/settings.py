@@ -83,6 +83,8 @@ def _groups(environ: Mapping[str, str], known: frozenset[str]) -> frozenset[str]
         if not name.startswith(_GROUP_PREFIX) or name in _SETTING_NAMES or name == "DOWNLOAD_ALL":
             continue
         group = name[len(_GROUP_PREFIX) :]
+        if group not in known and environ[name].strip().lower() not in ("1", "true", "yes", "on"):
+            continue  # DOWNLOAD_DIR=/x and the like: another tool's variable, not a group switch
         if not flag(environ, name, False):
             continue
         if group not in known:

@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/bash
 # Download the manifest's enabled model groups: in parallel, resumable, sha256-verified, retried
 # with backoff, idempotent (a verified file is skipped; a partial one is resumed, never trusted).
 #

@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/bash
 # The compute pod's boot-time installer: whatever the image lacks, from manifest.toml.
 #   - ComfyUI, when COMFYUI_PATH has none (a plain pod, or COMFYUI_PATH=/workspace/ComfyUI),
 #     or its newest release when COMFYUI_USE_LATEST=true

@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/bash
 # The container's entrypoint: start ComfyUI, wait until it answers, then
 #   serverless: exec the RunPod handler (ComfyUI on 127.0.0.1, in the background), or
 #   compute:    keep ComfyUI in the foreground on 0.0.0.0, JupyterLab beside it.
@@ -330,23 +330,27 @@ start_jupyter() {
 start_drop_privileges() {
 	local mode="$1" user="${WORKER_USER:-comfy}" volume dir home
 	[[ "$(id -u)" == 0 && "${RUN_AS_ROOT:-false}" != true ]] || return 0
+	# As root, run only system binaries: the venv on PATH is writable by the worker user.
+	local user_path="$PATH"
+	local PATH=/usr/sbin:/usr/bin:/sbin:/bin
 	id "$user" >/dev/null 2>&1 || return 0
 	for volume in ${MODEL_VOLUMES:-/runpod-volume /workspace}; do
-		[[ -d "$volume" ]] || continue
+		[[ -d "$volume" && ! -L "$volume/models" ]] || continue
 		mkdir -p "$volume/models"
 		if [[ "$mode" == compute && "$volume" == /workspace ]]; then
-			chown "$user:" "$volume"
+			chown -h "$user:" "$volume"
 		fi
 		for dir in "$volume/models" "$volume/models"/*/; do
-			if [[ -d "$dir" ]]; then
-				chown "$user:" "$dir"
+			# Never through a symlink: the user could point one at a folder only root should own.
+			if [[ -d "$dir" && ! -L "${dir%/}" ]]; then
+				chown -h "$user:" "${dir%/}"
 			fi
 		done
 	done
 	home="$(getent passwd "$user" | cut -d: -f6)"
 	start_log "dropping root: running as $user"
 	HOME="${home:-/tmp}" exec setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --init-groups \
-		-- "$BASH" "${BASH_SOURCE[0]}" "$mode"
+		-- /usr/bin/env PATH="$user_path" "$BASH" "${BASH_SOURCE[0]}" "$mode"
 }
 
 _is_sourced() {

@@ -295,3 +295,22 @@ def test_progress_lines_are_throttled_per_file() -> None:
         "[models] a.bin: 50.0 MiB / 100.0 MiB (50%), 10.0 MiB/s, 5s left",
         "[models] a.bin: 100.0 MiB / 100.0 MiB (100%), 10.0 MiB/s, 0s left",
     ]
+
+
+def test_a_stamp_survives_an_image_layer_truncating_mtimes_to_seconds(tmp_path: Path) -> None:
+    from provision.download import _Stamp
+
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"weights")
+    exact = model.stat().st_mtime_ns // 1_000_000_000 * 1_000_000_000 + 123_456_789
+    os.utime(model, ns=(exact, exact))
+    stamp = _Stamp("0" * 64, 7, exact, "https://x/model")
+    assert stamp.matches(model)
+    truncated = exact // 1_000_000_000 * 1_000_000_000  # what a pushed and pulled image holds
+    os.utime(model, ns=(truncated, truncated))
+    assert stamp.matches(model)
+    other = truncated + 1_000_000_000
+    os.utime(model, ns=(other, other))
+    assert not stamp.matches(model)  # a different second is a different file
+    os.utime(model, ns=(exact + 1, exact + 1))
+    assert not stamp.matches(model)  # and real nanoseconds must match exactly

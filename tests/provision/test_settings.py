@@ -86,3 +86,10 @@ def test_models_go_to_the_first_writable_volume_else_the_image(tmp_path: Path) -
         workspace / "models",
         comfyui / "models",
     ]
+
+
+def test_other_tools_download_variables_are_not_group_switches() -> None:
+    # DOWNLOAD_DIR=/x belongs to something else; it must not stop the boot.
+    assert _settings(DOWNLOAD_DIR="/x", DOWNLOAD_GAUSSIAN="true").groups == frozenset({"GAUSSIAN"})
+    with pytest.raises(SettingsError, match="DOWNLOAD_GAUSSIAN='maybe': use true or false"):
+        _settings(DOWNLOAD_GAUSSIAN="maybe")  # a known group still needs a real boolean

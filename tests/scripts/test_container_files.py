@@ -72,7 +72,10 @@ def test_security_habits() -> None:
     assert "HF_TOKEN=" not in DOCKERFILE.replace("env=HF_TOKEN", "")
     assert "useradd --uid 1000" in DOCKERFILE
     assert re.search(
-        r"^HEALTHCHECK .*\n\s+CMD \[\"/opt/worker/scripts/start.sh\", \"healthcheck\"\]", DOCKERFILE, re.M
+        # /bin/bash explicitly: the root healthcheck must not find bash on the user-writable venv PATH
+        r"^HEALTHCHECK .*\n\s+CMD \[\"/bin/bash\", \"/opt/worker/scripts/start.sh\", \"healthcheck\"\]",
+        DOCKERFILE,
+        re.M,
     )
     assert 'ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/opt/worker/scripts/start.sh"]' in DOCKERFILE
     assert "STOPSIGNAL SIGTERM" in DOCKERFILE
