@@ -100,6 +100,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     set -eux; \
     python -m pip install /opt/worker/src; \
     rm -rf /opt/worker/src; \
+    python -m pip check || echo "pip check: the worker's dependencies conflict with a node's (above); not fatal"; \
     python -c 'import handler, runpod; print("handler ok, runpod", runpod.__version__)'
 
 # ---------------------------------------------------------------------------------------------
