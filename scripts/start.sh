@@ -284,6 +284,7 @@ start_compute() {
 	local status=0
 	comfy_wait_ready "$COMFY_PID" || status=$?
 	if ((status != 0)); then
+		start_keep_jupyter "$status"
 		start_stop_children
 		return "$status"
 	fi
@@ -297,6 +298,9 @@ start_compute() {
 	status=0
 	wait "$COMFY_PID" || status=$?
 	start_log "ComfyUI exited with status $status; stopping"
+	if ((status != 0)); then
+		start_keep_jupyter "$status"
+	fi
 	start_stop_children
 	rm -f "$COMFY_PID_FILE"
 	return "$status"
@@ -319,7 +323,19 @@ start_jupyter() {
 	start_log "starting JupyterLab on port $JUPYTER_PORT in $root (token from JUPYTER_TOKEN)"
 	jupyter lab --ip=0.0.0.0 --port="$JUPYTER_PORT" --no-browser \
 		--ServerApp.root_dir="$root" --ServerApp.allow_remote_access=True &
-	CHILD_PIDS+=("$!")
+	JUPYTER_PID="$!"
+	CHILD_PIDS+=("$JUPYTER_PID")
+}
+
+# A pod whose ComfyUI failed keeps JupyterLab up, so the user can fix the node that broke it
+# instead of watching the pod restart in a loop. Returns when JupyterLab ends (or a signal).
+#   start_keep_jupyter 1
+start_keep_jupyter() {
+	local status="$1"
+	[[ -n "${JUPYTER_PID:-}" ]] && kill -0 "$JUPYTER_PID" 2>/dev/null || return 0
+	start_error "ComfyUI failed (status $status); JupyterLab stays up on port $JUPYTER_PORT so you can fix it" \
+		"see the log above, fix the cause (often a custom node), then restart the pod"
+	wait "$JUPYTER_PID" || : # its own exit status is not ComfyUI's failure
 }
 
 # Started as root (RunPod's default), hand the unprivileged user what it must write, then run

@@ -181,6 +181,21 @@ def test_sigterm_in_compute_mode_stops_comfyui_and_jupyterlab(box: StubBox) -> N
     assert box.wait_for("jupyter_signals").strip() == "TERM"
 
 
+def test_a_crashed_comfyui_on_a_pod_keeps_jupyterlab_up_to_fix_it(box: StubBox) -> None:
+    env = box.env(JUPYTER_TOKEN="t" * 32, STUB_COMFY_LIFETIME_S="0.5", STUB_COMFY_EXIT_CODE="3")
+    proc = box.start("compute", env=env)
+    box.wait_for("comfy_ready_time")
+    time.sleep(1.5)  # ComfyUI is gone by now
+    assert proc.poll() is None  # the pod stays up...
+    assert box.read("jupyter_signals") == ""  # ...with JupyterLab still running
+
+    os.kill(proc.pid, signal.SIGTERM)
+    result = box.finish(proc, timeout=10)
+    assert result.returncode == 143
+    assert "JupyterLab stays up on port 8189 so you can fix it" in result.stderr
+    assert box.wait_for("jupyter_signals").strip() == "TERM"
+
+
 def test_a_failed_model_download_stops_the_serverless_boot(box: StubBox) -> None:
     env = box.env(DOWNLOAD_GAUSSIAN="true", STUB_PROVISION_EXIT="1")
     result = box.run("serverless", env=env)
