@@ -6,7 +6,7 @@ import socket
 import time
 from pathlib import Path
 
-__all__ = ["free_port", "peak_rss_mb", "wait_for_port"]
+__all__ = ["free_port", "p95", "peak_rss_mb", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -33,3 +33,7 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status (not Linux?)")
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]

@@ -29,6 +29,8 @@ from typing import Any
 
 from comfy_worker.client import EndpointClient
 
+from ._common import p95
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -76,10 +78,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
 
 
 def run_load(client: EndpointClient, jobs: int, clients: int) -> tuple[float, list[float]]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from ._common import free_port, peak_rss_mb
+from ._common import free_port, p95, peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 TRIVIAL = {
@@ -194,10 +194,6 @@ def run_child(mode: str, server: TestServer) -> dict[str, Any]:
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
 
 
 def report_overhead(jobs: int, ours: list[float], bare: list[float]) -> None:

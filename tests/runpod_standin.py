@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .loopback import ThreadedApp
+
 POLL_HOLD_S = 1.0
 
 
@@ -38,9 +40,7 @@ class ControlPlane:
         self._pending: list[str] = []
         self._to_stop: list[str] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedApp("runpod-standin")
         self.url = ""
 
     def worker_env(self, worker_id: str = "worker-1") -> dict[str, str]:
@@ -110,33 +110,12 @@ class ControlPlane:
         return web.json_response({})
 
     def start(self) -> ControlPlane:
-        started = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_get("/job-take/{worker}", self._job_take)
-            app.router.add_get("/job-stop/{worker}", self._job_stop)
-            app.router.add_post("/job-done/{worker}", self._job_done)
-            self._runner = web.AppRunner(app, handle_signals=False)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            port = self._runner.addresses[0][1]
-            self.url = f"http://127.0.0.1:{port}"
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="runpod-standin", daemon=True)
-        self._thread.start()
-        started.wait(10)
+        app = web.Application()
+        app.router.add_get("/job-take/{worker}", self._job_take)
+        app.router.add_get("/job-stop/{worker}", self._job_stop)
+        app.router.add_post("/job-done/{worker}", self._job_done)
+        self.url = self._server.start(app)
         return self
 
     def close(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()

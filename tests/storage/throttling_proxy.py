@@ -5,11 +5,10 @@ Real providers throttle exactly like this; boto3's retries must get the upload t
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import aiohttp
 from aiohttp import web
+
+from ..loopback import ThreadedApp
 
 _SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -25,8 +24,7 @@ class ThrottlingProxy:
         self.throttled = 0
         self.forwarded = 0
         self.url = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedApp("throttling-proxy")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -46,30 +44,10 @@ class ThrottlingProxy:
             return web.Response(status=upstream.status, body=payload, headers=out)
 
     def start(self) -> ThrottlingProxy:
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application(client_max_size=1024**3)
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            runner = web.AppRunner(app, handle_signals=False)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.url = self._server.start(app)
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
