@@ -155,8 +155,9 @@ class _JobRun:
             ),
         )
         self.secrets.append(request.api_key)
-        self.destination = parse_s3_config(self.job.get("s3Config"), defaults=self.settings.storage)
-        self.destination = self.destination or self.settings.storage
+        # RunPod's per-request s3Config, next to input, wins over the environment's bucket.
+        job_bucket = parse_s3_config(self.job.get("s3Config"), defaults=self.settings.storage)
+        self.destination = job_bucket or self.settings.storage
         if self.destination is not None:
             self.secrets.append(self.destination.secret_access_key)
         self.output_mode = resolve_mode(request.output_mode, has_destination=self.destination is not None)
