@@ -1,158 +1,229 @@
 # syntax=docker/dockerfile:1.7
 #
 # One image, two modes, chosen by the build arg BUILD_MODE:
-#   compute    (tag :latest)      ComfyUI in the foreground on 0.0.0.0:8188, JupyterLab on 8189
+#   compute    (tag :latest)      ComfyUI in the foreground on 0.0.0.0:8188, JupyterLab on 8189,
+#                                 ComfyUI-Manager
 #   serverless (tag :serverless)  ComfyUI on 127.0.0.1:8188, then the RunPod handler
 #
+#   scripts/build-image.sh                      both images, with docker buildx or buildah
 #   docker build --build-arg BUILD_MODE=serverless -t comfy-worker:serverless .
-#   docker build --build-arg BUILD_MODE=serverless --build-arg BAKE_MODELS=GAUSSIAN \
-#       --secret id=hf_token,env=HF_TOKEN -t comfy-worker:serverless-gaussian .
 #
-# Everything that is installed comes from manifest.toml (ComfyUI, torch, custom nodes, pip
-# packages, models) through `python -m provision`; README.md ("Container and boot") describes every build arg.
-# Stages: base (OS, Python, user) -> builder (venv + ComfyUI + nodes + this worker)
-#         -> models (BAKE_MODELS, Option B) -> runtime -> runtime-compute | runtime-serverless.
+# Everything installed comes from manifest.toml through `python -m provision`; docs/container.md
+# describes every build arg and the layers.
+#
+# Layers, slowest and largest first, so that an edit rebuilds (and every RunPod host re-pulls)
+# only what it touches:
+#   base (OS, Python, compilers for Triton, user)  ->  torch  ->  ComfyUI source  ->  ComfyUI's
+#   requirements  ->  custom nodes  ->  their requirements and packages  ->  the worker's
+#   dependencies  ->  baked models  ->  the worker's code (kilobytes)  [->  compute extras]
+# Each of those reads only its own part of the manifest (`provision layers`), so a model entry,
+# README.md or handler/ edit leaves the torch, ComfyUI and node layers as they were.
 
-ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+# A plain OS: the torch wheels bring their own CUDA 12.8 and cuDNN libraries, so a CUDA base
+# image would only ship them twice (~3 GB). The NVIDIA runtime mounts the driver (libcuda) by
+# the variables set below. Any Debian or Ubuntu root works: scripts/build-image.sh uses a
+# debootstrapped Debian where no registry can be reached.
+ARG CUDA_IMAGE=ubuntu:24.04
 ARG BUILD_MODE=serverless
 
 # ---------------------------------------------------------------------------------------------
 FROM ${CUDA_IMAGE} AS base
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# NVIDIA_REQUIRE_CUDA makes the NVIDIA runtime refuse a host whose driver is older than CUDA
+# 12.8 at container start, with that message, instead of a cryptic torch error at the first job
+# (what nvidia/cuda images do). RunPod's endpoint setting "CUDA versions" avoids such hosts.
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    NVIDIA_REQUIRE_CUDA="cuda>=12.8"
 
-# Python 3.12 is Ubuntu 24.04's; tini is PID 1 and passes signals to the whole process group
-# (-g), so SIGTERM reaches ComfyUI too after start.sh has exec'd the handler. libgl1 and
-# libglib2.0-0 are what opencv-based custom nodes need at import time.
+# tini is PID 1 and passes signals to the whole process group (-g). libgl1 and libglib2.0-0 are
+# what opencv-based custom nodes need at import time. gcc, libc6-dev and the Python headers stay
+# in the image: Triton (SageAttention, torch.compile) compiles a small C launcher at first use
+# and fails with "Failed to find C compiler" without them. (The full build-essential is for pods.)
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         ca-certificates \
+        gcc \
+        libc6-dev \
         libgl1 \
         libglib2.0-0 \
         python3 \
+        python3-dev \
         python3-venv \
         tini \
     ; \
     rm -rf /var/lib/apt/lists/*; \
     tini --version; \
-    python3 --version
+    python3 --version; \
+    gcc --version | head -n 1
 
 # The unprivileged user everything runs as (uid 1000, which Ubuntu's images give to "ubuntu").
+# It owns the venv, so every pip install below runs as it and no chown copies gigabytes.
 RUN set -eux; \
     if id ubuntu >/dev/null 2>&1; then userdel --remove ubuntu; fi; \
     groupadd --gid 1000 comfy; \
     useradd --uid 1000 --gid comfy --create-home --shell /bin/bash comfy; \
     python3 -m venv "$VIRTUAL_ENV"; \
+    chown -R comfy:comfy "$VIRTUAL_ENV"; \
     python --version
 
 # ---------------------------------------------------------------------------------------------
-FROM base AS builder
+# The manifest cut into one input per layer (provision/layers.py). This stage re-runs on any
+# manifest or provision edit; the layers below only see their own file, which does not change.
+FROM base AS manifest
 
-# git fetches ComfyUI and the nodes; the compilers build any node requirement without a wheel.
-# None of them reach the serverless image.
+WORKDIR /opt/worker
+COPY manifest.toml pyproject.toml ./
+COPY provision ./provision
+ARG NODE_GROUPS=ALL
+ARG BAKE_MODELS=""
+ARG TORCH_INDEX_URL=""
+RUN set -eux; \
+    python3 -m provision --manifest manifest.toml layers --out /layers --pyproject pyproject.toml \
+        --node-groups "$NODE_GROUPS" --bake "$BAKE_MODELS" --torch-index-url "$TORCH_INDEX_URL"; \
+    find /layers -type f
+
+# ---------------------------------------------------------------------------------------------
+# ComfyUI and the custom nodes at their pins: cloned, or copied from SOURCES_DIR (which
+# scripts/build-image.sh puts into the build context as .sources/) for air-gapped builds.
+FROM base AS sources
+
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends build-essential git python3-dev; \
+    apt-get install -y --no-install-recommends git; \
     rm -rf /var/lib/apt/lists/*; \
     git --version
-
-WORKDIR /opt/worker
-COPY manifest.toml ./
-COPY provision ./provision
-
-# PyTorch first: the slowest layer, and the one that changes least.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    set -eux; \
-    python -m provision install torch; \
-    python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
-
-# ComfyUI at the manifest's version, or this tag/branch/commit; "latest" = newest release tag.
+COPY provision /opt/worker/provision
+COPY --from=manifest /layers/sources /layers/sources
+COPY .sources/ /sources/
+# COMFYUI_VERSION overrides the manifest's ComfyUI ref (a tag, branch or commit).
 ARG COMFYUI_VERSION=""
-RUN --mount=type=cache,target=/root/.cache/pip \
-    set -eux; \
-    python -m provision install comfyui --dest /comfyui --version "$COMFYUI_VERSION"; \
-    PYTHONPATH=/comfyui python -c 'import comfyui_version; print("ComfyUI", comfyui_version.__version__)'
-
-# Custom nodes at their pinned commits and the extra pip packages (SageAttention), at build
-# time: the serverless image never runs git or pip at boot.
-ARG NODE_GROUPS=ALL
-RUN --mount=type=cache,target=/root/.cache/pip \
-    set -eux; \
-    python -m provision install nodes --dest /comfyui --groups "$NODE_GROUPS"; \
-    python -m provision install packages --groups "$NODE_GROUPS"; \
-    python -m pip check || echo "pip check reports conflicts above (custom nodes pin loosely); not fatal"
-
-# This worker, from its source, not editable. Its dependency ranges are pyproject.toml's.
-# (comfy_worker is the project's endpoint client, declared as its console script; the test
-# server stays out.)
-COPY pyproject.toml README.md /opt/worker/src/
-COPY handler /opt/worker/src/handler
-COPY comfy_worker /opt/worker/src/comfy_worker
-RUN --mount=type=cache,target=/root/.cache/pip \
-    set -eux; \
-    python -m pip install /opt/worker/src; \
-    rm -rf /opt/worker/src; \
-    python -m pip check || echo "pip check: the worker's dependencies conflict with a node's (above); not fatal"; \
-    python -c 'import handler, runpod; print("handler ok, runpod", runpod.__version__)'
+WORKDIR /opt/worker
+RUN set -eux; \
+    python3 -m provision sources /layers/sources/comfyui.json --dest /src/comfyui --sources-dir /sources \
+        --ref "$COMFYUI_VERSION"; \
+    python3 -m provision sources /layers/sources/nodes.json --dest /src/nodes --sources-dir /sources; \
+    python3 -m provision sources /layers/sources/compute.json --dest /src/compute --sources-dir /sources
 
 # ---------------------------------------------------------------------------------------------
-# Option B: models baked into the image, verified against the manifest at build time.
-# BAKE_MODELS="" (the default) bakes nothing and models are downloaded at boot (Option A).
-# A gated model needs a token, passed as a BuildKit secret so it is in no layer:
+# Models baked into the image (BAKE_MODELS=GAUSSIAN; default: none, downloaded at boot or kept
+# on a network volume). Only the baked groups' entries reach this stage, so other manifest edits
+# never re-download them. A gated model needs a token, as a secret that stays out of every layer:
 #   --secret id=hf_token,env=HF_TOKEN
 FROM base AS models
 
-WORKDIR /opt/worker
-COPY manifest.toml ./
-COPY provision ./provision
+COPY provision /opt/worker/provision
+COPY --from=manifest /layers/models/manifest.toml /opt/build/models.toml
 ARG BAKE_MODELS=""
 ARG DOWNLOAD_REQUIRE_SHA256=false
+WORKDIR /opt/worker
 RUN --mount=type=secret,id=hf_token,required=false \
     set -eux; \
     mkdir -p /comfyui/models; \
     if [ -n "$BAKE_MODELS" ]; then \
         if [ -s /run/secrets/hf_token ]; then export HF_TOKEN_FILE=/run/secrets/hf_token; fi; \
         DOWNLOAD_REQUIRE_SHA256="$DOWNLOAD_REQUIRE_SHA256" COMFYUI_PATH=/comfyui \
-            python -m provision download --groups "$BAKE_MODELS" --root /comfyui/models; \
+            python3 -m provision --manifest /opt/build/models.toml download --groups "$BAKE_MODELS" \
+                --root /comfyui/models; \
     fi
 
 # ---------------------------------------------------------------------------------------------
 FROM base AS runtime
 
-COPY --from=builder --chown=comfy:comfy /opt/venv /opt/venv
-COPY --from=builder --chown=comfy:comfy /comfyui /comfyui
-COPY --link --from=models --chown=1000:1000 /comfyui/models /comfyui/models
+# Every pip install runs as the worker user into its venv. A machine behind a TLS-inspecting
+# proxy hands its CA bundle in as the secret pip_cert (build-image.sh does, from SSL_CERT_FILE).
+USER 1000:1000
 
-# The worker's own files stay root-owned: the user runs them but cannot change them.
+# PyTorch: the largest layer and the one that changes least.
+COPY --from=manifest /layers/torch /opt/build/torch
+RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
+    --mount=type=secret,id=pip_cert,uid=1000,required=false \
+    set -eux; \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    index="$(cat /opt/build/torch/index-url)"; \
+    if [ "$index" = default ]; then set --; else set -- --index-url "$index"; fi; \
+    pip install "$@" -r /opt/build/torch/requirements.txt; \
+    python -c 'import torch; print("torch", torch.__version__, "built for CUDA", torch.version.cuda)'
+
+# ComfyUI's source, then its requirements (torch pinned by the constraints). Each part's small
+# /opt/build input comes first, so scripts/image_layers.py can tell the parts apart.
+COPY --from=manifest /layers/constraints.txt /opt/build/constraints.txt
+COPY --from=sources --chown=comfy:comfy /src/comfyui/ /comfyui/
+RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
+    --mount=type=secret,id=pip_cert,uid=1000,required=false \
+    set -eux; \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install -r /comfyui/requirements.txt -c /opt/build/constraints.txt; \
+    PYTHONPATH=/comfyui python -c 'import comfyui_version; print("ComfyUI", comfyui_version.__version__)'
+
+# The custom nodes, then their requirements and the manifest's pip packages (SageAttention).
+COPY --from=manifest /layers/nodes /opt/build/nodes
+COPY --from=manifest /layers/packages /opt/build/packages
+COPY --from=sources --chown=comfy:comfy /src/nodes/ /comfyui/
+RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
+    --mount=type=secret,id=pip_cert,uid=1000,required=false \
+    set -eux; \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    cat /opt/build/nodes/requirements.txt /opt/build/packages/requirements.txt >/tmp/extra.txt; \
+    if [ -s /tmp/extra.txt ]; then pip install -r /tmp/extra.txt -c /opt/build/constraints.txt; fi; \
+    rm /tmp/extra.txt; \
+    python -m pip check || echo "pip check reports conflicts above (custom nodes pin loosely); not fatal"
+
+# The worker's dependencies (pyproject.toml's ranges), apart from its code.
+COPY --from=manifest /layers/worker /opt/build/worker
+RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
+    --mount=type=secret,id=pip_cert,uid=1000,required=false \
+    set -eux; \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install -r /opt/build/worker/requirements.txt -c /opt/build/constraints.txt; \
+    python -m pip check || echo "pip check: the worker's dependencies conflict with a node's (above); not fatal"; \
+    python -c 'import runpod; print("runpod", runpod.__version__)'
+
+COPY --from=models --chown=comfy:comfy /comfyui/models /comfyui/models
+
+# The worker's own files, root-owned: the user runs them but cannot change them. Kilobytes, and
+# the only layers a code change touches. The container starts as root on purpose: start.sh hands
+# the volume's model folders to the worker user, then drops to it (RUN_AS_ROOT=true keeps root).
+# hadolint ignore=DL3002
+USER 0:0
 COPY manifest.toml /opt/worker/manifest.toml
 COPY provision /opt/worker/provision
 COPY scripts /opt/worker/scripts
 COPY extra_model_paths.yaml /comfyui/extra_model_paths.yaml
+COPY handler /opt/worker/handler
+COPY comfy_worker /opt/worker/comfy_worker
 
 ARG BUILD_MODE
 ARG CUDA_IMAGE
 ARG COMFYUI_VERSION=""
 ARG NODE_GROUPS=ALL
+ARG BAKE_MODELS=""
 ARG VCS_REF=unknown
-# A copied file can get a new mtime: restamp the baked models (verified moments ago in the
-# models stage) so boots skip them without hashing. BUILD_INFO tells runtime-init which image
-# this is.
+# /opt/worker goes on the venv's path (a .pth file) instead of a pip install, which would copy
+# the code into the venv. Baked models are restamped so boots skip hashing them. BUILD_INFO
+# tells runtime-init and the image test which image this is.
 RUN set -eux; \
-    PYTHONPATH=/opt/worker python -m provision restamp --root /comfyui/models; \
-    find /comfyui/models -user root -exec chown comfy:comfy {} +; \
-    chmod 0755 /opt/worker/scripts/*.sh; \
-    printf 'build_mode=%s\ncomfyui_version=%s\nnode_groups=%s\nvcs_ref=%s\n' \
-        "$BUILD_MODE" "$COMFYUI_VERSION" "$NODE_GROUPS" "$VCS_REF" >/opt/worker/BUILD_INFO; \
-    cat /comfyui/.provision/comfyui.json >>/opt/worker/BUILD_INFO; \
-    bash -n /opt/worker/scripts/start.sh
+    site="$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    echo /opt/worker >"$site/comfy_serverless_worker.pth"; \
+    printf '#!/opt/venv/bin/python\nimport sys\nfrom comfy_worker.cli import main\nsys.exit(main())\n' \
+        >/opt/venv/bin/comfy-worker; \
+    chmod 0755 /opt/venv/bin/comfy-worker /opt/worker/scripts/*.sh; \
+    python -m provision restamp --root /comfyui/models; \
+    printf 'build_mode=%s\ncomfyui_version=%s\nnode_groups=%s\nbake_models=%s\nvcs_ref=%s\n' \
+        "$BUILD_MODE" "$COMFYUI_VERSION" "$NODE_GROUPS" "$BAKE_MODELS" "$VCS_REF" >/opt/worker/BUILD_INFO; \
+    cat /comfyui/.provision/sources-*.json >>/opt/worker/BUILD_INFO; \
+    bash -n /opt/worker/scripts/start.sh; \
+    python -c 'import handler.worker, comfy_worker.cli; print("handler ok")'
 
 ENV COMFYUI_PATH=/comfyui \
     COMFY_PORT=8188 \
@@ -183,23 +254,30 @@ ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/opt/worker/scripts/start.sh"]
 # ---------------------------------------------------------------------------------------------
 FROM runtime AS runtime-compute
 
-# git for ComfyUI-Manager and runtime-init.sh; JupyterLab beside ComfyUI (token required).
+# git for ComfyUI-Manager and runtime-init.sh; compilers for nodes the user installs whose
+# requirements have no wheel.
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends git; \
+    apt-get install -y --no-install-recommends build-essential git; \
     rm -rf /var/lib/apt/lists/*; \
     git --version
-# Installed as root, then only the new (root-owned) files are handed to comfy: a chown -R of
-# the whole venv would copy gigabytes into this layer.
-RUN --mount=type=cache,target=/root/.cache/pip \
+# The pod-only nodes (ComfyUI-Manager), their requirements and JupyterLab (token required).
+COPY --from=manifest /layers/compute /opt/build/compute
+COPY --from=sources --chown=comfy:comfy /src/compute/ /comfyui/
+USER 1000:1000
+RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
+    --mount=type=secret,id=pip_cert,uid=1000,required=false \
     set -eux; \
-    python -m pip install "jupyterlab>=4.4,<5"; \
-    find /opt/venv -user root -exec chown -h comfy:comfy {} +; \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install "jupyterlab>=4.4,<5" -r /opt/build/compute/requirements.txt -c /opt/build/constraints.txt; \
     jupyter lab --version
+# hadolint ignore=DL3002
+USER 0:0
 # The image already holds everything runtime-init.sh would install: mark it so the first boot
 # skips straight to ComfyUI.
 RUN set -eux; \
+    cat /comfyui/.provision/sources-compute.json >>/opt/worker/BUILD_INFO; \
     WORKER_MODE=compute /opt/worker/scripts/runtime-init.sh --record; \
     chown -R comfy:comfy /comfyui/.provision
 ENV WORKER_MODE=compute

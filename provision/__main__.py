@@ -6,6 +6,8 @@
     python -m provision install comfyui --dest /comfyui [--version latest]
     python -m provision install torch | nodes | packages [--groups ALL]
     python -m provision restamp --root /comfyui/models              (Dockerfile only)
+    python -m provision layers --out DIR [--bake GAUSSIAN] [--torch-index-url URL]   (Dockerfile)
+    python -m provision sources DIR/sources/nodes.json --dest /src [--sources-dir DIR]  (Dockerfile)
 
 Exit status: 0 done, 1 some download or install failed, 2 bad manifest or settings.
 """
@@ -17,15 +19,18 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .download import Downloader, DownloadOptions, Outcome, link_into_comfyui, restamp
 from .errors import InstallError, ProvisionError
-from .install import install_comfyui, install_nodes, install_packages, install_torch
+from .install import install_comfyui, install_nodes, install_packages, install_torch, latest_release_tag
+from .layers import layer_files, write_layers
 from .manifest import ALL_GROUPS, Manifest, load_manifest, parse_groups
 from .paths import candidate_roots, models_root
 from .progress import PREFIX, Progress, human_bytes
 from .settings import DEFAULT_COMFYUI_PATH, DownloadSettings
+from .sources import gather_sources, read_entries
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "manifest.toml"
@@ -36,11 +41,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = _parser().parse_args(argv)
     manifest_path = args.manifest or Path(environ.get("PROVISION_MANIFEST", "") or DEFAULT_MANIFEST)
     try:
+        if args.command == "sources":  # reads the layers' entries file, not the manifest
+            return _sources(args)
         manifest = load_manifest(manifest_path)
         if args.command in ("download", "plan"):
             return _download(args, manifest, environ, dry_run=args.command == "plan")
         if args.command == "groups":
             return _groups(manifest)
+        if args.command == "layers":
+            return _layers(args, manifest)
         if args.command == "restamp":
             print(f"{PREFIX} restamped {restamp(args.root)} file(s) under {args.root}", file=sys.stderr)
             return EXIT_OK
@@ -75,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("groups", help="list the manifest's groups")
     stamps = commands.add_parser("restamp", help="after a COPY of verified models (Dockerfile only)")
     stamps.add_argument("--root", type=Path, required=True)
+    layers = commands.add_parser("layers", help="one input file per image layer (Dockerfile only)")
+    layers.add_argument("--out", type=Path, required=True)
+    layers.add_argument("--node-groups", default=ALL_GROUPS, help="GROUP,GROUP or ALL (default ALL)")
+    layers.add_argument("--bake", default="", help="model groups baked into the image (default none)")
+    layers.add_argument("--torch-index-url", default="", help="'default' = pip's own index")
+    layers.add_argument("--pyproject", type=Path, help="the worker's pyproject.toml (its dependencies)")
+    sources = commands.add_parser("sources", help="ComfyUI and the nodes: cloned, or from --sources-dir")
+    sources.add_argument("entries", type=Path, help="a layers file: sources/comfyui.json, nodes.json, ...")
+    sources.add_argument("--dest", type=Path, required=True)
+    sources.add_argument("--sources-dir", type=Path, help="one plain tree per entry (ignored when empty)")
+    sources.add_argument(
+        "--ref", default="", help="another ref for a one-entry file; 'latest' = newest vX.Y.Z tag"
+    )
     install = commands.add_parser("install", help="install ComfyUI, torch, nodes or packages")
     install.add_argument("what", choices=["comfyui", "torch", "nodes", "packages"])
     install.add_argument("--groups", default=ALL_GROUPS, help="GROUP,GROUP or ALL (default ALL)")
@@ -186,6 +208,40 @@ def _install(args: argparse.Namespace, manifest: Manifest, environ: Mapping[str,
     else:
         install_packages(selected.packages, torch=manifest.torch)
     return EXIT_OK
+
+
+def _layers(args: argparse.Namespace, manifest: Manifest) -> int:
+    bake = parse_groups(args.bake) if args.bake.strip() else frozenset()
+    files = layer_files(
+        manifest,
+        node_groups=parse_groups(args.node_groups),
+        bake_groups=bake,
+        torch_index_url=args.torch_index_url,
+        pyproject=args.pyproject,
+    )
+    write_layers(args.out, files)
+    index = files["torch/index-url"].strip()
+    print(f"{PREFIX} layer inputs in {args.out} (torch from {index})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sources(args: argparse.Namespace) -> int:
+    sources_dir = args.sources_dir if args.sources_dir and _has_trees(args.sources_dir) else None
+    entries = read_entries(args.entries)
+    if args.ref.strip():
+        if len(entries) != 1:
+            raise ProvisionError(f"--ref needs a file with one entry; {args.entries} has {len(entries)}")
+        ref = args.ref.strip()
+        if ref == "latest" and sources_dir is None:
+            ref = latest_release_tag(entries[0].repo)
+        entries = [replace(entries[0], ref=ref)]
+    gather_sources(entries, args.dest, record=args.entries.stem, sources_dir=sources_dir)
+    return EXIT_OK
+
+
+def _has_trees(folder: Path) -> bool:
+    """A SOURCES_DIR counts only when it holds a folder (the build context always has a README)."""
+    return folder.is_dir() and any(child.is_dir() for child in folder.iterdir())
 
 
 def _names(groups: frozenset[str] | str) -> str:

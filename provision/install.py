@@ -20,6 +20,7 @@ from .manifest import ComfyUISpec, NodeSpec, PackageSpec, TorchSpec
 
 __all__ = [
     "Runner",
+    "checkout",
     "install_comfyui",
     "install_nodes",
     "install_packages",
@@ -75,7 +76,7 @@ def install_comfyui(
     ref = version.strip() or spec.version
     if ref == "latest":
         ref = latest_release_tag(spec.repo, run=run)
-    commit = _checkout(dest, spec.repo, ref, what="ComfyUI", run=run)
+    commit = checkout(dest, spec.repo, ref, what="ComfyUI", run=run)
     with _constraints(torch) as constraints:
         run(
             [python, "-m", "pip", "install", "-r", str(dest / "requirements.txt"), "-c", constraints],
@@ -126,7 +127,7 @@ def install_nodes(
         if state.get("commit") == node.commit and _head(dest, run=run) == node.commit:
             print(f"{node.name}: already at {node.commit[:12]}", file=sys.stderr)
             continue
-        _checkout(dest, node.repo, node.commit, what=node.name, run=run)
+        checkout(dest, node.repo, node.commit, what=node.name, run=run)
         requirements = dest / "requirements.txt"
         if node.requirements and requirements.is_file():
             with _constraints(torch) as constraints:
@@ -150,7 +151,7 @@ def _head(dest: Path, *, run: Runner) -> str | None:
         return None
 
 
-def _checkout(dest: Path, repo: str, ref: str, *, what: str, run: Runner) -> str:
+def checkout(dest: Path, repo: str, ref: str, *, what: str, run: Runner) -> str:
     """Fetch only `ref` (tag, branch or commit) into `dest` and check it out detached."""
     if not (dest / ".git").exists():
         if dest.exists() and any(dest.iterdir()):

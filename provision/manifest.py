@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,6 +19,7 @@ from .errors import ManifestError
 
 __all__ = [
     "ALL_GROUPS",
+    "BUILD_MODES",
     "ComfyUISpec",
     "Manifest",
     "ModelSpec",
@@ -38,6 +39,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # DOWNLOAD_<NAME> variables that are settings, not groups (provision/settings.py).
 _RESERVED_GROUPS = frozenset({"CONCURRENCY", "RETRIES", "REQUIRE_SHA256", "TIMEOUT_S", "PROGRESS_INTERVAL_S"})
+BUILD_MODES = ("serverless", "compute")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -72,6 +74,10 @@ class NodeSpec:
     group: str
     requirements: bool = True
     why: str = ""
+    # The image modes that get this node: ComfyUI-Manager is for pods (compute) only.
+    modes: tuple[str, ...] = BUILD_MODES
+    # Node classes it must register; scripts/test-image.sh finds each in the image's /object_info.
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,14 @@ class Manifest:
             source=self.source,
             groups=self.groups,
         )
+
+    def for_mode(self, mode: str) -> Manifest:
+        """The same manifest without the nodes that image mode does not get (NodeSpec.modes)."""
+        if mode not in BUILD_MODES:
+            raise ManifestError(
+                f"no image mode {mode!r} (modes: {', '.join(BUILD_MODES)})", source=self.source
+            )
+        return replace(self, nodes=tuple(n for n in self.nodes if mode in n.modes))
 
 
 def parse_groups(text: str) -> frozenset[str] | str:
@@ -183,7 +197,7 @@ def _package(table: _Table) -> PackageSpec:
 
 
 def _node(table: _Table) -> NodeSpec:
-    table.only({"name", "repo", "commit", "group", "requirements", "why"})
+    table.only({"name", "repo", "commit", "group", "requirements", "why", "modes", "classes"})
     name = table.text("name")
     if not _NODE_NAME.match(name):
         table.fail("name", "must be a plain folder name (letters, digits, . _ -)")
@@ -197,7 +211,19 @@ def _node(table: _Table) -> NodeSpec:
         group=table.group(),
         requirements=table.boolean("requirements", default=True),
         why=table.text("why", default=""),
+        modes=_modes(table),
+        classes=tuple(table.texts("classes")) if table.has("classes") else (),
     )
+
+
+def _modes(table: _Table) -> tuple[str, ...]:
+    if table.has("modes"):
+        modes = tuple(table.texts("modes"))
+        unknown = sorted(set(modes) - set(BUILD_MODES))
+        if unknown:
+            table.fail("modes", f"unknown mode {unknown[0]!r} (modes: {', '.join(BUILD_MODES)})")
+        return modes
+    return BUILD_MODES
 
 
 def _model(table: _Table) -> ModelSpec:
@@ -259,6 +285,9 @@ class _Table:
         unknown = sorted(set(self._data) - allowed)
         if unknown:
             self.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def has(self, key: str) -> bool:
+        return key in self._data
 
     def table(self, key: str) -> _Table:
         if key not in self._data:

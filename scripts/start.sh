@@ -8,7 +8,7 @@
 #   start.sh healthcheck            exit 0 when ComfyUI answers GET /system_stats
 #   start.sh CMD [ARGS...]          anything else runs as given: docker run IMAGE bash
 #
-# Environment (README.md ("Container and boot") has the full table):
+# Environment (docs/container.md has the full table):
 #   COMFYUI_PATH=/comfyui  COMFY_PORT=8188  COMFY_ARGS=  COMFY_READY_TIMEOUT_S=300  COMFY_READY_POLL_MS=20
 #   COMFY_PID_FILE=/tmp/comfyui.pid  COMFY_LOG_FILE=/tmp/comfyui.log
 #   SERVE_API_LOCALLY=false  RP_API_PORT=8000  JUPYTER_TOKEN / JUPYTER_TOKEN_FILE  JUPYTER_PORT=8189
@@ -283,6 +283,7 @@ start_compute() {
 	CHILD_PIDS+=("$!")
 	local status=0
 	comfy_wait_ready "$COMFY_PID" || status=$?
+	start_check_jupyter
 	if ((status != 0)); then
 		start_keep_jupyter "$status"
 		start_stop_children
@@ -320,11 +321,26 @@ start_jupyter() {
 	export JUPYTER_TOKEN
 	local root="${JUPYTER_ROOT:-/workspace}"
 	[[ -d "$root" ]] || root="$HOME"
+	# As root (RUN_AS_ROOT=true) JupyterLab refuses to start unless told it may.
+	local as_root=()
+	[[ "$(id -u)" == 0 ]] && as_root=(--allow-root)
 	start_log "starting JupyterLab on port $JUPYTER_PORT in $root (token from JUPYTER_TOKEN)"
-	jupyter lab --ip=0.0.0.0 --port="$JUPYTER_PORT" --no-browser \
+	jupyter lab --ip=0.0.0.0 --port="$JUPYTER_PORT" --no-browser "${as_root[@]}" \
 		--ServerApp.root_dir="$root" --ServerApp.allow_remote_access=True &
 	JUPYTER_PID="$!"
 	CHILD_PIDS+=("$JUPYTER_PID")
+}
+
+# Say so when JupyterLab has already exited (a bad setting, a port in use): the pod goes on
+# without it, but the user must not be left guessing why 8189 does not answer.
+start_check_jupyter() {
+	[[ -n "${JUPYTER_PID:-}" ]] || return 0
+	kill -0 "$JUPYTER_PID" 2>/dev/null && return 0
+	local status=0
+	wait "$JUPYTER_PID" || status=$?
+	start_error "JupyterLab exited at start (status $status); ComfyUI goes on without it" \
+		"its reason is in the log above; fix it and restart the pod (JUPYTER_ENABLED=false turns it off)"
+	JUPYTER_PID=""
 }
 
 # A pod whose ComfyUI failed keeps JupyterLab up, so the user can fix the node that broke it
