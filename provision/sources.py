@@ -38,7 +38,7 @@ class SourceEntry:
 @dataclass(frozen=True)
 class Gathered:
     name: str
-    path: str
+    path: str  # where under the image's ComfyUI folder
     origin: str  # "git" or "sources-dir"
     commit: str  # "unrecorded" when a copied tree carries no commit
     pinned: str  # the manifest's ref
@@ -67,7 +67,7 @@ def gather_sources(
             found = _copy_tree(entry, sources_dir, target)
         else:
             commit = checkout(target, entry.repo, entry.ref, what=entry.name, run=run)
-            found = _gathered(entry, target, "git", commit)
+            found = _gathered(entry, "git", commit)
         _say(found)
         gathered.append(found)
     state = dest / ".provision"
@@ -88,7 +88,7 @@ def _copy_tree(entry: SourceEntry, sources_dir: Path, target: Path) -> Gathered:
             returncode=1,
         )
     shutil.copytree(tree, target, symlinks=True, dirs_exist_ok=True)
-    return _gathered(entry, target, "sources-dir", _recorded_commit(target))
+    return _gathered(entry, "sources-dir", _recorded_commit(target))
 
 
 def _recorded_commit(tree: Path) -> str:
@@ -105,10 +105,10 @@ def _recorded_commit(tree: Path) -> str:
     return "unrecorded"
 
 
-def _gathered(entry: SourceEntry, target: Path, origin: str, commit: str) -> Gathered:
+def _gathered(entry: SourceEntry, origin: str, commit: str) -> Gathered:
     pin = entry.ref.lower()
     matches = (commit == pin) if _COMMIT.match(pin) else None
-    return Gathered(entry.name, str(target), origin, commit, entry.ref, matches)
+    return Gathered(entry.name, entry.path or ".", origin, commit, entry.ref, matches)
 
 
 def _say(found: Gathered) -> None:

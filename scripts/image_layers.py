@@ -19,20 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# (part, a marker in the layer's created_by), first match wins. A layer without a marker belongs
-# to the part before it: in the Dockerfile each part starts by copying its /opt/build input.
+# (part, a marker in the layer's created_by), first match wins. Markers are COPY destinations
+# ("COPY ... in /opt/build/torch"): in the Dockerfile each part starts by copying its small
+# /opt/build input, and the layers after it (its pip install, its sources) belong to it until
+# the next part's marker. The worker-code RUN names /opt/worker in its build args.
 PARTS = (
-    ("torch", "/opt/build/torch"),
-    ("ComfyUI", "/opt/build/constraints.txt"),
-    ("custom nodes", "/opt/build/nodes"),
-    ("custom nodes", "/opt/build/packages"),
-    ("worker dependencies", "/opt/build/worker"),
+    ("torch", "in /opt/build/torch"),
+    ("ComfyUI", "in /opt/build/constraints.txt"),
+    ("custom nodes", "in /opt/build/nodes"),
+    ("custom nodes", "in /opt/build/packages"),
+    ("worker dependencies", "in /opt/build/worker"),
     ("models", "in /comfyui/models"),
-    ("compute extras", "/opt/build/compute"),
     ("compute extras", "apt-get install -y --no-install-recommends build-essential git"),
+    ("compute extras", "in /opt/build/compute"),
     ("compute extras", "runtime-init.sh --record"),
-    ("worker code", "/opt/worker/"),
-    ("worker code", "/comfyui/extra_model_paths.yaml"),
+    ("worker code", "in /opt/worker/"),
+    ("worker code", "in /comfyui/extra_model_paths.yaml"),
 )
 
 

@@ -106,6 +106,29 @@ test_descendant_named() {
 	done
 }
 
+# The processes below INIT_PID (any depth) and INIT_PID itself, as "pid uid comm" lines in
+# REPLY_PROCS: test_procs_below 4242. (Not by root folder: with chroot isolation, buildah's own
+# helper shares the container's root but is not in the container.)
+test_procs_below() {
+	local init_pid="$1" pid
+	REPLY_PROCS="$(
+		for pid in /proc/[0-9]*; do
+			pid="${pid#/proc/}"
+			awk -v pid="$pid" '/^PPid:/ {ppid = $2} /^Uid:/ {uid = $2} END {print pid, ppid, uid}' \
+				"/proc/$pid/status" 2>/dev/null | tr '\n' ' '
+			printf '%s\n' "$(cat "/proc/$pid/comm" 2>/dev/null)"
+		done | awk -v root="$init_pid" '
+			NF >= 4 { parent[$1] = $2; line[$1] = $1 " " $3 " " $4 }
+			END {
+				for (p in line) {
+					q = p
+					while (q != "" && q != root && q in parent) q = parent[q]
+					if (q == root) print line[p]
+				}
+			}'
+	)"
+}
+
 # Check that every process but INIT_PID runs as uid 1000 (or as root when VARIANT=root):
 #   test_check_uids "$procs" 4242 [root]
 test_check_uids() {
@@ -153,8 +176,7 @@ test_buildah_boot() {
 		probe_status=$?
 	test_check "$mode${variant:+ ($variant)}: probe inside the container" \
 		"$([[ "$probe_status" == 0 ]] && echo true || echo false)" "see the lines above; boot log $log"
-	sleep 1 # let the probe's own process leave
-	test_procs_with_root "$root"
+	test_procs_below "$init_pid"
 	test_check_uids "$REPLY_PROCS" "$init_pid" "$variant"
 	test_stop "$init_pid" "$root"
 	wait "$runner" || status=$?
@@ -166,10 +188,11 @@ test_buildah_boot() {
 	fi
 }
 
-# SIGTERM to PID 1, then wait up to STOP_LIMIT_S for every process of the container to end:
+# SIGTERM to PID 1, then wait up to STOP_LIMIT_S for every process of the container to end; the
+# processes still running are traced each second into RESULTS_DIR/stop.log:
 #   test_stop INIT_PID ROOT
 test_stop() {
-	local init_pid="$1" root="$2" started elapsed
+	local init_pid="$1" root="$2" started elapsed next_trace=1
 	started="$(date +%s.%N)"
 	kill -TERM "$init_pid"
 	REPLY_STOP_LEFT=""
@@ -177,6 +200,11 @@ test_stop() {
 		test_procs_with_root "$root"
 		[[ -z "$REPLY_PROCS" ]] && break
 		elapsed="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')"
+		if awk -v e="$elapsed" -v n="$next_trace" 'BEGIN {exit !(e >= n)}'; then
+			printf 't=%ss still running: %s\n' "$next_trace" "$(awk '{print $3 "(" $1 ")"}' <<<"$REPLY_PROCS" | xargs)" \
+				>>"$RESULTS_DIR/stop.log"
+			next_trace=$((next_trace + 1))
+		fi
 		if awk -v e="$elapsed" -v l="$STOP_LIMIT_S" 'BEGIN {exit !(e > l)}'; then
 			REPLY_STOP_LEFT="$(awk '{print $1}' <<<"$REPLY_PROCS" | xargs)"
 			break

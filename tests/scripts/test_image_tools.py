@@ -94,6 +94,8 @@ LAYERS = [
     ("sha256:comfysrc", 16_000_000, "/bin/sh -c #(nop) COPY dir:def in /comfyui/ "),
     ("sha256:nodelist", 1_000, "/bin/sh -c #(nop) COPY dir:e in /opt/build/nodes"),
     ("sha256:nodesrc", 5_000_000, "/bin/sh -c #(nop) COPY dir:f in /comfyui/ "),
+    ("sha256:nodereqs", 200_000_000, "/bin/sh -c pip install -r /tmp/extra.txt -c /opt/build/constraints.txt"),
+    ("sha256:workerlist", 1_000, "/bin/sh -c #(nop) COPY dir:w in /opt/build/worker"),
     ("sha256:deps", 90_000_000, "/bin/sh -c pip install -r /opt/build/worker/requirements.txt"),
     ("sha256:code1", 300_000, "/bin/sh -c #(nop) COPY dir:111 in /opt/worker/handler"),
 ]
@@ -112,10 +114,10 @@ def test_layers_are_summed_per_part_of_the_dockerfile() -> None:
     totals = output.split("per part:")[1]
     assert "500.0 MB  base" in totals
     assert "5.0 GB  torch" in totals
-    assert "16.0 MB  ComfyUI" in totals and "5.0 MB  custom nodes" in totals
+    assert "16.0 MB  ComfyUI" in totals and "205.0 MB  custom nodes" in totals
     assert "90.0 MB  worker dependencies" in totals
     assert "300.0 KB  worker code" in totals
-    assert "5.6 GB  total (10 layers)" in totals
+    assert "5.8 GB  total (12 layers)" in totals
 
 
 def test_a_code_change_is_measured_as_the_layers_a_host_pulls_again(tmp_path: Path) -> None:
@@ -125,5 +127,5 @@ def test_a_code_change_is_measured_as_the_layers_a_host_pulls_again(tmp_path: Pa
 
     output = _layers_tool("--compare", str(tmp_path / "old.json"), str(tmp_path / "new.json"))
 
-    assert output.startswith("1 of 10 layers changed, 310.0 KB of 5.6 GB:")
+    assert output.startswith("1 of 12 layers changed, 310.0 KB of 5.8 GB:")
     assert "worker code" in output and output.strip().endswith("changed-bytes 310000")
