@@ -94,7 +94,11 @@ LAYERS = [
     ("sha256:comfysrc", 16_000_000, "/bin/sh -c #(nop) COPY dir:def in /comfyui/ "),
     ("sha256:nodelist", 1_000, "/bin/sh -c #(nop) COPY dir:e in /opt/build/nodes"),
     ("sha256:nodesrc", 5_000_000, "/bin/sh -c #(nop) COPY dir:f in /comfyui/ "),
-    ("sha256:nodereqs", 200_000_000, "/bin/sh -c pip install -r /tmp/extra.txt -c /opt/build/constraints.txt"),
+    (
+        "sha256:nodereqs",
+        200_000_000,
+        "/bin/sh -c pip install -r /tmp/extra.txt -c /opt/build/constraints.txt",
+    ),
     ("sha256:workerlist", 1_000, "/bin/sh -c #(nop) COPY dir:w in /opt/build/worker"),
     ("sha256:deps", 90_000_000, "/bin/sh -c pip install -r /opt/build/worker/requirements.txt"),
     ("sha256:code1", 300_000, "/bin/sh -c #(nop) COPY dir:111 in /opt/worker/handler"),
