@@ -159,7 +159,7 @@ class UrlFetcher:
             raise InputRefused(
                 entry.where,
                 entry.name,
-                f"a redirect leads to {scheme or 'a relative'}: URL {shown}",
+                f"a redirect leads to {shown}; only http:// and https:// URLs are followed",
                 url=shown,
             )
         host = hop.parts.hostname or ""
