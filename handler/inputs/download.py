@@ -9,6 +9,7 @@ Progress goes out as "downloading inputs k/n".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ..comfy.client import ComfyClient
 from ..config import InputURLSettings
+from ..errors import WorkerError
 from ..job import RemoteInput
 from ..storage.destination import Destination
 from .connector import Lookup, system_lookup
@@ -102,8 +104,17 @@ class InputDownloads:
     ) -> str:
         tagged = f"{self.tag}-{entry.name}"
         on_upload(tagged)  # before the await: a cancel mid-upload still cleans it up
+        upload = asyncio.ensure_future(
+            comfy.upload_file(name=tagged, path=fetched.path, mime_type=fetched.mime_type)
+        )
         try:
-            return await comfy.upload_file(name=tagged, path=fetched.path, mime_type=fetched.mime_type)
+            return await asyncio.shield(upload)
+        except asyncio.CancelledError:
+            # Let a started upload finish (it is local and short): aborted mid-body, ComfyUI's
+            # aiohttp leaves its spooled temp file behind, and a late one would land after cleanup.
+            with contextlib.suppress(WorkerError):
+                await upload
+            raise
         finally:
             fetched.path.unlink(missing_ok=True)
 

@@ -61,7 +61,7 @@ class FileServer:
         def serve() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
-            runner = web.AppRunner(self.app(), handle_signals=False)
+            runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)  # it logs queries
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
             loop.run_until_complete(site.start())
