@@ -99,7 +99,7 @@ async def test_each_refused_address_class_is_refused_before_connecting(
     assert files.seen == []  # the allowed loopback server heard nothing either
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f.0.0.1"])
+@pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f.0.0.1", "0", "127.0.0.1."])
 async def test_loopback_in_disguise_is_refused(files: FileServer, tmp_path: Path, host: str) -> None:
     with pytest.raises(InputRefused):
         await fetch(f"http://{host}:{files.port}/photo.png", tmp_path / "in", policy=AddressPolicy())
