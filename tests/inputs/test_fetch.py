@@ -287,3 +287,28 @@ async def test_https_keeps_the_name_for_sni_and_certificate_while_pinned(tmp_pat
             await fetch(f"https://127.0.0.1:{server.port}/photo.png", tmp_path / "b", ssl_context=client_ctx)
     finally:
         server.stop()
+
+
+async def test_a_server_that_never_accepts_hits_the_connect_timeout(tmp_path: Path) -> None:
+    # A listening socket whose accept queue is full: the kernel drops further SYNs, so a connect
+    # hangs as it would towards a black-holed address.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            limits = FetchLimits(max_file_bytes=1_000_000, connect_timeout_s=0.3, timeout_s=10.0)
+            with pytest.raises(InputFetchFailed) as info:
+                await fetch(f"http://127.0.0.1:{port}/x.png", tmp_path / "in", limits=limits)
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert info.value.message.endswith(
+        f"no connection to http://127.0.0.1:{port}/x.png within 0.3 s (INPUT_URL_CONNECT_TIMEOUT_S)"
+    )
