@@ -2,6 +2,7 @@
 
     comfy-worker serve --comfy-host 127.0.0.1:8188 --workers 2
     comfy-worker run workflows/simple_test.json --image input.png --out outputs/
+    comfy-worker run flow.json --image-url photo.png=https://example.com/p.png --out outputs/
     comfy-worker status <job id> | cancel <job id> | health
 
 Every failure is one clear line on stderr and a non-zero exit (2 for usage, 1 for the rest).
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import logging
 import os
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .client import DEFAULT_BASE_URL, EndpointClient, EndpointError, JobStatus
+from .client import DEFAULT_BASE_URL, EndpointClient, EndpointError, JobStatus, file_input, url_input
 
 __all__ = ["main"]
 
@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PATH",
         help="input file, uploaded under its file name for LoadImage (repeatable)",
+    )
+    run.add_argument(
+        "--image-url",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="input the worker downloads itself (http(s) or s3://bucket/key), stored as NAME for "
+        "LoadImage; for files over RunPod's 10 MB request limit (repeatable)",
     )
     run.add_argument(
         "--out", type=Path, default=Path("outputs"), help="folder for the outputs (default ./outputs)"
@@ -192,7 +200,14 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
     for path in args.image:
         if not path.is_file():
             raise CliError(f"input file {str(path)!r} not found")
-        images.append({"name": path.name, "image": base64.b64encode(path.read_bytes()).decode("ascii")})
+        images.append(file_input(path))
+    for spec in args.image_url:
+        name, sep, url = spec.partition("=")
+        if not sep or not name.strip() or not url.strip():
+            raise CliError(
+                f"--image-url {spec!r} must look like NAME=URL, e.g. photo.png=https://example.com/p.png"
+            )
+        images.append(url_input(name.strip(), url.strip()))
     job_input: dict[str, Any] = {"workflow": workflow}
     if images:
         job_input["images"] = images

@@ -26,11 +26,28 @@ from typing import Any
 import requests
 import urllib3
 
-__all__ = ["DEFAULT_BASE_URL", "EndpointClient", "EndpointError", "JobStatus"]
+__all__ = ["DEFAULT_BASE_URL", "EndpointClient", "EndpointError", "JobStatus", "file_input", "url_input"]
 
 DEFAULT_BASE_URL = "https://api.runpod.ai/v2"
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def file_input(path: Path, *, name: str | None = None) -> dict[str, str]:
+    """An ``input.images`` entry carrying a local file as base64 (fits RunPod's 10 MB /run limit)."""
+    return {"name": name or path.name, "image": base64.b64encode(path.read_bytes()).decode("ascii")}
+
+
+def url_input(name: str, url: str, *, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An ``input.images`` (or ``input.files``) entry the worker downloads itself.
+
+    ``url`` is http(s) (a presigned URL works as is) or ``s3://bucket/key`` (read with the job's
+    s3Config or the endpoint's bucket); ``headers`` (e.g. Authorization) go only to that URL's host.
+    """
+    entry: dict[str, Any] = {"name": name, "url": url}
+    if headers:
+        entry["headers"] = dict(headers)
+    return entry
 
 
 class EndpointError(Exception):

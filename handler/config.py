@@ -8,20 +8,26 @@ instead of failing its first job.
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .inputs.netguard import AllowList
 from .storage.destination import Destination, DestinationError, build_destination
 
-__all__ = ["ComfyTimeouts", "ConfigError", "Settings"]
+__all__ = ["ComfyTimeouts", "ConfigError", "InputURLSettings", "Settings"]
 
 DEFAULT_COMFY_HOST = "127.0.0.1:8188"
 DEFAULT_COMFYUI_PATH = "/comfyui"
 DEFAULT_MAX_INPUT_BYTES = 100 * 1024 * 1024  # ComfyUI's own upload limit (GET /features)
 # RunPod rejects results somewhere between 10 and 20 MB ("Failed to return job results | 400").
 DEFAULT_RESULT_MAX_BYTES = 9_000_000
+
+DEFAULT_URL_MAX_JOB_BYTES = 2 * 1024 * 1024 * 1024
+_HOST_NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -41,6 +47,17 @@ class ComfyTimeouts:
     http_s: float = 30.0  # COMFY_HTTP_TIMEOUT_S: one HTTP call (not a /view download)
     ws_idle_s: float = 5.0  # COMFY_WS_IDLE_S: silence after which /history is polled
     interrupt_settle_s: float = 10.0  # COMFY_INTERRUPT_SETTLE_S: wait for an interrupt to land
+
+
+@dataclass(frozen=True)
+class InputURLSettings:
+    """How inputs given by URL are fetched (see handler/inputs/ and docs/inputs-by-url.md)."""
+
+    allow: AllowList = field(default_factory=AllowList)  # INPUT_URL_ALLOWLIST
+    max_job_bytes: int = DEFAULT_URL_MAX_JOB_BYTES  # INPUT_URL_MAX_JOB_BYTES: all URL inputs of a job
+    connect_timeout_s: float = 10.0  # INPUT_URL_CONNECT_TIMEOUT_S: DNS + TCP + TLS of one request
+    timeout_s: float = 600.0  # INPUT_URL_TIMEOUT_S: one whole download, redirects included
+    concurrency: int = 4  # INPUT_URL_CONCURRENCY: downloads at once per job
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,7 @@ class Settings:
     storage: Destination | None = None  # BUCKET_* (see storage/destination.py)
     upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
     result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
+    input_urls: InputURLSettings = field(default_factory=InputURLSettings)  # INPUT_URL_*
     # Set by RunPod on a real worker; without it progress updates have nowhere to go.
     progress_enabled: bool = False  # RUNPOD_WEBHOOK_POST_OUTPUT (presence)
 
@@ -113,8 +131,44 @@ class Settings:
             result_max_bytes=int(
                 env.number("RESULT_MAX_BYTES", DEFAULT_RESULT_MAX_BYTES, minimum=1024, integer=True)
             ),
+            input_urls=_input_urls(env),
             progress_enabled=bool(env.text("RUNPOD_WEBHOOK_POST_OUTPUT", "")),
         )
+
+
+def _input_urls(env: _Env) -> InputURLSettings:
+    defaults = InputURLSettings()
+    return InputURLSettings(
+        allow=_allowlist(env.text("INPUT_URL_ALLOWLIST", "")),
+        max_job_bytes=int(
+            env.number("INPUT_URL_MAX_JOB_BYTES", defaults.max_job_bytes, minimum=1, integer=True)
+        ),
+        connect_timeout_s=env.number("INPUT_URL_CONNECT_TIMEOUT_S", defaults.connect_timeout_s, minimum=0.1),
+        timeout_s=env.number("INPUT_URL_TIMEOUT_S", defaults.timeout_s, minimum=0.1),
+        concurrency=int(env.number("INPUT_URL_CONCURRENCY", defaults.concurrency, minimum=1, integer=True)),
+    )
+
+
+def _allowlist(value: str) -> AllowList:
+    """``host, *.domain, 10.0.0.5, 10.1.0.0/16, fd00::/8`` -> AllowList; raise ConfigError on junk."""
+    hosts: set[str] = set()
+    networks = []
+    for raw in value.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME.match(entry.rstrip(".")):
+            raise ConfigError(
+                f"INPUT_URL_ALLOWLIST entry {raw.strip()!r} is neither a host name, an IP address nor a "
+                "CIDR; example: INPUT_URL_ALLOWLIST=minio.internal,10.0.0.0/8"
+            )
+        hosts.add(entry.rstrip("."))
+    return AllowList(hosts=frozenset(hosts), networks=tuple(networks))
 
 
 def _sdk_level(value: str) -> str:

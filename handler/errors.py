@@ -2,6 +2,8 @@
 
     WorkerError (code)
     ├── JobInputError        INVALID_INPUT      the job input is malformed
+    │   └── InputRefused     INVALID_INPUT      an input URL the guard will not fetch (entry, reason)
+    ├── InputFetchFailed     INPUT_FETCH_FAILED an input URL could not be downloaded
     ├── ComfyUnavailable     COMFY_UNAVAILABLE  ComfyUI did not answer (start-up, network)
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
@@ -31,6 +33,8 @@ __all__ = [
     "ComfyUnavailable",
     "ExecutionFailed",
     "FetchFailed",
+    "InputFetchFailed",
+    "InputRefused",
     "Interrupted",
     "JobInputError",
     "JobTimeout",
@@ -70,6 +74,28 @@ class JobInputError(WorkerError):
     """The job input is malformed; the message names the field and how to fix it."""
 
     code = "INVALID_INPUT"
+
+
+class InputRefused(JobInputError):
+    """An input URL the worker will not fetch: a refused address, scheme, type or size."""
+
+    def __init__(self, where: str, name: str, reason: str, *, url: str | None = None) -> None:
+        super().__init__(
+            f"{where} ({name!r}) was refused: {reason}",
+            details={"entry": where, "name": name, "url": url, "reason": reason},
+        )
+
+
+class InputFetchFailed(WorkerError):
+    """An input URL could not be downloaded; the message shows the URL without its query string."""
+
+    code = "INPUT_FETCH_FAILED"
+
+    def __init__(self, where: str, name: str, url: str, reason: str) -> None:
+        super().__init__(
+            f"{where} ({name!r}) could not be downloaded from {url}: {reason}",
+            details={"entry": where, "name": name, "url": url, "reason": reason},
+        )
 
 
 class ComfyUnavailable(WorkerError):

@@ -14,12 +14,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import JobInputError
+from .inputs.netguard import display_url
 from .media import SNIFF_BYTES, sniff_mime
 from .storage.destination import Destination, DestinationError, build_destination
 
-__all__ = ["InputImage", "JobLimits", "JobRequest", "parse_job_input", "parse_s3_config"]
+__all__ = ["InputImage", "JobLimits", "JobRequest", "RemoteInput", "parse_job_input", "parse_s3_config"]
 
 OUTPUT_MODES = ("base64", "s3", "auto")
 _S3_CONFIG_NAMES = {
@@ -32,6 +34,12 @@ _S3_CONFIG_NAMES = {
 MAX_TIMEOUT_S = 24 * 3600.0
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,", re.I)
 _BASE64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]*={0,2}$")
+URL_SCHEMES = ("http", "https", "s3")
+MAX_URL_CHARS = 8192
+MAX_HEADER_COUNT = 32
+# Headers the fetch itself sets: a job overriding them could confuse the connection pinning.
+_RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te"}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _API_FORMAT_HINT = (
     "in ComfyUI use Workflow > Export (API) (older menus: 'Save (API Format)') and send that file's "
     "content as input.workflow"
@@ -45,6 +53,25 @@ class InputImage:
     name: str
     data: bytes = field(repr=False)
     mime_type: str
+
+
+@dataclass(frozen=True)
+class RemoteInput:
+    """One input the worker downloads (http, https or s3) and uploads under ``name``.
+
+    ``where`` names the entry in messages (``input.images[2]``); ``kind`` is "image" for
+    ``images`` entries (the bytes must be an image) and "file" for ``files`` (any media).
+    """
+
+    name: str
+    url: str = field(repr=False)  # may carry a presigned query string: shown via display_url only
+    where: str
+    kind: str = "image"
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @property
+    def shown_url(self) -> str:
+        return display_url(urlsplit(self.url))
 
 
 @dataclass(frozen=True)
@@ -62,6 +89,7 @@ class JobRequest:
 
     workflow: dict[str, dict[str, Any]]
     images: tuple[InputImage, ...] = ()
+    remote_inputs: tuple[RemoteInput, ...] = ()
     api_key: str | None = field(default=None, repr=False)
     timeout_s: float = 1800.0
     include_temp: bool = False
@@ -72,10 +100,11 @@ def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
     """Validate ``job["input"]`` (a dict or a JSON string of one); raise JobInputError."""
     data = _as_object(raw)
     workflow = _parse_workflow(data.get("workflow"))
-    images = _parse_images(data.get("images"), limits.max_input_bytes)
+    images, remote = _parse_inputs(data.get("images"), data.get("files"), limits.max_input_bytes)
     return JobRequest(
         workflow=workflow,
         images=images,
+        remote_inputs=remote,
         api_key=_parse_api_key(data.get("comfy_org_api_key")) or limits.default_api_key,
         timeout_s=_parse_timeout(data.get("timeout"), limits.default_timeout_s),
         include_temp=_parse_flag(data.get("include_temp"), "include_temp"),
@@ -176,34 +205,115 @@ def _parse_workflow(value: Any) -> dict[str, dict[str, Any]]:
     return workflow
 
 
-def _parse_images(value: Any, max_total_bytes: int) -> tuple[InputImage, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise JobInputError(
-            'input.images must be a list like [{"name": "photo.png", "image": "<base64>"}], '
-            f"got {_kind(value)}"
-        )
-    images: list[InputImage] = []
+def _parse_inputs(
+    images: Any, files: Any, max_total_bytes: int
+) -> tuple[tuple[InputImage, ...], tuple[RemoteInput, ...]]:
+    """``images`` and ``files`` entries: base64 (``image``/``data``) or a URL (``url``)."""
+    decoded: list[InputImage] = []
+    remote: list[RemoteInput] = []
     seen: set[str] = set()
     total = 0
-    for index, entry in enumerate(value):
-        where = f"input.images[{index}]"
-        if not isinstance(entry, Mapping):
-            raise JobInputError(f"{where} must be an object with 'name' and 'image', got {_kind(entry)}")
-        name = _parse_name(entry.get("name"), where)
-        if name in seen:
-            raise JobInputError(f"{where}.name {name!r} is used twice; give every input a unique name")
-        seen.add(name)
-        data = _decode_base64(entry.get("image"), f"{where}.image", name)
-        total += len(data)
-        if total > max_total_bytes:
+    for field_name, value in (("images", images), ("files", files)):
+        if value is None:
+            continue
+        if not isinstance(value, list):
             raise JobInputError(
-                f"{where} ({name!r}) brings the decoded inputs to {total} bytes, over the "
-                f"{max_total_bytes}-byte limit (COMFY_MAX_INPUT_BYTES); send smaller files or raise the limit"
+                f'input.{field_name} must be a list like [{{"name": "photo.png", "image": "<base64>"}}] '
+                f'or [{{"name": "photo.png", "url": "https://..."}}], got {_kind(value)}'
             )
-        images.append(InputImage(name=name, data=data, mime_type=sniff_mime(data[:SNIFF_BYTES], name)))
-    return tuple(images)
+        for index, entry in enumerate(value):
+            where = f"input.{field_name}[{index}]"
+            if not isinstance(entry, Mapping):
+                raise JobInputError(
+                    f"{where} must be an object with 'name' and 'image' (base64) or 'url', got {_kind(entry)}"
+                )
+            name = _parse_name(entry.get("name"), where)
+            if name in seen:
+                raise JobInputError(f"{where}.name {name!r} is used twice; give every input a unique name")
+            seen.add(name)
+            payload_key = "data" if field_name == "files" and "data" in entry else "image"
+            has_payload = entry.get(payload_key) is not None
+            if entry.get("url") is not None:
+                if has_payload:
+                    raise JobInputError(
+                        f"{where} ({name!r}) has both 'url' and '{payload_key}'; send one of them"
+                    )
+                kind = "image" if field_name == "images" else "file"
+                remote.append(_parse_remote(entry, where, name, kind))
+                continue
+            if entry.get("headers") is not None:
+                raise JobInputError(f"{where}.headers only applies to an entry with a 'url'")
+            data = _decode_base64(entry.get(payload_key), f"{where}.{payload_key}", name)
+            total += len(data)
+            if total > max_total_bytes:
+                raise JobInputError(
+                    f"{where} ({name!r}) brings the decoded inputs to {total} bytes, over the "
+                    f"{max_total_bytes}-byte limit (COMFY_MAX_INPUT_BYTES); send smaller files, send "
+                    "them by 'url', or raise the limit"
+                )
+            decoded.append(InputImage(name=name, data=data, mime_type=sniff_mime(data[:SNIFF_BYTES], name)))
+    return tuple(decoded), tuple(remote)
+
+
+def _parse_remote(entry: Mapping[str, Any], where: str, name: str, kind: str) -> RemoteInput:
+    url = entry.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise JobInputError(f"{where}.url for {name!r} must be a non-empty http(s) or s3:// URL")
+    url = url.strip()
+    if len(url) > MAX_URL_CHARS or any(ord(ch) < 0x21 or ch == "\x7f" for ch in url):
+        raise JobInputError(
+            f"{where}.url for {name!r} is not a usable URL (spaces, control characters or over "
+            f"{MAX_URL_CHARS} characters); percent-encode it"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a non-numeric or out-of-range port
+    except ValueError:
+        raise JobInputError(f"{where}.url for {name!r} is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in URL_SCHEMES:
+        shown = f"{scheme}:" if scheme else "no scheme"
+        raise JobInputError(
+            f"{where}.url for {name!r} uses {shown}; only http://, https:// and s3://bucket/key URLs "
+            "can be fetched"
+        )
+    if not parts.hostname:
+        raise JobInputError(f"{where}.url for {name!r} has no host; example: https://example.com/photo.png")
+    if parts.username is not None or parts.password is not None:
+        raise JobInputError(
+            f"{where}.url for {name!r} carries user:password; send credentials in {where}.headers "
+            '(e.g. {"Authorization": "Basic ..."}) so they are never shown in messages'
+        )
+    if scheme == "s3" and (port is not None or not parts.path.strip("/")):
+        raise JobInputError(f"{where}.url for {name!r} must look like s3://bucket/path/to/key")
+    headers = _parse_headers(entry.get("headers"), f"{where}.headers", scheme)
+    return RemoteInput(name=name, url=url, where=where, kind=kind, headers=headers)
+
+
+def _parse_headers(value: Any, where: str, scheme: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if scheme == "s3":
+        raise JobInputError(f"{where}: s3:// URLs are read with the bucket's credentials, not headers")
+    if not isinstance(value, Mapping):
+        raise JobInputError(
+            f'{where} must be an object like {{"Authorization": "Bearer ..."}}, got {_kind(value)}'
+        )
+    if len(value) > MAX_HEADER_COUNT:
+        raise JobInputError(f"{where} has {len(value)} headers; at most {MAX_HEADER_COUNT} are allowed")
+    headers = []
+    for key, header_value in value.items():
+        if not isinstance(key, str) or not _HEADER_NAME.match(key):
+            raise JobInputError(
+                f"{where} has a header name that is not a valid HTTP token: {str(key)[:60]!r}"
+            )
+        if key.lower() in _RESERVED_HEADERS:
+            raise JobInputError(f"{where}.{key} cannot be set; the worker sets it itself")
+        # The value is never echoed: it is often a token.
+        if not isinstance(header_value, str) or any(ch in header_value for ch in "\r\n\x00"):
+            raise JobInputError(f"{where}.{key} must be a string on one line")
+        headers.append((key, header_value))
+    return tuple(headers)
 
 
 def _parse_name(value: Any, where: str) -> str:

@@ -36,6 +36,7 @@ from .errors import (
     error_result,
     redact_result,
 )
+from .inputs.download import InputDownloads
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
 from .media import SNIFF_BYTES, is_image, sniff_mime
 from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, execution_window, new_files
@@ -197,6 +198,21 @@ class _JobRun:
             if stored != tagged:
                 self.uploaded.append(stored)
             self.renamed[image.name] = stored
+        if request.remote_inputs:
+            self.stage = "downloading inputs"
+            self.secrets.extend(value for entry in request.remote_inputs for _, value in entry.headers)
+            downloads = InputDownloads(
+                settings=self.settings.input_urls,
+                max_file_bytes=self.settings.max_input_bytes,
+                workdir=self.workdir,
+                tag=tag,
+                bucket=self.destination,
+            )
+            stored_names = await downloads.run(
+                request.remote_inputs, comfy, on_upload=self.uploaded.append, on_progress=self.reporter.stage
+            )
+            self.uploaded.extend(name for name in stored_names.values() if name not in self.uploaded)
+            self.renamed.update(stored_names)
         self.timings.add("upload_ms", time.monotonic() - started)
 
     async def _prepare(

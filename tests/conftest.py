@@ -21,7 +21,7 @@ from comfy_testserver import Behaviour, ComfyTestServer
 from handler.config import Settings
 
 # Variables the worker or the runpod SDK read; a developer's shell must not leak into tests.
-_ENV_PREFIXES = ("COMFY", "RUNPOD_", "WEBSOCKET_", "REFRESH_WORKER", "BUCKET_")
+_ENV_PREFIXES = ("COMFY", "RUNPOD_", "WEBSOCKET_", "REFRESH_WORKER", "BUCKET_", "INPUT_URL_")
 
 
 @pytest.fixture(autouse=True)

@@ -88,6 +88,31 @@ class ComfyClient:
         name = data.get("name") if isinstance(data, dict) else None
         return str(name or image.name)
 
+    async def upload_file(self, *, name: str, path: Path, mime_type: str) -> str:
+        """POST /upload/image streaming ``path`` from disk; return the name ComfyUI stored it under."""
+        with path.open("rb") as source:
+            form = aiohttp.FormData()
+            form.add_field("image", source, filename=name, content_type=mime_type)
+            form.add_field("overwrite", "true")
+            with self._mapped(f"uploading input {name!r}"):
+                async with self.session.post(
+                    f"{self.base_url}/upload/image", data=form, timeout=self._download_timeout
+                ) as response:
+                    if response.status != 200:
+                        text = (await response.text())[:200]
+                        hint = (
+                            " (over ComfyUI's upload limit: raise it with COMFY_ARGS=--max-upload-size <MB>)"
+                            if response.status == 413
+                            else ""
+                        )
+                        raise ComfyUnavailable(
+                            f"ComfyUI refused the upload of {name!r} with HTTP {response.status}{hint} "
+                            f"{text}".strip()
+                        )
+                    data = await response.json(content_type=None)
+        stored = data.get("name") if isinstance(data, dict) else None
+        return str(stored or name)
+
     async def queue_prompt(
         self, workflow: dict[str, Any], *, client_id: str, prompt_id: str, extra_data: dict[str, Any]
     ) -> QueuedPrompt:

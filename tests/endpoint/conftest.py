@@ -47,6 +47,8 @@ class Endpoint:
                 "COMFY_INTERRUPT_SETTLE_S": "5",
                 "WEBSOCKET_RECONNECT_DELAY_S": "0.2",
                 "PYTHONUNBUFFERED": "1",
+                # The tests' file servers listen on loopback, which the input-URL guard refuses.
+                "INPUT_URL_ALLOWLIST": "127.0.0.1/32",
             }
         )
         self.log = log

@@ -44,12 +44,19 @@ export interface EndpointHealth {
 }
 
 /** A base64 input file the worker uploads to ComfyUI's input folder before queueing. */
-export interface InputImage {
-  /** Plain file name (no `/`, `\`, `..`), unique in the job; LoadImage nodes refer to it. */
-  name: string;
-  /** Base64 or a `data:` URI. */
-  image: string;
-}
+/** An input the job carries inline (base64 or a `data:` URI) or names by URL for the worker to fetch. */
+export type InputImage =
+  | {
+      /** Plain file name (no `/`, `\`, `..`), unique in the job; LoadImage nodes refer to it. */
+      name: string;
+      /** Base64 or a `data:` URI. */
+      image: string;
+    }
+  | {
+      name: string;
+      /** http(s) (a presigned URL works as is) or s3://bucket/key; the worker downloads it. */
+      url: string;
+    };
 
 /** An API-format ComfyUI graph: node id -> node. */
 export type ApiWorkflow = Record<string, ApiNode>;

@@ -3,7 +3,7 @@
  * for `applyForm`, and the images dropped on LoadImage nodes for `wireAttachments`.
  */
 
-import type { Attachment } from "../workflow/attachments.js";
+import { type Attachment, AttachmentError, urlAttachment } from "../workflow/attachments.js";
 import {
   type FormField,
   type FormGroup,
@@ -178,6 +178,44 @@ export class FormView {
     );
   }
 
+  /** "Or paste a URL": for inputs over RunPod's request limit, fetched by the worker itself. */
+  private _urlField(group: FormGroup, attach: (attachment: Attachment) => void): HTMLElement {
+    const url = h("input", {
+      type: "url",
+      placeholder: "or paste an image URL (https://, s3://)",
+      "aria-label": `Image URL for node #${group.nodeId}`,
+      "data-testid": `image-url-${group.nodeId}`,
+    });
+    const problem = h("p", { class: "error-inline", role: "alert" });
+    const use = (): void => {
+      try {
+        attach(urlAttachment(group.nodeId, url.value));
+        url.value = "";
+        problem.textContent = "";
+      } catch (error) {
+        if (!(error instanceof AttachmentError)) throw error;
+        problem.textContent = error.message;
+      }
+    };
+    url.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        use();
+      }
+    });
+    return h(
+      "div",
+      { class: "image-url-row" },
+      url,
+      h(
+        "button",
+        { type: "button", class: "secondary", onclick: use, "data-testid": `image-url-use-${group.nodeId}` },
+        "Use URL",
+      ),
+      problem,
+    );
+  }
+
   /** A drop target for the node's input image; the current server-side name stays until one is dropped. */
   private _imageSlot(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
     const name = h("input", {
@@ -202,7 +240,14 @@ export class FormView {
       name.disabled = true;
       replaceChildren(
         preview,
-        h("img", { src: attachment.data, alt: `Attached ${attachment.fileName}` }),
+        // A URL is shown, not loaded: the worker fetches it, and s3:// means nothing to a browser.
+        "url" in attachment
+          ? h(
+              "p",
+              { class: "image-url", "data-testid": `image-url-shown-${group.nodeId}` },
+              `By URL: ${attachment.url}`,
+            )
+          : h("img", { src: attachment.data, alt: `Attached ${attachment.fileName}` }),
         h(
           "button",
           { type: "button", class: "secondary", onclick: () => showAttached(null) },
@@ -222,6 +267,7 @@ export class FormView {
           );
         },
       }),
+      this._urlField(group, showAttached),
       preview,
       name,
     );

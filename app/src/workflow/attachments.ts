@@ -9,12 +9,36 @@
 import type { ApiWorkflow, InputImage } from "../api/types.js";
 import { isImageInput } from "./known-inputs.js";
 
-export interface Attachment {
-  nodeId: string;
-  /** The file's name as the person's computer called it. */
-  fileName: string;
-  /** Base64 or a `data:` URI (what FileReader.readAsDataURL gives); the worker takes both. */
-  data: string;
+export type Attachment =
+  | {
+      nodeId: string;
+      /** The file's name as the person's computer called it. */
+      fileName: string;
+      /** Base64 or a `data:` URI (what FileReader.readAsDataURL gives); the worker takes both. */
+      data: string;
+    }
+  | {
+      nodeId: string;
+      /** The last part of the URL's path (see `urlAttachment`). */
+      fileName: string;
+      /** A pasted http(s) or s3:// URL: the worker downloads it, past RunPod's 10 MB request limit. */
+      url: string;
+    };
+
+/** An attachment for a pasted URL, named after the URL's last path segment; throws AttachmentError. */
+export function urlAttachment(nodeId: string, pasted: string): Attachment {
+  const url = pasted.trim();
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new AttachmentError(`"${url}" is not a URL; paste one starting with https://, http:// or s3://`);
+  }
+  if (!["https:", "http:", "s3:"].includes(parsed.protocol)) {
+    throw new AttachmentError(`${parsed.protocol} URLs cannot be fetched; use https://, http:// or s3://`);
+  }
+  const last = decodeURIComponent(parsed.pathname.split("/").pop() ?? "");
+  return { nodeId, fileName: last === "" ? "image.png" : last, url };
 }
 
 export class AttachmentError extends Error {
@@ -37,15 +61,16 @@ export function wireAttachments(
     if (input === undefined) {
       throw new AttachmentError(`node ${attachment.nodeId} (${node.class_type}) takes no input image`);
     }
-    if (attachment.data === "") throw new AttachmentError(`${attachment.fileName} is empty`);
+    const source = "url" in attachment ? attachment.url : attachment.data;
+    if (source === "") throw new AttachmentError(`${attachment.fileName} is empty`);
     // The same file dropped on two nodes is sent once; two different files never share a name,
     // because the worker refuses duplicate names (ComfyUI would silently keep only one).
-    let name = nameByData.get(attachment.data);
+    let name = nameByData.get(source);
     if (name === undefined) {
       name = uniqueName(safeFileName(attachment.fileName), taken);
       taken.add(name);
-      nameByData.set(attachment.data, name);
-      images.push({ name, image: attachment.data });
+      nameByData.set(source, name);
+      images.push("url" in attachment ? { name, url: attachment.url } : { name, image: attachment.data });
     }
     node.inputs[input] = name;
   }

@@ -7,6 +7,8 @@
  */
 
 import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +38,9 @@ beforeAll(async () => {
   stack = await startStack({
     appDir: APP_DIR,
     stepDelayS: STEP_DELAY_S,
-    workerEnv: { COMFY_PROGRESS_INTERVAL_S: "0.2" },
+    // The pasted-URL test serves its image on loopback, which the worker's URL guard refuses
+    // unless the operator's allow-list names it.
+    workerEnv: { COMFY_PROGRESS_INTERVAL_S: "0.2", INPUT_URL_ALLOWLIST: "127.0.0.1/32" },
   });
   browser = await launchBrowser(downloads);
 });
@@ -330,6 +334,41 @@ describe("workflow input", () => {
     // Red in, cyan out: the worker uploaded our file and LoadImage read it.
     expect(await centrePixel(page.getByTestId("output-image"))).toEqual([0, 255, 255, 255]);
     await page.close();
+  });
+
+  it("sends a pasted image URL for the worker to download", async () => {
+    const png = await readFile(path.join(FIXTURES, "red.png"));
+    const requests: string[] = [];
+    const files = createServer((request, response) => {
+      requests.push(request.url ?? "");
+      response.writeHead(200, { "Content-Type": "application/octet-stream" }).end(png);
+    });
+    await new Promise<void>((resolve) => files.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = files.address() as AddressInfo;
+      const page = await openApp();
+      await loadFile(page, "invert_input.json");
+      await expect
+        .poll(() => page.getByTestId("workflow-message").textContent())
+        .toMatch(/^Loaded invert_input/);
+      await page.getByTestId("image-url-10").fill("ftp://example.com/red.png");
+      await page.getByTestId("image-url-use-10").click();
+      await expect
+        .poll(() => page.locator('[data-node="10"] .error-inline').textContent())
+        .toMatch(/cannot be fetched/);
+      const url = `http://127.0.0.1:${port}/photos/red.png?sig=abc`;
+      await page.getByTestId("image-url-10").fill(url);
+      await page.getByTestId("image-url-use-10").click();
+      await page.getByTestId("image-url-shown-10").waitFor();
+      expect(await field(page, "10.image").inputValue()).toBe("red.png");
+      const id = await run(page);
+      await waitForStatus(page, id, "COMPLETED");
+      expect(requests).toEqual(["/photos/red.png?sig=abc"]); // fetched by the worker, once
+      expect(await centrePixel(page.getByTestId("output-image"))).toEqual([0, 255, 255, 255]);
+      await page.close();
+    } finally {
+      files.close();
+    }
   });
 
   it("gives a UI-format export the Save (API Format) hint without submitting", async () => {

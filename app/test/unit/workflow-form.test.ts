@@ -2,7 +2,12 @@
 
 import { describe, expect, it } from "vitest";
 import type { ApiWorkflow } from "../../src/api/index.js";
-import { AttachmentError, safeFileName, wireAttachments } from "../../src/workflow/attachments.js";
+import {
+  AttachmentError,
+  safeFileName,
+  urlAttachment,
+  wireAttachments,
+} from "../../src/workflow/attachments.js";
 import {
   FormValueError,
   MAX_RANDOM_SEED,
@@ -312,6 +317,30 @@ describe("wireAttachments", () => {
       { name: "mask.png", image: dataB },
     ]);
     expect(twoLoaders["1"]?.inputs.image).toBe("old.png");
+  });
+
+  it("sends a pasted URL as a url entry named after its path, for the worker to fetch", () => {
+    const signed = "https://bucket.s3.amazonaws.com/in/My%20Cat.png?X-Amz-Signature=abc";
+    const { workflow, images } = wireAttachments(twoLoaders, [
+      urlAttachment("1", `  ${signed} `),
+      urlAttachment("2", signed),
+      urlAttachment("3", "s3://bucket/masks/"),
+    ]);
+    expect(images).toEqual([
+      { name: "My_Cat.png", url: signed },
+      { name: "image.png", url: "s3://bucket/masks/" },
+    ]);
+    expect([workflow["1"]?.inputs.image, workflow["2"]?.inputs.image]).toEqual(["My_Cat.png", "My_Cat.png"]);
+    expect(workflow["3"]?.inputs.image).toBe("image.png");
+  });
+
+  it.each([
+    ["photo.png", "is not a URL; paste one starting with https://"],
+    ["file:///etc/passwd", "file: URLs cannot be fetched"],
+    ["ftp://host/p.png", "ftp: URLs cannot be fetched"],
+  ])("refuses the pasted text %j, saying why", (text, message) => {
+    expect(() => urlAttachment("1", text)).toThrow(AttachmentError);
+    expect(() => urlAttachment("1", text)).toThrow(message);
   });
 
   it("sends the same file dropped on two nodes once", () => {
