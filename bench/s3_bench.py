@@ -74,7 +74,8 @@ def run_child(mode: str, url: str, path: Path, ca_bundle: Path) -> dict[str, flo
         check=True,
         env={**os.environ, "AWS_CA_BUNDLE": str(ca_bundle)},  # botocore trusts our local certificate
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    numbers: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return numbers
 
 
 def main() -> None:

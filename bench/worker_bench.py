@@ -68,9 +68,9 @@ class TestServer:
 
 
 def server_execution_s(history: dict[str, Any]) -> float:
-    stamps = {}
+    stamps: dict[str, float] = {}
     for name, data in history["status"]["messages"]:
-        stamps[name] = data.get("timestamp")
+        stamps[name] = float(data.get("timestamp"))
     return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
 
 
@@ -193,7 +193,8 @@ def run_child(mode: str, server: TestServer) -> dict[str, Any]:
         text=True,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    numbers: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return numbers
 
 
 def report_overhead(jobs: int, ours: list[float], bare: list[float]) -> None:

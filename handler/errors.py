@@ -14,6 +14,7 @@
     ├── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
     │   └── FetchFailed      OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
     ├── OutputTooLarge       OUTPUT_TOO_LARGE   the result would not fit RunPod's limit, no bucket
+    ├── WorkdirUnavailable   WORKDIR_UNAVAILABLE the worker cannot create the job's temp folder
     └── StorageError                            object storage failed
         ├── StorageMisconfigured STORAGE_MISCONFIGURED  missing key, endpoint down, no bucket, denied
         └── UploadFailed     UPLOAD_FAILED      one output could not be uploaded
@@ -44,6 +45,7 @@ __all__ = [
     "StorageError",
     "StorageMisconfigured",
     "UploadFailed",
+    "WorkdirUnavailable",
     "WorkerError",
     "WorkflowInvalid",
     "error_result",
@@ -238,6 +240,21 @@ class OutputTooLarge(WorkerError):
         )
 
 
+class WorkdirUnavailable(WorkerError):
+    """The job's temp folder cannot be created (a full or read-only disk); a fresh worker may have room."""
+
+    code = "WORKDIR_UNAVAILABLE"
+    refresh_worker = True
+
+    def __init__(self, *, parent: str, reason: str) -> None:
+        super().__init__(
+            f"the worker could not create the job's temp folder in {parent} ({reason}); free space on "
+            "the container disk (a bigger Container Disk in the endpoint's template) or set TMPDIR to a "
+            "writable folder",
+            details={"temp_dir": parent},
+        )
+
+
 class StorageError(WorkerError):
     """Object storage failed; the message names the bucket, never a key."""
 
@@ -269,7 +286,8 @@ def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> d
             "see the worker log and report it",
             "details": {"exception_type": type(exc).__name__},
         }
-    return redact(result, secrets)
+    redacted: dict[str, Any] = redact(result, secrets)
+    return redacted
 
 
 def redact(value: Any, secrets: Iterable[str | None]) -> Any:
@@ -368,7 +386,8 @@ def _describe_input_error(error: Mapping[str, Any]) -> str:
     kind = str(error.get("type", ""))
     message = str(error.get("message", "")).strip()
     details = str(error.get("details", "")).strip()
-    extra = error.get("extra_info") if isinstance(error.get("extra_info"), Mapping) else {}
+    extra_info = error.get("extra_info")
+    extra: Mapping[str, Any] = extra_info if isinstance(extra_info, Mapping) else {}
     input_name = extra.get("input_name")
     prefix = f"input '{input_name}': " if input_name else ""
     if kind == "required_input_missing":

@@ -146,18 +146,28 @@ def parse_s3_config(raw: Any, *, defaults: Destination | None) -> Destination | 
         raise JobInputError(f"s3Config: {exc}") from None
 
 
+def _loads_json(text: str, where: str) -> Any:
+    """Parse a JSON string sent inside the job, naming `where` when it is not usable JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        reason = f"{exc.msg} at {exc.pos}"
+    except ValueError as exc:
+        # Python refuses integers longer than sys.get_int_max_str_digits() (4300 digits) with a plain
+        # ValueError, which has no .msg/.pos.
+        reason = str(exc).split(";")[0]
+    except RecursionError:
+        reason = "nested too deeply"
+    raise JobInputError(f"{where} is a string but not valid JSON ({reason})")
+
+
 def _as_object(raw: Any) -> Mapping[str, Any]:
     if raw is None:
         raise JobInputError(
             'the job has no input; send {"input": {"workflow": {...}}} with your API-format workflow'
         )
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise JobInputError(
-                f"the job input is a string but not valid JSON ({exc.msg} at {exc.pos})"
-            ) from None
+        raw = _loads_json(raw, "the job input")
     if not isinstance(raw, Mapping):
         raise JobInputError(
             f"the job input must be a JSON object with a 'workflow' key, got {_kind(raw)}; "
@@ -170,12 +180,7 @@ def _parse_workflow(value: Any) -> dict[str, dict[str, Any]]:
     if value is None:
         raise JobInputError(f"input.workflow is missing: {_API_FORMAT_HINT}")
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise JobInputError(
-                f"input.workflow is a string but not valid JSON ({exc.msg} at {exc.pos})"
-            ) from None
+        value = _loads_json(value, "input.workflow")
     if not isinstance(value, Mapping):
         raise JobInputError(
             f"input.workflow must be a JSON object of nodes, got {_kind(value)}; {_API_FORMAT_HINT}"

@@ -31,6 +31,7 @@ from .errors import (
     NoOutputs,
     OutputFailed,
     OutputTooLarge,
+    WorkdirUnavailable,
     WorkerError,
     describe_validation_errors,
     error_result,
@@ -71,16 +72,19 @@ class Worker:
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         """Run one RunPod job and return its result; never raises except on cancellation."""
-        run = _JobRun(self, job)
+        run: _JobRun | None = None
         try:
+            run = _JobRun(self, job if isinstance(job, dict) else {})
             result = await run.execute()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
             result = error_result(exc)
         finally:
-            run.cleanup()
+            if run is not None:
+                run.cleanup()
         if self.settings.refresh_worker:
             result["refresh_worker"] = True
-        return redact_result(result, run.secrets)
+        secrets = run.secrets if run is not None else [self.settings.comfy_org_api_key]
+        return redact_result(result, secrets)
 
 
 @dataclass
@@ -117,7 +121,7 @@ class _JobRun:
         self.uploaded: list[str] = []
         self.renamed: dict[str, str] = {}  # input name in the job -> name stored in ComfyUI's input/
         self.produced: list[tuple[str, str]] = []  # (folder type, relative path) to delete
-        self.workdir = Path(tempfile.mkdtemp(prefix="comfy-job-"))
+        self.workdir: Path | None = None  # made first thing in execute(), inside handle's try
         self.before: FolderSnapshot = {}
         self.output_nodes: frozenset[str] = frozenset()
         self.silent_nodes: frozenset[str] = frozenset()
@@ -127,6 +131,7 @@ class _JobRun:
         self.output_mode = "base64"
 
     async def execute(self) -> dict[str, Any]:
+        self.workdir = _make_workdir()
         request = self._validate()
         async with ComfyClient(
             self.settings.comfy_host, http_timeout_s=self.settings.timeouts.http_s
@@ -144,6 +149,10 @@ class _JobRun:
                 logger.info("job %s cancelled; stopping prompt %s", self.job_id, self.prompt_id)
                 await self._stop_prompt(comfy)
                 raise
+
+    def _workdir(self) -> Path:
+        assert self.workdir is not None, "execute() makes the workdir before any step runs"
+        return self.workdir
 
     def _validate(self) -> JobRequest:
         started = time.monotonic()
@@ -204,7 +213,7 @@ class _JobRun:
             downloads = InputDownloads(
                 settings=self.settings.input_urls,
                 max_file_bytes=self.settings.max_input_bytes,
-                workdir=self.workdir,
+                workdir=self._workdir(),
                 tag=tag,
                 bucket=self.destination,
             )
@@ -255,7 +264,7 @@ class _JobRun:
             ),
             workflow=workflow,
             output_nodes=output_nodes,
-            workdir=self.workdir,
+            workdir=self._workdir(),
             on_progress=self.reporter.update,
         )
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
@@ -344,7 +353,7 @@ class _JobRun:
 
     async def _fetch(self, comfy: ComfyClient, ref: FileRef) -> OutputFile:
         self.fetched += 1
-        dest = self.workdir / f"{self.fetched:05d}_{Path(ref.filename).name}"
+        dest = self._workdir() / f"{self.fetched:05d}_{Path(ref.filename).name}"
         size = await comfy.download(
             filename=ref.filename, subfolder=ref.subfolder, folder_type=ref.folder_type, dest=dest
         )
@@ -443,10 +452,19 @@ class _JobRun:
                 self.worker.folders.remove("input", name)
             for folder_type, relpath in self.produced:
                 self.worker.folders.remove(folder_type, relpath)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 _WIDE_MS = 99_999_999.9
+
+
+def _make_workdir() -> Path:
+    """The job's own temp folder; a full or read-only disk becomes WORKDIR_UNAVAILABLE."""
+    try:
+        return Path(tempfile.mkdtemp(prefix="comfy-job-"))
+    except OSError as exc:
+        raise WorkdirUnavailable(parent=tempfile.gettempdir(), reason=exc.strerror or str(exc)) from exc
 
 
 def _assemble(

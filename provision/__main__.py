@@ -26,7 +26,7 @@ from .download import Downloader, DownloadOptions, Outcome, link_into_comfyui, r
 from .errors import InstallError, ProvisionError
 from .install import install_comfyui, install_nodes, install_packages, install_torch, latest_release_tag
 from .layers import layer_files, write_layers
-from .manifest import ALL_GROUPS, Manifest, load_manifest, parse_groups
+from .manifest import ALL_GROUPS, Manifest, ModelSpec, load_manifest, parse_groups
 from .paths import candidate_roots, models_root
 from .progress import PREFIX, Progress, human_bytes
 from .settings import DEFAULT_COMFYUI_PATH, DownloadSettings
@@ -138,7 +138,7 @@ def _download(
     return _summary(outcomes, time.monotonic() - started, progress)
 
 
-def _plan(models: Sequence, root: Path, require: bool) -> int:
+def _plan(models: Sequence[ModelSpec], root: Path, require: bool) -> int:
     for model in models:
         size = human_bytes(model.size) if model.size else "size unknown"
         check = (

@@ -118,6 +118,27 @@ def test_bad_input_names_the_problem(raw: Any, expected: str) -> None:
     assert expected in rejected(raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Python refuses to convert integers over 4300 digits with a plain ValueError (no .msg/.pos).
+        (
+            '{"workflow": ' + "1" * 5000 + "}",
+            "the job input is a string but not valid JSON (Exceeds the limit",
+        ),
+        ({"workflow": '{"1": ' + "7" * 5000 + "}"}, "input.workflow is a string but not valid JSON (Exceeds"),
+        ({"workflow": "[" * 100_000}, "input.workflow is a string but not valid JSON (nested too deeply)"),
+        ("{", "the job input is a string but not valid JSON (Expecting property name"),
+    ],
+)
+def test_unusable_json_string_is_invalid_input(raw: Any, expected: str) -> None:
+    with pytest.raises(JobInputError) as info:
+        parse_job_input(raw, LIMITS)
+    result = error_result(info.value)
+    assert result["error"].startswith("INVALID_INPUT: ")
+    assert expected in result["error"]
+
+
 def test_ui_format_export_gets_the_api_format_hint() -> None:
     message = rejected({"workflow": {"last_node_id": 9, "nodes": [{"id": 1}], "links": [], "version": 0.4}})
     assert "Export (API)" in message and "Save (API Format)" in message

@@ -374,6 +374,7 @@ async def test_api_key_reaches_comfy_but_never_the_result(
         {"id": "k", "input": {"workflow": wf.save_image(), "comfy_org_api_key": "comfyui-job-secret-2"}}
     )
     prompt = next(r for r in comfy.requests if r.path == "/prompt" and r.method == "POST")
+    assert prompt.json is not None
     assert prompt.json["extra_data"] == {"api_key_comfy_org": "comfyui-job-secret-2"}
     assert "comfyui-job-secret-2" not in str(result)
     failed = await worker.handle(

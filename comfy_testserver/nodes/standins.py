@@ -74,7 +74,7 @@ class SharpPredict(Node):
             stamp += 1
         thumb = image.frames[0].resize((4, 4))
         vertices = [(x / 4.0, y / 4.0, 0.0) for y in range(4) for x in range(4)]
-        colors = [thumb.getpixel((x, y)) for y in range(4) for x in range(4)]
+        colors = [_rgb(thumb.getpixel((x, y))) for y in range(4) for x in range(4)]
         write_bytes(path, ply_text(vertices, colors).encode("ascii"))
         return NodeResult((str(path),))
 
@@ -138,6 +138,12 @@ class VHS_VideoCombine(Node):
             "fullpath": str(video_path),
         }
         return NodeResult(((save_output, [str(video_path)]),), ui={"gifs": [entry]})
+
+
+def _rgb(pixel: Any) -> tuple[int, int, int]:
+    """An RGB image's pixel as the (r, g, b) triple PLY colours need."""
+    red, green, blue = pixel[:3]
+    return (int(red), int(green), int(blue))
 
 
 def _vhs_counter(name: str, filename: str) -> int:

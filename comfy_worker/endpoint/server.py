@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .jobs import FINAL, Job, JobStore, Policy
 from .workers import WorkerPool, WorkerProcess
@@ -118,7 +119,7 @@ class LocalEndpoint:
     # --- public API ----------------------------------------------------------------------------
 
     @web.middleware
-    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v2/"):
             if not self._authorized(request.headers.get("Authorization", ""), self.config.api_key):
                 return web.json_response({"error": "Unauthorized: wrong or missing API key"}, status=401)

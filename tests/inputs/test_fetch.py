@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from handler.errors import InputFetchFailed, InputRefused, error_result
-from handler.inputs.connector import Lookup
+from handler.inputs.connector import Lookup, system_lookup
 from handler.inputs.fetch import FetchLimits, JobBudget, UrlFetcher
 from handler.inputs.netguard import AddressPolicy, AllowList, IPAddress
 from handler.job import RemoteInput
@@ -40,9 +40,12 @@ async def fetch(
     lookup: Lookup | None = None,
     ssl_context=None,
 ):
-    extra = {"lookup": lookup} if lookup else {}
     async with UrlFetcher(
-        policy, limits, budget or JobBudget(10_000_000), ssl_context=ssl_context, **extra
+        policy,
+        limits,
+        budget or JobBudget(10_000_000),
+        ssl_context=ssl_context,
+        lookup=lookup or system_lookup,
     ) as fetcher:
         return await fetcher.fetch(entry(url, kind=kind, headers=headers), dest)
 

@@ -80,7 +80,7 @@ def test_export_refuses_an_unknown_ref_and_a_non_empty_destination(tmp_path: Pat
 def _inspect(layers: list[tuple[str, int, str]]) -> dict[str, object]:
     """A `buildah inspect --type image` document with these (digest, size, created_by) layers."""
     manifest = {"layers": [{"digest": d, "size": s} for d, s, _ in layers]}
-    history = [{"created_by": c} for _, _, c in layers]
+    history: list[dict[str, object]] = [{"created_by": c} for _, _, c in layers]
     history.insert(2, {"created_by": "/bin/sh -c #(nop) USER 1000:1000", "empty_layer": True})
     return {"Manifest": json.dumps(manifest), "Docker": {"history": history}}
 

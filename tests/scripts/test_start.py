@@ -276,7 +276,7 @@ def test_http_ready_is_false_on_a_closed_port() -> None:
     assert _source(f"comfy_http_ready 127.0.0.1 {free_port()}").returncode == 1
 
 
-def test_file_env_reads_secrets_and_refuses_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_file_env_reads_secrets_and_refuses_both(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text("from-a-file\n")
     read = _source(f'JUPYTER_TOKEN_FILE="{secret}"; start_file_env JUPYTER_TOKEN; echo "$JUPYTER_TOKEN"')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from handler.config import ConfigError, Settings
@@ -9,7 +11,7 @@ from handler.errors import JobInputError
 from handler.job import parse_s3_config
 from handler.storage.destination import DestinationError, build_destination
 
-KEYS = {"access_key_id": "AKIA0000", "secret_access_key": "s3cr3t-value"}
+KEYS: dict[str, Any] = {"access_key_id": "AKIA0000", "secret_access_key": "s3cr3t-value"}
 
 
 @pytest.mark.parametrize(
