@@ -304,8 +304,12 @@ def test_started_as_root_it_hands_the_volume_over_and_runs_as_the_worker_user() 
         (volume / "models" / "loras").mkdir(parents=True)  # root-owned, as RunPod mounts it
         (volume / "models" / "loras" / "mine.safetensors").write_bytes(b"x")
         env = box.env(RUN_AS_ROOT="false", WORKER_USER="nobody", MODEL_VOLUMES=str(volume))
+        # The scripts run from a copy in the root: the checkout may sit under a folder the worker
+        # user cannot enter (a clone in /root or in a private temporary folder).
+        scripts = root / "scripts"
+        shutil.copytree(SCRIPTS, scripts)
 
-        result = box.run("serverless", env=env)
+        result = box.run("serverless", env=env, script=str(scripts / "start.sh"))
 
         assert result.returncode == 0, result.stderr
         assert "dropping root: running as nobody" in result.stdout
