@@ -1,9 +1,11 @@
-"""Helpers for the download tests: a manifest written from plain dicts, and random payloads."""
+"""Helpers for the provision tests: a manifest written from plain dicts, random payloads, and git
+run against local repositories."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,3 +47,17 @@ def write_manifest(path: Path, models: Iterable[Mapping[str, Any]]) -> Path:
         lines.extend(f"{key} = {_toml_value(value)}" for key, value in entry.items())
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git in `cwd` with a fixed identity; its stdout."""
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
