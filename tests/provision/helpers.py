@@ -61,3 +61,25 @@ def git(*args: str, cwd: Path) -> str:
     """Run git in `cwd` with a fixed identity; its stdout."""
     env = {**os.environ, **GIT_ENV}
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def commit_files(
+    repo: Path, files: Mapping[str, str | bytes], *, message: str = "commit", tag: str = ""
+) -> str:
+    """Write `files` into `repo` (made a git repository first if it is not one), commit them,
+    optionally tag the commit; its hash."""
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        git("init", "--quiet", cwd=repo)
+    for name, content in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    git("add", ".", cwd=repo)
+    git("commit", "--quiet", "-m", message, cwd=repo)
+    if tag:
+        git("tag", tag, cwd=repo)
+    return git("rev-parse", "HEAD", cwd=repo).strip()

@@ -19,7 +19,7 @@ from provision.install import (
 )
 from provision.manifest import ComfyUISpec, NodeSpec, PackageSpec, TorchSpec
 
-from .helpers import git
+from .helpers import commit_files, git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -52,16 +52,10 @@ class Recorder:
 def node_repo(tmp_path: Path) -> tuple[str, list[str]]:
     """A local repository with two commits (the second adds requirements.txt) and tags."""
     repo = tmp_path / "upstream"
-    repo.mkdir()
-    git("init", "--quiet", cwd=repo)
-    (repo / "__init__.py").write_text("NODE_CLASS_MAPPINGS = {}\n")
-    git("add", ".", cwd=repo)
-    git("commit", "--quiet", "-m", "first", cwd=repo)
-    git("tag", "v0.9.0", cwd=repo)
-    (repo / "requirements.txt").write_text("plyfile>=1\n")
-    (repo / "main.py").write_text("# ComfyUI stand-in\n")
-    git("add", ".", cwd=repo)
-    git("commit", "--quiet", "-m", "second", cwd=repo)
+    commit_files(repo, {"__init__.py": "NODE_CLASS_MAPPINGS = {}\n"}, message="first", tag="v0.9.0")
+    commit_files(
+        repo, {"requirements.txt": "plyfile>=1\n", "main.py": "# ComfyUI stand-in\n"}, message="second"
+    )
     git("tag", "v0.10.1", cwd=repo)
     git("tag", "v0.10.1-rc1", cwd=repo)
     commits = git("log", "--format=%H", cwd=repo).split()

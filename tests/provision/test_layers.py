@@ -18,7 +18,7 @@ import pytest
 from provision.layers import layer_files
 from provision.manifest import load_manifest, parse_manifest
 
-from .helpers import git
+from .helpers import commit_files, git
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = """schema = 1
@@ -189,13 +189,7 @@ def test_an_unknown_mode_or_a_bad_classes_list_names_the_entry(tmp_path: Path) -
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_sources_are_cloned_at_their_pins_and_recorded(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
-    upstream.mkdir()
-    git("init", "--quiet", cwd=upstream)
-    (upstream / "requirements.txt").write_text("plyfile\n")
-    git("add", ".", cwd=upstream)
-    git("commit", "--quiet", "-m", "one", cwd=upstream)
-    git("tag", "v1.0.0", cwd=upstream)
-    commit = git("rev-parse", "HEAD", cwd=upstream).strip()
+    commit = commit_files(upstream, {"requirements.txt": "plyfile\n"}, tag="v1.0.0")
     (tmp_path / "manifest.toml").write_text(_manifest_text(comfy_ref="v1.0.0", node_commit=commit))
     _write_layers(tmp_path)
     for entries in (tmp_path / "layers" / "sources").glob("*.json"):  # the manifest takes https only
