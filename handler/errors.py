@@ -2,6 +2,7 @@
 
     WorkerError (code)
     ├── JobInputError        INVALID_INPUT      the job input is malformed
+    ├── ModelMissing         MODEL_MISSING      the workflow needs a model the boot could not provide
     ├── ComfyUnavailable     COMFY_UNAVAILABLE  ComfyUI did not answer (start-up, network)
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
@@ -34,6 +35,7 @@ __all__ = [
     "Interrupted",
     "JobInputError",
     "JobTimeout",
+    "ModelMissing",
     "NoOutputs",
     "OutputFailed",
     "OutputTooLarge",
@@ -70,6 +72,25 @@ class JobInputError(WorkerError):
     """The job input is malformed; the message names the field and how to fix it."""
 
     code = "INVALID_INPUT"
+
+
+class ModelMissing(WorkerError):
+    """The workflow needs a model the boot's download could not provide (the models status file)."""
+
+    code = "MODEL_MISSING"
+
+    def __init__(self, models: list[Mapping[str, Any]]) -> None:
+        first = models[0]
+        names = ", ".join(
+            f"{m.get('name')!r} (models/{m.get('folder')}/{m.get('filename')}, group {m.get('group')})"
+            for m in models
+        )
+        super().__init__(
+            f"this workflow needs {names}, which this worker does not have: {first.get('reason')}. "
+            "Fix the model (manifest.toml, HF_TOKEN, disk space or the network volume) and restart "
+            "the workers; docs/models.md, 'When a model is missing'",
+            details={"models": [dict(m) for m in models]},
+        )
 
 
 class ComfyUnavailable(WorkerError):

@@ -37,7 +37,18 @@ _GROUP = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # DOWNLOAD_<NAME> variables that are settings, not groups (provision/settings.py).
-_RESERVED_GROUPS = frozenset({"CONCURRENCY", "RETRIES", "REQUIRE_SHA256", "TIMEOUT_S", "PROGRESS_INTERVAL_S"})
+_RESERVED_GROUPS = frozenset(
+    {
+        "CONCURRENCY",
+        "CONNECTIONS",
+        "SPLIT_MIN_MIB",
+        "RETRIES",
+        "REQUIRE_SHA256",
+        "STRICT",
+        "TIMEOUT_S",
+        "PROGRESS_INTERVAL_S",
+    }
+)
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -86,6 +97,8 @@ class ModelSpec:
     sha256: str | None  # None while the manifest holds a FILL-ME placeholder
     size: int | None = None
     link_into_comfyui: bool = False
+    # Node classes that load this file without naming it in the workflow (LoadSharpModel).
+    loaded_by: tuple[str, ...] = ()
 
     @property
     def relpath(self) -> PurePosixPath:
@@ -201,7 +214,9 @@ def _node(table: _Table) -> NodeSpec:
 
 
 def _model(table: _Table) -> ModelSpec:
-    table.only({"name", "group", "url", "folder", "filename", "sha256", "size", "link_into_comfyui"})
+    table.only(
+        {"name", "group", "url", "folder", "filename", "sha256", "size", "link_into_comfyui", "loaded_by"}
+    )
     url = table.url("url")
     folder = table.text("folder").strip("/")
     folder_path = PurePosixPath(folder)
@@ -230,6 +245,7 @@ def _model(table: _Table) -> ModelSpec:
         sha256=sha,
         size=size,
         link_into_comfyui=table.boolean("link_into_comfyui", default=False),
+        loaded_by=tuple(table.texts("loaded_by")) if "loaded_by" in table else (),
     )
 
 
@@ -250,6 +266,9 @@ class _Table:
         self._data = data
         self._source = source
         self._where = where
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
 
     def fail(self, key: str, rule: str) -> Any:
         where = f"{self._where} {key}".strip()
