@@ -39,8 +39,18 @@ class Run:
         self.server.files[f"/{name}"] = data
         return {"url": self.server.url(f"/{name}"), "folder": "loras", "sha256": sha256(data), **fields}
 
-    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        environ = {
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        """Start download_models.sh without waiting (two workers booting on one volume)."""
+        return subprocess.Popen(
+            ["bash", str(SCRIPTS / "download_models.sh"), *args],
+            env=self.environ(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def environ(self, **env: str) -> dict[str, str]:
+        return {
             "PATH": os.environ["PATH"],
             "PYTHON": sys.executable,
             "PROVISION_MANIFEST": str(self.manifest),
@@ -49,9 +59,11 @@ class Run:
             "DOWNLOAD_RETRIES": "3",
             **env,
         }
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["bash", str(SCRIPTS / "download_models.sh"), *args],
-            env=environ,
+            env=self.environ(**env),
             capture_output=True,
             text=True,
             timeout=60,
@@ -313,3 +325,67 @@ def test_progress_lines_say_how_far_along_it_is(run: Run, server: FileServer) ->
     assert result.returncode == 0, result.stderr
     assert "[models] p.safetensors: downloading (1.9 MiB)" in result.stderr
     assert "(100%)" in result.stderr and "/s" in result.stderr
+
+
+def test_volume_fills_a_network_volume_so_a_boot_downloads_nothing(run: Run, server: FileServer) -> None:
+    files = {"a.safetensors": payload(30_000), "b.safetensors": payload(40_000)}
+    write_manifest(run.manifest, [run.model(name, data) for name, data in files.items()])
+    volume = run.tmp / "runpod-volume"
+    volume.mkdir()
+
+    filled = run("volume", "--volume", str(volume))
+    requests = len(server.requests)
+    boot = run(DOWNLOAD_ALL="true", MODELS_ROOT=str(volume / "models"))
+
+    assert filled.returncode == 0, filled.stderr
+    for name, data in files.items():
+        assert (volume / "models" / "loras" / name).read_bytes() == data
+    assert "Attach this volume to the endpoint" in filled.stderr
+    assert boot.returncode == 0, boot.stderr
+    assert len(server.requests) == requests  # the boot asked the server for nothing
+    assert "0 downloaded" in boot.stderr and "2 already present" in boot.stderr
+
+
+def test_volume_without_a_volume_says_how_to_attach_one(run: Run, server: FileServer) -> None:
+    write_manifest(run.manifest, [run.model("a.safetensors", payload(10))])
+
+    result = run("volume", "--volume", str(run.tmp / "nowhere"))
+
+    assert result.returncode == 2
+    assert "no network volume at" in result.stderr and "--volume DIR" in result.stderr
+    assert server.requests == []
+
+
+def test_two_workers_on_one_volume_download_each_file_once_and_never_expose_a_partial_one(
+    run: Run, server: FileServer
+) -> None:
+    big, small = payload(3 * 2**20), payload(200_000)
+    write_manifest(
+        run.manifest,
+        [run.model("big.safetensors", big, size=len(big)), run.model("small.safetensors", small)],
+    )
+    # Slow enough that both workers are at it at once; the big file goes in ranges.
+    server.faults["/big.safetensors"] = Fault(rate_bytes_per_s=1.5 * 2**20)
+    server.faults["/small.safetensors"] = Fault(first_byte_delay_s=0.5)
+    env = {"DOWNLOAD_ALL": "true", "DOWNLOAD_SPLIT_MIN_MIB": "1", "DOWNLOAD_CONNECTIONS": "3"}
+
+    workers = [run.popen(**env), run.popen(**env)]
+    seen: dict[str, bytes] = {}
+    while any(w.poll() is None for w in workers):
+        for name in ("big.safetensors", "small.safetensors"):
+            path = run.path(name)
+            if name not in seen and path.exists():
+                seen[name] = path.read_bytes()  # the moment it has its name, it is complete
+        time.sleep(0.01)
+    results = [w.communicate(timeout=30) for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], results
+    assert seen == {"big.safetensors": big, "small.safetensors": small}
+    assert run.path("big.safetensors").read_bytes() == big
+    # Each file's bytes went over the wire once, plus the one byte of the first worker's range
+    # probe (the second worker never probes: it finds the verified file after the lock).
+    assert server.bytes_sent["/big.safetensors"] == len(big) + 1
+    assert server.bytes_sent["/small.safetensors"] == len(small) + 1
+    stderr = "".join(err for _, err in results)
+    assert "another process is downloading it; waiting" in stderr
+    assert not list(run.root.rglob("*.part")) and not list(run.root.rglob("*.ranges"))
