@@ -13,6 +13,7 @@
     ├── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
     │   └── FetchFailed      OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
     ├── OutputTooLarge       OUTPUT_TOO_LARGE   the result would not fit RunPod's limit, no bucket
+    ├── WarmupFailed         WARMUP_FAILED      WARMUP_WORKFLOW failed: the boot stops (no job result)
     └── StorageError                            object storage failed
         ├── StorageMisconfigured STORAGE_MISCONFIGURED  missing key, endpoint down, no bucket, denied
         └── UploadFailed     UPLOAD_FAILED      one output could not be uploaded
@@ -42,6 +43,7 @@ __all__ = [
     "StorageError",
     "StorageMisconfigured",
     "UploadFailed",
+    "WarmupFailed",
     "WorkerError",
     "WorkflowInvalid",
     "error_result",
@@ -90,6 +92,20 @@ class ModelMissing(WorkerError):
             "Fix the model (manifest.toml, HF_TOKEN, disk space or the network volume) and restart "
             "the workers; docs/models.md, 'When a model is missing'",
             details={"models": [dict(m) for m in models]},
+        )
+
+
+class WarmupFailed(WorkerError):
+    """WARMUP_WORKFLOW could not be read or did not run; the worker refuses to take jobs."""
+
+    code = "WARMUP_FAILED"
+
+    def __init__(self, path: str, problem: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(
+            f"the warm-up workflow WARMUP_WORKFLOW={path} failed: {problem}. The worker takes no jobs "
+            "until it works: fix the workflow (it must run on this worker as a job would) or unset "
+            "WARMUP_WORKFLOW; docs/models.md, 'Warm-up'",
+            details=details,
         )
 
 
