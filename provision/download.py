@@ -450,11 +450,12 @@ class Downloader:
     def _ranged_size(self, model: ModelSpec, target: Path, part: _Part, plan: _Plan) -> int | None:
         """The file's size when it is to be fetched in ranges, else None (asks the server once)."""
         if plan.ranged is None:
-            plan.ranged = False
             small = model.size is not None and model.size < self.options.split_min_bytes
             if self.options.connections > 1 and not small:
-                plan.total = self._probe(model, target)
+                plan.total = self._probe(model, target)  # a transient failure: asked again next attempt
                 plan.ranged = plan.total is not None and plan.total >= self.options.split_min_bytes
+            else:
+                plan.ranged = False
         if not plan.ranged and part.ranges.exists():
             part.reset()  # blocks of an earlier ranged run are not a prefix one stream can resume
         return plan.total if plan.ranged else None

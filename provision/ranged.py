@@ -138,6 +138,8 @@ class _RangeRun:
     def run(self) -> RangeResult:
         job = self.job
         blocks = _load(job)
+        if blocks is not None and os.fstat(self.fd).st_size != job.total:
+            blocks = None  # the .part is not the file the state describes: start afresh
         resumed = blocks is not None and any(b.done for b in blocks)
         if blocks is None:
             blocks = [

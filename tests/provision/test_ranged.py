@@ -192,3 +192,17 @@ def test_small_files_skip_the_probe(server: FileServer, tmp_path: Path) -> None:
 
     assert downloader.fetch(model, tmp_path).status == "downloaded"
     assert _ranges(server) == [""]
+
+
+def test_a_transient_failure_of_the_probe_still_gets_ranges(server: FileServer, tmp_path: Path) -> None:
+    data = payload(SIZE)
+    model = _model(server, data, size=SIZE)
+    server.faults["/big.safetensors"] = Fault(status=503, status_times=1)
+    downloader, _ = _downloader()
+
+    outcome = downloader.fetch(model, tmp_path)
+
+    assert outcome.status == "downloaded", outcome.error
+    assert (tmp_path / "diffusion_models" / "big.safetensors").read_bytes() == data
+    assert _ranges(server)[:2] == ["bytes=0-0", "bytes=0-0"]  # asked again after the 503...
+    assert len(_ranges(server)) == 2 + SIZE // BLOCK  # ...then fetched in blocks
