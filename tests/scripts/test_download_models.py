@@ -214,7 +214,7 @@ def test_a_partial_or_corrupt_file_is_never_taken_for_done(run: Run, server: Fil
 
 def test_transient_errors_are_retried(run: Run, server: FileServer) -> None:
     data = payload(8_000)
-    write_manifest(run.manifest, [run.model("flaky.safetensors", data)])
+    write_manifest(run.manifest, [run.model("flaky.safetensors", data, size=len(data))])  # small: no probe
     server.faults["/flaky.safetensors"] = Fault(status=503, status_times=2, retry_after_s=0)
 
     result = run(DOWNLOAD_ALL="true")
