@@ -202,7 +202,9 @@ def test_a_failed_model_download_stops_the_serverless_boot(box: StubBox) -> None
 
     assert result.returncode == 1
     assert "refusing to serve jobs without their models" in result.stderr
-    assert box.calls() == ["provision download"]
+    # Failed models alone do not fail a --keep-going run (docs/models.md); an exit 1 means
+    # DOWNLOAD_STRICT=true or a status file that could not be written.
+    assert box.calls() == ["provision download --keep-going"]
     assert box.handler() is None
 
 
@@ -210,7 +212,7 @@ def test_models_download_while_comfyui_boots(box: StubBox) -> None:
     result = box.run("serverless", env=box.env(DOWNLOAD_ALL="true"))
 
     assert result.returncode == 0, result.stderr
-    assert box.calls() == ["provision download"]
+    assert box.calls() == ["provision download --keep-going"]
     assert box.handler() is not None
 
 
