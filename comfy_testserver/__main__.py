@@ -1,7 +1,8 @@
 """Command line: run the fake ComfyUI in the foreground until SIGINT/SIGTERM.
 
     python -m comfy_testserver --root DIR [--host 127.0.0.1] [--port 8188] [--node-delay-s F]
-        [--step-delay-s F] [--startup-delay-s F] [--exit-on-execute]
+        [--step-delay-s F] [--startup-delay-s F] [--model-load-delay-s F]
+        [--exit-on-execute]
 
 Prints `comfy_testserver listening on http://HOST:PORT` once the port accepts connections.
 `--exit-on-execute` ends the process with `os._exit(1)` as the first node starts executing, for
@@ -37,6 +38,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-delay-s", type=float, default=0.0)
     parser.add_argument("--startup-delay-s", type=float, default=0.0)
     parser.add_argument(
+        "--model-load-delay-s", type=float, default=0.0, help="paid once per model file (first use)"
+    )
+    parser.add_argument(
         "--exit-on-execute", action="store_true", help="os._exit(1) when the first node starts executing"
     )
     return parser.parse_args(argv)
@@ -52,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     behaviour = Behaviour(
-        node_delay_s=args.node_delay_s, step_delay_s=args.step_delay_s, startup_delay_s=args.startup_delay_s
+        node_delay_s=args.node_delay_s,
+        step_delay_s=args.step_delay_s,
+        startup_delay_s=args.startup_delay_s,
+        model_load_delay_s=args.model_load_delay_s,
     )
     server = ComfyTestServer(
         args.root, args.host, args.port, behaviour, on_node_start=_exit_now if args.exit_on_execute else None

@@ -30,6 +30,12 @@ class Behaviour:
     startup_delay_s: float = 0.0
     """Do not bind the port until this much time has passed (connections are refused meanwhile)."""
 
+    model_load_delay_s: float = 0.0
+    """Sleep the first time a node uses each model file (a string input naming a .safetensors,
+    .ckpt, .pt, .pth, .bin or .gguf file) since the server started, as a real ComfyUI pays loading
+    weights into memory once and keeps them: later prompts using that file do not pay it again,
+    even when the node itself is not cached. What a warm-up (WARMUP_WORKFLOW) takes off the first job."""
+
     ws_drop_after_messages: int | None = None
     """After this many text frames for one prompt went to a socket, abort that socket (no close
     frame), once per prompt. Execution goes on; a reconnect with the same clientId gets `status`

@@ -36,6 +36,9 @@ __all__ = ["Executor"]
 log = logging.getLogger(__name__)
 
 
+_MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
+
+
 class _NodeFailure(Exception):
     """Internal signal: `node_id` failed with `error` (an InterruptProcessing or the node's own)."""
 
@@ -70,6 +73,7 @@ class Executor:
         self._kill = kill
         self._on_node_start = on_node_start
         self.interrupts = InterruptFlag()
+        self.loaded_models: set[str] = set()  # files a node used: "in memory" (Behaviour.model_load_delay_s)
 
     # --- called by the HTTP handlers ---------------------------------------------------------------
 
@@ -236,6 +240,7 @@ class _PromptRun:
                 progress=self.progress,
                 interrupts=self.ex.interrupts,
             )
+            await self._load_models(inputs)
             result: NodeResult = await cls().run(context, **inputs)
             await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
         except Exception as ex:  # any node failure becomes an execution_error
@@ -254,6 +259,14 @@ class _PromptRun:
         self.ex.cache.put(self.keys[node_id], CacheEntry(result.outputs, ui))
         self.progress.finish(node_id)
         self.executed.append(node_id)
+
+    async def _load_models(self, inputs: dict[str, Any]) -> None:
+        """Pay `model_load_delay_s` once per model file, the first time any node uses it."""
+        for value in inputs.values():
+            is_model = isinstance(value, str) and value.lower().endswith(_MODEL_SUFFIXES)
+            if is_model and value not in self.ex.loaded_models:
+                await self.ex.interrupts.sleep(self.ex.behaviour.model_load_delay_s)
+                self.ex.loaded_models.add(value)
 
     def _inputs_for(self, node_id: str, types: dict[str, dict[str, Any]]) -> dict[str, Any]:
         declared = {**types.get("required", {}), **types.get("optional", {})}

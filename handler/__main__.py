@@ -1,6 +1,7 @@
 """Entry point: ``python -m handler`` (add ``--rp_serve_api`` for RunPod's local test server).
 
-Builds the settings, configures logging once, and hands `Worker.handle` to the RunPod SDK.
+Builds the settings, configures logging once, runs the warm-up workflow if there is one
+(WARMUP_WORKFLOW; a failure exits 1), and hands `Worker.handle` to the RunPod SDK.
 """
 
 from __future__ import annotations
@@ -41,6 +42,18 @@ def main() -> int:
         except StorageMisconfigured as exc:
             print(f"comfy-serverless-worker: storage check failed: {exc.message}", file=sys.stderr)
             return 2
+    if settings.warmup_workflow is not None:
+        # Before the SDK takes jobs, so the first job finds its models loaded (docs/models.md).
+        import asyncio
+
+        from .errors import WarmupFailed
+        from .warmup import run_warmup
+
+        try:
+            asyncio.run(run_warmup(settings, settings.warmup_workflow))
+        except WarmupFailed as exc:
+            print(f"comfy-serverless-worker: {exc.message}", file=sys.stderr)
+            return 1
     # Imported here: the SDK reads its environment at import time and takes ~1 s to load.
     import runpod
     from runpod.serverless.modules.rp_logger import RunPodLogger

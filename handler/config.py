@@ -67,6 +67,10 @@ class Settings:
     comfy_host: str = DEFAULT_COMFY_HOST  # COMFY_HOST
     comfy_pid_file: Path | None = None  # COMFY_PID_FILE
     comfyui_path: Path = Path(DEFAULT_COMFYUI_PATH)  # COMFYUI_PATH
+    # What the boot's model download left missing (provision/status.py); None: do not check.
+    models_status_file: Path | None = None  # MODELS_STATUS_FILE; $COMFYUI_PATH/.provision/models-status.json
+    warmup_workflow: Path | None = None  # WARMUP_WORKFLOW: run once before the first job
+    warmup_timeout_s: float = 1800.0  # WARMUP_TIMEOUT_S
     timeouts: ComfyTimeouts = field(default_factory=ComfyTimeouts)
     ws_reconnect_attempts: int = 5  # WEBSOCKET_RECONNECT_ATTEMPTS
     ws_reconnect_delay_s: float = 1.0  # WEBSOCKET_RECONNECT_DELAY_S
@@ -108,10 +112,18 @@ class Settings:
             raise ConfigError(
                 f"COMFY_LOG_LEVEL={log_level!r} is not a log level; use DEBUG, INFO, WARNING or ERROR"
             )
+        comfyui_path = Path(env.text("COMFYUI_PATH", DEFAULT_COMFYUI_PATH))
+        status_file = env.text("MODELS_STATUS_FILE", "")
+        warmup = env.text("WARMUP_WORKFLOW", "")
         return cls(
             comfy_host=_host(env.text("COMFY_HOST", DEFAULT_COMFY_HOST)),
             comfy_pid_file=Path(pid_file) if pid_file else None,
-            comfyui_path=Path(env.text("COMFYUI_PATH", DEFAULT_COMFYUI_PATH)),
+            comfyui_path=comfyui_path,
+            models_status_file=(
+                Path(status_file) if status_file else comfyui_path / ".provision" / "models-status.json"
+            ),
+            warmup_workflow=Path(warmup) if warmup else None,
+            warmup_timeout_s=env.number("WARMUP_TIMEOUT_S", 1800.0, minimum=1.0),
             timeouts=timeouts,
             ws_reconnect_attempts=int(env.number("WEBSOCKET_RECONNECT_ATTEMPTS", 5, minimum=0, integer=True)),
             ws_reconnect_delay_s=env.number("WEBSOCKET_RECONNECT_DELAY_S", 1.0, minimum=0.0),

@@ -4,6 +4,7 @@
     ├── JobInputError        INVALID_INPUT      the job input is malformed
     │   └── InputRefused     INVALID_INPUT      an input URL the guard will not fetch (entry, reason)
     ├── InputFetchFailed     INPUT_FETCH_FAILED an input URL could not be downloaded
+    ├── ModelMissing         MODEL_MISSING      the workflow needs a model the boot could not provide
     ├── ComfyUnavailable     COMFY_UNAVAILABLE  ComfyUI did not answer (start-up, network)
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
@@ -14,6 +15,7 @@
     ├── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
     │   └── FetchFailed      OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
     ├── OutputTooLarge       OUTPUT_TOO_LARGE   the result would not fit RunPod's limit, no bucket
+    ├── WarmupFailed         WARMUP_FAILED      WARMUP_WORKFLOW failed: the boot stops (no job result)
     ├── WorkdirUnavailable   WORKDIR_UNAVAILABLE the worker cannot create the job's temp folder
     └── StorageError                            object storage failed
         ├── StorageMisconfigured STORAGE_MISCONFIGURED  missing key, endpoint down, no bucket, denied
@@ -26,7 +28,7 @@ Each class writes its own message, so callers pass facts, not prose. A result er
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -39,12 +41,14 @@ __all__ = [
     "Interrupted",
     "JobInputError",
     "JobTimeout",
+    "ModelMissing",
     "NoOutputs",
     "OutputFailed",
     "OutputTooLarge",
     "StorageError",
     "StorageMisconfigured",
     "UploadFailed",
+    "WarmupFailed",
     "WorkdirUnavailable",
     "WorkerError",
     "WorkflowInvalid",
@@ -97,6 +101,39 @@ class InputFetchFailed(WorkerError):
         super().__init__(
             f"{where} ({name!r}) could not be downloaded from {url}: {reason}",
             details={"entry": where, "name": name, "url": url, "reason": reason},
+        )
+
+
+class ModelMissing(WorkerError):
+    """The workflow needs a model the boot's download could not provide (the models status file)."""
+
+    code = "MODEL_MISSING"
+
+    def __init__(self, models: Sequence[Mapping[str, Any]]) -> None:
+        first = models[0]
+        names = ", ".join(
+            f"{m.get('name')!r} (models/{m.get('folder')}/{m.get('filename')}, group {m.get('group')})"
+            for m in models
+        )
+        super().__init__(
+            f"this workflow needs {names}, which this worker does not have: {first.get('reason')}. "
+            "Fix the model (manifest.toml, HF_TOKEN, disk space or the network volume) and restart "
+            "the workers; docs/models.md, 'When a model is missing'",
+            details={"models": [dict(m) for m in models]},
+        )
+
+
+class WarmupFailed(WorkerError):
+    """WARMUP_WORKFLOW could not be read or did not run; the worker refuses to take jobs."""
+
+    code = "WARMUP_FAILED"
+
+    def __init__(self, path: str, problem: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(
+            f"the warm-up workflow WARMUP_WORKFLOW={path} failed: {problem}. The worker takes no jobs "
+            "until it works: fix the workflow (it must run on this worker as a job would) or unset "
+            "WARMUP_WORKFLOW; docs/models.md, 'Warm-up'",
+            details=details,
         )
 
 

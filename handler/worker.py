@@ -40,6 +40,7 @@ from .errors import (
 from .inputs.download import InputDownloads
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
 from .media import SNIFF_BYTES, is_image, sniff_mime
+from .models import check_workflow, read_missing
 from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, execution_window, new_files
 from .progress import ProgressReporter, Sender
 from .storage import InlineDelivery, OutputFile
@@ -165,6 +166,7 @@ class _JobRun:
             ),
         )
         self.secrets.append(request.api_key)
+        check_workflow(request.workflow, read_missing(self.settings.models_status_file))
         # RunPod's per-request s3Config, next to input, wins over the environment's bucket.
         job_bucket = parse_s3_config(self.job.get("s3Config"), defaults=self.settings.storage)
         self.destination = job_bucket or self.settings.storage

@@ -1,6 +1,8 @@
 """``python -m provision``: the command line the Dockerfile and the scripts call.
 
-    python -m provision download [--groups GAUSSIAN] [--root DIR]   models (groups from DOWNLOAD_*)
+    python -m provision download [--groups GAUSSIAN] [--root DIR] [--keep-going]
+                                                    models (groups from DOWNLOAD_*)
+    python -m provision volume [--groups ALL] [--volume DIR]   fill a network volume once
     python -m provision plan [--groups ALL]                         what download would do
     python -m provision groups                                      the manifest's groups
     python -m provision install comfyui --dest /comfyui [--version latest]
@@ -10,6 +12,9 @@
     python -m provision sources DIR/sources/nodes.json --dest /src [--sources-dir DIR]  (Dockerfile)
 
 Exit status: 0 done, 1 some download or install failed, 2 bad manifest or settings.
+With --keep-going (download_models.sh passes it unless DOWNLOAD_STRICT=true) failed models
+do not fail the run: they are listed in the models status file (provision/status.py) and jobs
+that need them fail with MODEL_MISSING, so a bad file cannot put a worker in a boot loop.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from .errors import InstallError, ProvisionError
 from .install import install_comfyui, install_nodes, install_packages, install_torch, latest_release_tag
 from .layers import layer_files, write_layers
 from .manifest import ALL_GROUPS, Manifest, ModelSpec, load_manifest, parse_groups
-from .paths import candidate_roots, models_root
+from .paths import VOLUME_ROOTS, candidate_roots, models_root
 from .progress import PREFIX, Progress, human_bytes
 from .settings import DEFAULT_COMFYUI_PATH, DownloadSettings
 from .sources import gather_sources, read_entries
+from .status import default_status_path, remove_status, status_payload, write_status
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "manifest.toml"
@@ -46,6 +52,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         manifest = load_manifest(manifest_path)
         if args.command in ("download", "plan"):
             return _download(args, manifest, environ, dry_run=args.command == "plan")
+        if args.command == "volume":
+            return _volume(args, manifest, environ)
         if args.command == "groups":
             return _groups(manifest)
         if args.command == "layers":
@@ -81,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--require-sha256", action="store_true", help="refuse entries without a checksum")
         sub.add_argument("--concurrency", type=int, help="files at once (default: DOWNLOAD_CONCURRENCY or 4)")
+        sub.add_argument(
+            "--keep-going",
+            action="store_true",
+            help="failed models do not fail the run: listed in the status file for the handler",
+        )
+    volume = commands.add_parser("volume", help="download the manifest's models onto a network volume")
+    volume.add_argument("--groups", default=ALL_GROUPS, help="GROUP,GROUP or ALL (default ALL)")
+    volume.add_argument(
+        "--volume", type=Path, help="the volume's mount point (default: /runpod-volume or /workspace)"
+    )
     commands.add_parser("groups", help="list the manifest's groups")
     stamps = commands.add_parser("restamp", help="after a COPY of verified models (Dockerfile only)")
     stamps.add_argument("--root", type=Path, required=True)
@@ -126,16 +144,61 @@ def _download(
     progress = Progress(interval_s=settings.progress_interval_s)
     options = DownloadOptions(
         concurrency=args.concurrency or settings.concurrency,
+        connections=settings.connections,
+        split_min_bytes=int(settings.split_min_mib * 2**20),
         retries=settings.retries,
         timeout_s=settings.timeout_s,
         require_sha256=require,
         hf_token=settings.hf_token,
     )
+    status_file = settings.status_file or default_status_path(settings.comfyui_path)
+    remove_status(status_file)  # a cut run leaves no stale status behind
     progress.line(f"{len(models)} file(s) of group(s) {_names(groups)} into {root}")
     started = time.monotonic()
     outcomes = Downloader(options, progress).fetch_all(models, root, elsewhere=elsewhere)
     _link(outcomes, settings.comfyui_path / "models", progress)
-    return _summary(outcomes, time.monotonic() - started, progress)
+    code = _summary(outcomes, time.monotonic() - started, progress)
+    keep_going = args.keep_going and not settings.strict
+    try:
+        write_status(status_file, status_payload(outcomes, root=root, strict=not keep_going))
+    except OSError as exc:
+        progress.line(f"WARNING: cannot write the models status file {status_file}: {exc.strerror}")
+        return code  # without it the handler cannot tell jobs what is missing: stop the boot
+    if code != EXIT_OK and keep_going:
+        missing = ", ".join(f"{o.model.name!r} ({o.model.group})" for o in outcomes if not o.ok)
+        progress.line(
+            f"the worker starts WITHOUT {missing}: jobs that need them fail with MODEL_MISSING "
+            f"(listed in {status_file}). Set DOWNLOAD_STRICT=true to stop the boot instead."
+        )
+        return EXIT_OK
+    return code
+
+
+def _volume(args: argparse.Namespace, manifest: Manifest, environ: Mapping[str, str]) -> int:
+    """Fill a network volume with the manifest's models, so workers using it download nothing."""
+    volume = args.volume or next((v for v in VOLUME_ROOTS if v.is_dir()), None)
+    if volume is None or not volume.is_dir():
+        where = volume or " or ".join(str(v) for v in VOLUME_ROOTS)
+        print(
+            f"provision: no network volume at {where}; attach one (a pod mounts it at /workspace) "
+            "or pass --volume DIR",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    root = volume / "models"
+    args.root = root
+    args.keep_going = False  # a volume is filled once, by hand: every failure must be seen
+    args.require_sha256 = False
+    args.concurrency = None
+    code = _download(args, manifest, environ, dry_run=False)
+    if code == EXIT_OK:
+        print(
+            f"{PREFIX} {root} holds the models of group(s) {args.groups}, verified. Attach this volume "
+            "to the endpoint and set the same DOWNLOAD_* groups: workers find every file there and "
+            "download nothing at boot (docs/models.md).",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _plan(models: Sequence[ModelSpec], root: Path, require: bool) -> int:

@@ -8,6 +8,11 @@ hashing gigabytes again, and hashes once more any file whose size or mtime chang
 
 Two processes downloading the same file (two workers on one network volume) take turns: the
 ``.part`` file is locked with flock, and the second finds the first's verified result.
+
+A file of at least `split_min_bytes` whose server honours Range requests is fetched over
+`connections` connections at once (provision/ranged.py); any other file, or a server that
+answers a Range request with the whole file, gets one stream. A file whose sha256 is not the
+manifest's is moved aside to ``.<name>.rejected`` (kept for inspection, never loaded).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from .errors import (
 )
 from .manifest import ModelSpec
 from .progress import Progress, human_bytes
+from .ranged import RangeJob, RangesRefused, block_size_for, fetch_ranges, ranges_path
 
 __all__ = [
     "DownloadOptions",
@@ -51,6 +57,7 @@ __all__ = [
     "Outcome",
     "hash_file",
     "link_into_comfyui",
+    "rejected_path",
     "restamp",
     "stamp_path",
 ]
@@ -70,6 +77,9 @@ class DownloadOptions:
     backoff_max_s: float = 30.0
     timeout_s: float = 30.0  # longest silence on a connection
     require_sha256: bool = False
+    connections: int = 8  # per file, for files of at least split_min_bytes on a range-capable server
+    split_min_bytes: int = 64 << 20
+    block_bytes: int | None = None  # None: about four blocks per connection (ranged.block_size_for)
     hf_token: str | None = field(default=None, repr=False)
     token_hosts: frozenset[str] = HF_TOKEN_HOSTS
 
@@ -118,6 +128,11 @@ def stamp_path(target: Path) -> Path:
 
 def _part_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.part")
+
+
+def rejected_path(target: Path) -> Path:
+    """Where a download whose sha256 is not the manifest's is kept: never under a loadable name."""
+    return target.with_name(f".{target.name}.rejected")
 
 
 def _read_stamp(target: Path) -> _Stamp | None:
@@ -232,9 +247,10 @@ def _host(url: str) -> str:
 class _Part:
     """The open, locked ``.part`` file and the sha256 of the bytes it holds so far."""
 
-    def __init__(self, handle: IO[bytes], path: Path) -> None:
+    def __init__(self, handle: IO[bytes], path: Path, ranges: Path) -> None:
         self.handle = handle
         self.path = path
+        self.ranges = ranges  # present while the bytes are blocks of a ranged download, not a prefix
         self.digest = hashlib.sha256()
         self.hashed = 0
         self.fresh_start = True  # every byte came in one request (no resume)
@@ -244,6 +260,7 @@ class _Part:
         return os.fstat(self.handle.fileno()).st_size
 
     def reset(self) -> None:
+        _remove(self.ranges)
         self.handle.seek(0)
         self.handle.truncate(0)
         self.digest = hashlib.sha256()
@@ -266,6 +283,14 @@ class _Part:
         self.handle.write(chunk)
         self.digest.update(chunk)
         self.hashed += len(chunk)
+
+
+@dataclass
+class _Plan:
+    """Per file and run: whether it goes in ranges (None: not asked yet) and its size if so."""
+
+    ranged: bool | None = None
+    total: int | None = None
 
 
 class Downloader:
@@ -312,14 +337,15 @@ class Downloader:
                 sha = self._present(model, target)
                 if sha is not None:
                     if part.size == 0:
-                        _remove(part.path)
+                        _remove(part.path, part.ranges)
                     return Outcome(model, target, "present", sha256=sha)
                 sha, received = self._download(model, target, part)
             if model.sha256 is None:
                 self._warn_unverified(model, sha)
             return Outcome(model, target, "downloaded", sha256=sha, bytes_received=received)
         except ProvisionError as exc:
-            self.progress.line(f"{model.filename}: FAILED: {exc}")
+            # The full message comes once, in the run's summary.
+            self.progress.line(f"{model.filename}: FAILED ({type(exc).__name__}; details at the end)")
             return Outcome(model, target, "failed", error=exc)
         except OSError as exc:
             reason = (
@@ -327,7 +353,7 @@ class Downloader:
                 "README.md, 'Users and permissions')"
             )
             error = DownloadError(reason, url=model.url, target=target)
-            self.progress.line(f"{model.filename}: FAILED: {error}")
+            self.progress.line(f"{model.filename}: FAILED (cannot write; details at the end)")
             return Outcome(model, target, "failed", error=error)
 
     @contextlib.contextmanager
@@ -350,7 +376,7 @@ class Downloader:
                 break
             os.close(fd)
         with os.fdopen(fd, "r+b") as handle:
-            yield _Part(handle, path)
+            yield _Part(handle, path, ranges_path(target))
 
     def _present(self, model: ModelSpec, target: Path) -> str | None:
         """The sha256 of a complete, correct file already at `target`, else None (and it is gone)."""
@@ -383,9 +409,16 @@ class Downloader:
 
     def _download(self, model: ModelSpec, target: Path, part: _Part) -> tuple[str, int]:
         attempt = 0
+        plan = _Plan()
         while True:
             try:
+                if self._ranged_size(model, target, part, plan) is not None:
+                    return self._ranged(model, target, part, plan)
                 return self._attempt(model, target, part)
+            except RangesRefused as exc:
+                plan.ranged = False
+                self.progress.line(f"{target.name}: {exc.reason}")
+                part.reset()
             except RetryableDownloadError as exc:
                 if attempt >= self.options.retries:
                     raise DownloadError(
@@ -402,7 +435,7 @@ class Downloader:
                 attempt += 1
             except DownloadError:
                 if part.size == 0:
-                    _remove(part.path)
+                    _remove(part.path, part.ranges)
                 raise
             finally:
                 self.progress.finish(target.name)
@@ -414,6 +447,84 @@ class Downloader:
         base = min(self.options.backoff_max_s, self.options.backoff_s * 2.0**attempt)
         return base * (0.5 + random.random() / 2)
 
+    def _ranged_size(self, model: ModelSpec, target: Path, part: _Part, plan: _Plan) -> int | None:
+        """The file's size when it is to be fetched in ranges, else None (asks the server once)."""
+        if plan.ranged is None:
+            small = model.size is not None and model.size < self.options.split_min_bytes
+            if self.options.connections > 1 and not small:
+                plan.total = self._probe(model, target)  # a transient failure: asked again next attempt
+                plan.ranged = plan.total is not None and plan.total >= self.options.split_min_bytes
+            else:
+                plan.ranged = False
+        if not plan.ranged and part.ranges.exists():
+            part.reset()  # blocks of an earlier ranged run are not a prefix one stream can resume
+        return plan.total if plan.ranged else None
+
+    def _request(self, model: ModelSpec, headers: dict[str, str]) -> tuple[urllib.request.Request, bool]:
+        request = urllib.request.Request(
+            model.url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
+        )
+        token_sent = bool(self.options.hf_token) and _host(model.url) in self.options.token_hosts
+        if token_sent:
+            request.add_unredirected_header("Authorization", f"Bearer {self.options.hf_token}")
+        return request, token_sent
+
+    def _probe(self, model: ModelSpec, target: Path) -> int | None:
+        """Ask for the first byte: a 206 with a total means ranges work; anything else, one stream."""
+        request, token_sent = self._request(model, {"Range": "bytes=0-0"})
+        try:
+            response = self._opener.open(request, timeout=self.options.timeout_s)
+        except urllib.error.HTTPError as exc:
+            with contextlib.closing(exc):
+                raise self._status_error(exc, model, target, token_sent=token_sent) from exc
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise _transient(exc, model, target) from exc
+        with response:
+            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            if response.status != 206 or not total.isdigit():
+                return None
+        size = int(total)
+        if model.size is not None and size != model.size:
+            raise SizeMismatch(url=model.url, target=target, expected=model.size, actual=size)
+        return size
+
+    def _ranged(self, model: ModelSpec, target: Path, part: _Part, plan: _Plan) -> tuple[str, int]:
+        total = plan.total
+        assert total is not None
+        fd = part.handle.fileno()
+        on_disk = part.size if part.ranges.exists() else 0
+        free = shutil.disk_usage(target.parent).free
+        if total - on_disk > free:
+            raise NoSpace(url=model.url, target=target, needed=total - on_disk, free=free)
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        token_sent = bool(self.options.hf_token) and _host(model.url) in self.options.token_hosts
+        unredirected = {"Authorization": f"Bearer {self.options.hf_token}"} if token_sent else {}
+        job = RangeJob(
+            url=model.url,
+            total=total,
+            name=target.name,
+            target=target,
+            state_path=part.ranges,
+            connections=self.options.connections,
+            block_bytes=self.options.block_bytes or block_size_for(total, self.options.connections),
+            retries=self.options.retries,
+            timeout_s=self.options.timeout_s,
+            headers=headers,
+            unredirected=unredirected,
+        )
+        result = fetch_ranges(
+            job,
+            fd,
+            opener=self._opener,
+            progress=self.progress,
+            backoff=self._backoff,
+            sleep=self._sleep,
+            map_http_error=lambda exc: self._status_error(exc, model, target, token_sent=token_sent),
+            transient=lambda exc, received: _transient(exc, model, target, received=received),
+        )
+        part.fresh_start = not result.resumed
+        return self._finish(model, target, part, received=result.received, sha=result.sha256)
+
     def _attempt(self, model: ModelSpec, target: Path, part: _Part) -> tuple[str, int]:
         offset = part.catch_up()
         if model.size is not None and offset > model.size:
@@ -421,14 +532,7 @@ class Downloader:
             offset = 0
         if model.size is not None and offset == model.size and offset > 0:
             return self._finish(model, target, part, received=0)
-        request = urllib.request.Request(
-            model.url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-        )
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
-        token_sent = bool(self.options.hf_token) and _host(model.url) in self.options.token_hosts
-        if token_sent:
-            request.add_unredirected_header("Authorization", f"Bearer {self.options.hf_token}")
+        request, token_sent = self._request(model, {"Range": f"bytes={offset}-"} if offset else {})
         try:
             response = self._opener.open(request, timeout=self.options.timeout_s)
         except urllib.error.HTTPError as exc:
@@ -503,32 +607,48 @@ class Downloader:
                 return self._finish(model, target, part, received=0)
             part.reset()
             raise RetryableDownloadError("the server refused the resume point", url=model.url, target=target)
+        raise self._status_error(exc, model, target, token_sent=token_sent)
+
+    @staticmethod
+    def _status_error(
+        exc: urllib.error.HTTPError, model: ModelSpec, target: Path, *, token_sent: bool
+    ) -> DownloadError:
+        """The error an HTTP error status means for this file."""
         if exc.code == 404:
-            raise NotFound(url=model.url, target=target)
+            return NotFound(url=model.url, target=target)
         if exc.code in (401, 403):
-            raise AuthRequired(url=model.url, target=target, status=exc.code, token_sent=token_sent)
+            return AuthRequired(url=model.url, target=target, status=exc.code, token_sent=token_sent)
+        if exc.code == 416:
+            return RangesRefused("the server refused a byte range", url=model.url, target=target)
         if exc.code in _RETRY_STATUSES:
             error = RetryableDownloadError(f"the server answered {exc.code}", url=model.url, target=target)
             retry_after = exc.headers.get("Retry-After", "")
             if retry_after.isdigit():
                 error.retry_after_s = int(retry_after)  # type: ignore[attr-defined]
-            raise error
-        raise DownloadError(f"the server answered {exc.code} {exc.reason}", url=model.url, target=target)
+            return error
+        return DownloadError(f"the server answered {exc.code} {exc.reason}", url=model.url, target=target)
 
-    def _finish(self, model: ModelSpec, target: Path, part: _Part, *, received: int) -> tuple[str, int]:
+    def _finish(
+        self, model: ModelSpec, target: Path, part: _Part, *, received: int, sha: str | None = None
+    ) -> tuple[str, int]:
+        """Check the complete .part (size, sha256) and give it its final name.
+
+        `sha` comes from a ranged download, which hashed while writing; a single stream's digest
+        followed its appends.
+        """
         part.handle.flush()
         os.fsync(part.handle.fileno())
         size = part.size
-        if part.hashed != size:
-            part.catch_up()
-        sha = part.digest.hexdigest()
+        if sha is None:
+            if part.hashed != size:
+                part.catch_up()
+            sha = part.digest.hexdigest()
         if model.size is not None and size != model.size:
             part.reset()
             raise SizeMismatch(url=model.url, target=target, expected=model.size, actual=size)
         if model.sha256 is not None and sha != model.sha256:
-            resumed = not part.fresh_start
-            part.reset()
-            if resumed:
+            if not part.fresh_start:
+                part.reset()
                 # The bytes before the cut may have been another version of the file: once more
                 # from zero before blaming the server.
                 raise RetryableDownloadError(
@@ -536,9 +656,12 @@ class Downloader:
                     url=model.url,
                     target=target,
                 )
-            _remove(part.path)
-            raise ChecksumMismatch(url=model.url, target=target, expected=model.sha256, actual=sha)
+            kept = rejected_path(target)
+            _remove(part.ranges)
+            os.replace(part.path, kept)  # our lock stays on the moved inode; a waiter starts afresh
+            raise ChecksumMismatch(url=model.url, target=target, expected=model.sha256, actual=sha, kept=kept)
         _write_stamp(target, sha256=sha, described=part.path, url=model.url)
+        _remove(part.ranges)
         os.replace(part.path, target)
         self.progress.line(f"{target.name}: done ({human_bytes(size)}, sha256 {sha[:12]}...)")
         return sha, received

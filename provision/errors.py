@@ -87,12 +87,17 @@ class AuthRequired(DownloadError):
 
 
 class ChecksumMismatch(DownloadError):
-    def __init__(self, *, url: str, target: Path, expected: str, actual: str) -> None:
+    def __init__(
+        self, *, url: str, target: Path, expected: str, actual: str, kept: Path | None = None
+    ) -> None:
         self.expected = expected
         self.actual = actual
+        self.kept = kept
+        where = f"moved aside to {kept} (never loaded; delete it when done)" if kept else "deleted"
         super().__init__(
-            f"sha256 is {actual}, manifest.toml expects {expected}; the file was deleted. "
-            "If the publisher changed the file on purpose, update sha256 in manifest.toml",
+            f"sha256 is {actual}, manifest.toml expects {expected}; the download was {where}. "
+            "If the publisher changed the file on purpose, update sha256 in manifest.toml; "
+            "otherwise the download was corrupted or tampered with",
             url=url,
             target=target,
         )

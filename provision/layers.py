@@ -122,7 +122,7 @@ def _models_toml(models: Iterable[ModelSpec]) -> str:
             value = getattr(model, spec.name)
             if spec.name == "sha256" and value is None:
                 value = f"{PLACEHOLDER_PREFIX}: not pinned in manifest.toml"
-            if value is not None:
+            if value is not None and value != ():  # an empty list is the manifest's "not set"
                 out.append(f"{spec.name} = {_toml_value(value)}")
         out.append("")
     return "\n".join(out) + "\n"

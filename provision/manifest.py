@@ -38,8 +38,19 @@ _GROUP = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # DOWNLOAD_<NAME> variables that are settings, not groups (provision/settings.py).
-_RESERVED_GROUPS = frozenset({"CONCURRENCY", "RETRIES", "REQUIRE_SHA256", "TIMEOUT_S", "PROGRESS_INTERVAL_S"})
 BUILD_MODES = ("serverless", "compute")
+_RESERVED_GROUPS = frozenset(
+    {
+        "CONCURRENCY",
+        "CONNECTIONS",
+        "SPLIT_MIN_MIB",
+        "RETRIES",
+        "REQUIRE_SHA256",
+        "STRICT",
+        "TIMEOUT_S",
+        "PROGRESS_INTERVAL_S",
+    }
+)
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -92,6 +103,8 @@ class ModelSpec:
     sha256: str | None  # None while the manifest holds a FILL-ME placeholder
     size: int | None = None
     link_into_comfyui: bool = False
+    # Node classes that load this file without naming it in the workflow (LoadSharpModel).
+    loaded_by: tuple[str, ...] = ()
 
     @property
     def relpath(self) -> PurePosixPath:
@@ -212,12 +225,12 @@ def _node(table: _Table) -> NodeSpec:
         requirements=table.boolean("requirements", default=True),
         why=table.text("why", default=""),
         modes=_modes(table),
-        classes=tuple(table.texts("classes")) if table.has("classes") else (),
+        classes=tuple(table.texts("classes")) if "classes" in table else (),
     )
 
 
 def _modes(table: _Table) -> tuple[str, ...]:
-    if table.has("modes"):
+    if "modes" in table:
         modes = tuple(table.texts("modes"))
         unknown = sorted(set(modes) - set(BUILD_MODES))
         if unknown:
@@ -227,7 +240,9 @@ def _modes(table: _Table) -> tuple[str, ...]:
 
 
 def _model(table: _Table) -> ModelSpec:
-    table.only({"name", "group", "url", "folder", "filename", "sha256", "size", "link_into_comfyui"})
+    table.only(
+        {"name", "group", "url", "folder", "filename", "sha256", "size", "link_into_comfyui", "loaded_by"}
+    )
     url = table.url("url")
     folder = table.text("folder").strip("/")
     folder_path = PurePosixPath(folder)
@@ -256,6 +271,7 @@ def _model(table: _Table) -> ModelSpec:
         sha256=sha,
         size=size,
         link_into_comfyui=table.boolean("link_into_comfyui", default=False),
+        loaded_by=tuple(table.texts("loaded_by")) if "loaded_by" in table else (),
     )
 
 
@@ -277,6 +293,9 @@ class _Table:
         self._source = source
         self._where = where
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
     def fail(self, key: str, rule: str) -> NoReturn:
         where = f"{self._where} {key}".strip()
         raise ManifestError(rule, source=self._source, where=where)
@@ -285,9 +304,6 @@ class _Table:
         unknown = sorted(set(self._data) - allowed)
         if unknown:
             self.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def has(self, key: str) -> bool:
-        return key in self._data
 
     def table(self, key: str) -> _Table:
         if key not in self._data:

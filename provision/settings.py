@@ -2,7 +2,7 @@
 
 `DownloadSettings.from_env(environ, known_groups=...)` takes a mapping, so tests pass a dict and
 importing this module reads nothing. Every field names its variable and default; a bad value
-raises `SettingsError` naming the variable. README.md ("Container and boot") lists them all.
+raises `SettingsError` naming the variable. docs/container.md ("Environment") lists them all.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ _GROUP_PREFIX = "DOWNLOAD_"
 _SETTING_NAMES = frozenset(
     {
         "DOWNLOAD_CONCURRENCY",
+        "DOWNLOAD_CONNECTIONS",
+        "DOWNLOAD_SPLIT_MIN_MIB",
         "DOWNLOAD_RETRIES",
         "DOWNLOAD_REQUIRE_SHA256",
+        "DOWNLOAD_STRICT",
         "DOWNLOAD_TIMEOUT_S",
         "DOWNLOAD_PROGRESS_INTERVAL_S",
     }
@@ -53,10 +56,14 @@ class DownloadSettings:
     models_root: Path | None = None  # MODELS_ROOT; None: /runpod-volume, /workspace or the image
     comfyui_path: Path = Path(DEFAULT_COMFYUI_PATH)  # COMFYUI_PATH
     concurrency: int = 4  # DOWNLOAD_CONCURRENCY: files at once
+    connections: int = 8  # DOWNLOAD_CONNECTIONS: connections per large file (1: one stream each)
+    split_min_mib: float = 64.0  # DOWNLOAD_SPLIT_MIN_MIB: files at least this big are split
     retries: int = 5  # DOWNLOAD_RETRIES: attempts per file after the first
     timeout_s: float = 30.0  # DOWNLOAD_TIMEOUT_S: longest silence on a connection
     progress_interval_s: float = 5.0  # DOWNLOAD_PROGRESS_INTERVAL_S: gap between progress lines
     require_sha256: bool = False  # DOWNLOAD_REQUIRE_SHA256: refuse FILL-ME checksums
+    strict: bool = False  # DOWNLOAD_STRICT: a failed model stops the boot (else: MODEL_MISSING jobs)
+    status_file: Path | None = None  # MODELS_STATUS_FILE; None: $COMFYUI_PATH/.provision/models-status.json
     hf_token: str | None = field(default=None, repr=False)  # HF_TOKEN or HF_TOKEN_FILE
 
     @classmethod
@@ -67,10 +74,14 @@ class DownloadSettings:
             models_root=Path(models_root) if models_root else None,
             comfyui_path=Path(environ.get("COMFYUI_PATH", "").strip() or DEFAULT_COMFYUI_PATH),
             concurrency=int(_number(environ, "DOWNLOAD_CONCURRENCY", 4, minimum=1, integer=True)),
+            connections=int(_number(environ, "DOWNLOAD_CONNECTIONS", 8, minimum=1, integer=True)),
+            split_min_mib=_number(environ, "DOWNLOAD_SPLIT_MIN_MIB", 64.0, minimum=1.0),
             retries=int(_number(environ, "DOWNLOAD_RETRIES", 5, minimum=0, integer=True)),
             timeout_s=_number(environ, "DOWNLOAD_TIMEOUT_S", 30.0, minimum=0.1),
             progress_interval_s=_number(environ, "DOWNLOAD_PROGRESS_INTERVAL_S", 5.0, minimum=0.0),
             require_sha256=flag(environ, "DOWNLOAD_REQUIRE_SHA256", False),
+            strict=flag(environ, "DOWNLOAD_STRICT", False),
+            status_file=Path(status) if (status := environ.get("MODELS_STATUS_FILE", "").strip()) else None,
             hf_token=_secret(environ, "HF_TOKEN"),
         )
 

@@ -188,15 +188,8 @@ build_one() {
 }
 
 main() {
-	local target="${1:-both}" modes mode
-	case "$target" in
-		both) modes=(serverless compute) ;;
-		serverless | compute) modes=("$target") ;;
-		*)
-			lib_error "unknown mode '$target'" "usage: build-image.sh [serverless|compute|both]"
-			return 2
-			;;
-	esac
+	local target="${1:-both}" mode
+	lib_modes "$target" build-image.sh || return
 	build_setup_env
 	build_detect_engine
 	if [[ "$CUDA_IMAGE" == debian-stand-in ]]; then
@@ -209,10 +202,10 @@ main() {
 	fi
 	trap 'build_stage_sources_clear' EXIT
 	build_stage_sources
-	for mode in "${modes[@]}"; do
+	for mode in "${MODES[@]}"; do
 		build_one "$mode"
 	done
-	lib_log "done: ${modes[*]}; check them with scripts/test-image.sh ${target}"
+	lib_log "done: ${MODES[*]}; check them with scripts/test-image.sh ${target}"
 }
 
 # The copied sources leave the build context once the build is over.

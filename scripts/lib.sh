@@ -40,3 +40,19 @@ lib_is_sourced() {
 	# FUNCNAME: [0]=lib_is_sourced, [1]=the caller's top level ("source" when sourced, "main" when run)
 	[[ "${#FUNCNAME[@]}" -ge 2 && "${FUNCNAME[1]}" == 'source' ]]
 }
+
+# The image modes TARGET names (serverless, compute or both) in MODES; anything else is an error
+# that shows SCRIPT's usage.
+#   lib_modes "${1:-both}" build-image.sh || return
+lib_modes() {
+	local target="$1" script="$2"
+	# shellcheck disable=SC2034 # MODES is the result, read by the caller
+	case "$target" in
+		both) MODES=(serverless compute) ;;
+		serverless | compute) MODES=("$target") ;;
+		*)
+			lib_error "unknown mode '$target'" "usage: $script [serverless|compute|both]"
+			return 2
+			;;
+	esac
+}

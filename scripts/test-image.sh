@@ -305,23 +305,16 @@ test_summary() {
 }
 
 main() {
-	local target="${1:-both}" modes mode
-	case "$target" in
-		both) modes=(serverless compute) ;;
-		serverless | compute) modes=("$target") ;;
-		*)
-			lib_error "unknown mode '$target'" "usage: test-image.sh [serverless|compute|both]"
-			return 2
-			;;
-	esac
+	local target="${1:-both}" mode
+	lib_modes "$target" test-image.sh || return
 	test_setup_env
 	build_detect_engine
-	for mode in "${modes[@]}"; do
+	for mode in "${MODES[@]}"; do
 		test_mode "$mode"
 	done
 	lib_log "logs and probe results in $RESULTS_DIR"
 	test_summary
-	lib_log "all checks passed: ${modes[*]}"
+	lib_log "all checks passed: ${MODES[*]}"
 }
 
 if ! lib_is_sourced; then

@@ -17,14 +17,18 @@ MANIFEST = str(REPO / "manifest.toml")
 def test_groups_lists_what_each_group_brings(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--manifest", MANIFEST, "groups"], environ={}) == cli.EXIT_OK
     out = capsys.readouterr().out
-    assert "GAUSSIAN: 2 node(s), 0 package(s), 6 model(s) of 2.6 GiB or more, DOWNLOAD_GAUSSIAN=true" in out
+    assert "GAUSSIAN: 2 node(s), 0 package(s), 6 model(s) of 2.9 GiB or more, DOWNLOAD_GAUSSIAN=true" in out
 
 
 def test_plan_shows_targets_and_checks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     argv = ["--manifest", MANIFEST, "plan", "--groups", "GAUSSIAN", "--root", str(tmp_path)]
     assert cli.main(argv, environ={}) == cli.EXIT_OK
     out = capsys.readouterr().out
-    assert f"{tmp_path}/sharp/sharp_2572gikvuh.pt  [2.6 GiB, NO sha256 (FILL-ME)]" in out
+    assert f"{tmp_path}/sharp/sharp_2572gikvuh.pt  [2.6 GiB, sha256 pinned]" in out
+    assert (
+        f"{tmp_path}/loras/Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors  [size unknown, NO sha256"
+        in (out)
+    )
 
 
 def test_download_with_nothing_enabled_does_nothing(capsys: pytest.CaptureFixture[str]) -> None:

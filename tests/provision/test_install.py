@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,15 +19,11 @@ from provision.install import (
 )
 from provision.manifest import ComfyUISpec, NodeSpec, PackageSpec, TorchSpec
 
+from .helpers import commit_files, git
+
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 TORCH = TorchSpec(index_url="https://download.pytorch.org/whl/cu128", packages=("torch==2.9.1",))
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.org",
-}
 
 
 class Recorder:
@@ -54,28 +48,17 @@ class Recorder:
         return [c for c in self.commands if c[0] == "git" and verb in c]
 
 
-def _git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def node_repo(tmp_path: Path) -> tuple[str, list[str]]:
     """A local repository with two commits (the second adds requirements.txt) and tags."""
     repo = tmp_path / "upstream"
-    repo.mkdir()
-    _git("init", "--quiet", cwd=repo)
-    (repo / "__init__.py").write_text("NODE_CLASS_MAPPINGS = {}\n")
-    _git("add", ".", cwd=repo)
-    _git("commit", "--quiet", "-m", "first", cwd=repo)
-    _git("tag", "v0.9.0", cwd=repo)
-    (repo / "requirements.txt").write_text("plyfile>=1\n")
-    (repo / "main.py").write_text("# ComfyUI stand-in\n")
-    _git("add", ".", cwd=repo)
-    _git("commit", "--quiet", "-m", "second", cwd=repo)
-    _git("tag", "v0.10.1", cwd=repo)
-    _git("tag", "v0.10.1-rc1", cwd=repo)
-    commits = _git("log", "--format=%H", cwd=repo).split()
+    commit_files(repo, {"__init__.py": "NODE_CLASS_MAPPINGS = {}\n"}, message="first", tag="v0.9.0")
+    commit_files(
+        repo, {"requirements.txt": "plyfile>=1\n", "main.py": "# ComfyUI stand-in\n"}, message="second"
+    )
+    git("tag", "v0.10.1", cwd=repo)
+    git("tag", "v0.10.1-rc1", cwd=repo)
+    commits = git("log", "--format=%H", cwd=repo).split()
     return f"file://{repo}", commits
 
 
@@ -93,8 +76,8 @@ def test_nodes_are_checked_out_at_their_commit_with_torch_pinned(
     changed = install_nodes(nodes, comfyui, torch=TORCH, python="py", run=recorder)
 
     assert changed == ["NodeA", "NodeB"]
-    assert _git("rev-parse", "HEAD", cwd=comfyui / "custom_nodes" / "NodeA").strip() == newest
-    assert _git("rev-parse", "HEAD", cwd=comfyui / "custom_nodes" / "NodeB").strip() == oldest
+    assert git("rev-parse", "HEAD", cwd=comfyui / "custom_nodes" / "NodeA").strip() == newest
+    assert git("rev-parse", "HEAD", cwd=comfyui / "custom_nodes" / "NodeB").strip() == oldest
     # NodeB's commit has no requirements.txt: one pip call, for NodeA, with torch as a constraint.
     assert recorder.pip() == [
         [
@@ -127,7 +110,7 @@ def test_a_new_pin_moves_an_existing_checkout(tmp_path: Path, node_repo: tuple[s
     assert install_nodes([NodeSpec("NodeA", url, newest, "G")], comfyui, torch=TORCH, run=Recorder()) == [
         "NodeA"
     ]
-    assert _git("rev-parse", "HEAD", cwd=comfyui / "custom_nodes" / "NodeA").strip() == newest
+    assert git("rev-parse", "HEAD", cwd=comfyui / "custom_nodes" / "NodeA").strip() == newest
 
 
 def test_a_folder_that_is_not_a_checkout_is_never_clobbered(

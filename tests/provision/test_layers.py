@@ -18,6 +18,8 @@ import pytest
 from provision.layers import layer_files
 from provision.manifest import load_manifest, parse_manifest
 
+from .helpers import commit_files, git
+
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = """schema = 1
 
@@ -62,12 +64,6 @@ folder = "sharp"
 sha256 = "{sha}"
 size = 10
 """
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.org",
-}
 
 
 def _manifest_text(**values: str) -> str:
@@ -93,9 +89,23 @@ def _provision(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+def _write_layers(folder: Path) -> None:
+    """`provision layers` of folder/manifest.toml into folder/layers."""
+    done = _provision("--manifest", "manifest.toml", "layers", "--out", "layers", cwd=folder)
+    assert done.returncode == 0, done.stderr
+
+
+def _sources(name: str, sources_dir: Path | str, *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`provision sources` for one layers file (comfyui, nodes or compute) into src/<name>."""
+    return _provision(
+        "sources",
+        f"layers/sources/{name}.json",
+        "--dest",
+        f"src/{name}",
+        "--sources-dir",
+        str(sources_dir),
+        cwd=cwd,
+    )
 
 
 def test_layer_inputs_split_the_manifest_so_each_layer_sees_only_its_entries(tmp_path: Path) -> None:
@@ -179,17 +189,9 @@ def test_an_unknown_mode_or_a_bad_classes_list_names_the_entry(tmp_path: Path) -
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_sources_are_cloned_at_their_pins_and_recorded(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
-    upstream.mkdir()
-    _git("init", "--quiet", cwd=upstream)
-    (upstream / "requirements.txt").write_text("plyfile\n")
-    _git("add", ".", cwd=upstream)
-    _git("commit", "--quiet", "-m", "one", cwd=upstream)
-    _git("tag", "v1.0.0", cwd=upstream)
-    commit = _git("rev-parse", "HEAD", cwd=upstream).strip()
+    commit = commit_files(upstream, {"requirements.txt": "plyfile\n"}, tag="v1.0.0")
     (tmp_path / "manifest.toml").write_text(_manifest_text(comfy_ref="v1.0.0", node_commit=commit))
-    assert (
-        _provision("--manifest", "manifest.toml", "layers", "--out", "layers", cwd=tmp_path).returncode == 0
-    )
+    _write_layers(tmp_path)
     for entries in (tmp_path / "layers" / "sources").glob("*.json"):  # the manifest takes https only
         data = [{**e, "repo": f"file://{upstream}"} for e in json.loads(entries.read_text())]
         entries.write_text(json.dumps(data))
@@ -206,7 +208,7 @@ def test_sources_are_cloned_at_their_pins_and_recorded(tmp_path: Path) -> None:
 
     assert (tmp_path / "src" / "comfyui" / "requirements.txt").is_file()
     assert (
-        _git("rev-parse", "HEAD", cwd=tmp_path / "src" / "nodes" / "custom_nodes" / "NodeA").strip() == commit
+        git("rev-parse", "HEAD", cwd=tmp_path / "src" / "nodes" / "custom_nodes" / "NodeA").strip() == commit
     )
     record = json.loads((tmp_path / "src" / "nodes" / ".provision" / "sources-nodes.json").read_text())
     assert [(r["name"], r["origin"], r["commit"], r["matches_pin"]) for r in record] == [
@@ -217,9 +219,7 @@ def test_sources_are_cloned_at_their_pins_and_recorded(tmp_path: Path) -> None:
 
 def test_sources_from_a_folder_need_no_git_and_say_which_commit_they_are(tmp_path: Path) -> None:
     (tmp_path / "manifest.toml").write_text(_manifest_text())
-    assert (
-        _provision("--manifest", "manifest.toml", "layers", "--out", "layers", cwd=tmp_path).returncode == 0
-    )
+    _write_layers(tmp_path)
     sources = tmp_path / "sources"
     (sources / "ComfyUI" / "comfy").mkdir(parents=True)
     (sources / "ComfyUI" / "main.py").write_text("# comfy\n")
@@ -230,24 +230,8 @@ def test_sources_from_a_folder_need_no_git_and_say_which_commit_they_are(tmp_pat
         (sources / node / ".source-commit").write_text("a" * 40 + "\n")
     (sources / "NoReqs" / ".source-commit").write_text("f" * 40 + "\n")  # not the pinned commit
 
-    comfy = _provision(
-        "sources",
-        "layers/sources/comfyui.json",
-        "--dest",
-        "src/comfyui",
-        "--sources-dir",
-        "sources",
-        cwd=tmp_path,
-    )
-    nodes = _provision(
-        "sources",
-        "layers/sources/nodes.json",
-        "--dest",
-        "src/nodes",
-        "--sources-dir",
-        "sources",
-        cwd=tmp_path,
-    )
+    comfy = _sources("comfyui", "sources", cwd=tmp_path)
+    nodes = _sources("nodes", "sources", cwd=tmp_path)
 
     assert comfy.returncode == 0 and nodes.returncode == 0, comfy.stderr + nodes.stderr
     assert (tmp_path / "src" / "comfyui" / "main.py").read_text() == "# comfy\n"
@@ -261,20 +245,10 @@ def test_sources_from_a_folder_need_no_git_and_say_which_commit_they_are(tmp_pat
 
 def test_a_sources_folder_missing_an_entry_stops_the_build_naming_it(tmp_path: Path) -> None:
     (tmp_path / "manifest.toml").write_text(_manifest_text())
-    assert (
-        _provision("--manifest", "manifest.toml", "layers", "--out", "layers", cwd=tmp_path).returncode == 0
-    )
+    _write_layers(tmp_path)
     (tmp_path / "sources" / "ComfyUI").mkdir(parents=True)
 
-    done = _provision(
-        "sources",
-        "layers/sources/nodes.json",
-        "--dest",
-        "src/nodes",
-        "--sources-dir",
-        "sources",
-        cwd=tmp_path,
-    )
+    done = _sources("nodes", "sources", cwd=tmp_path)
 
     assert done.returncode == 1
     assert "SOURCES_DIR has no NodeA/" in done.stderr and "scripts/export-sources.sh" in done.stderr

@@ -93,3 +93,22 @@ def test_other_tools_download_variables_are_not_group_switches() -> None:
     assert _settings(DOWNLOAD_DIR="/x", DOWNLOAD_GAUSSIAN="true").groups == frozenset({"GAUSSIAN"})
     with pytest.raises(SettingsError, match="DOWNLOAD_GAUSSIAN='maybe': use true or false"):
         _settings(DOWNLOAD_GAUSSIAN="maybe")  # a known group still needs a real boolean
+
+
+def test_ranged_download_and_strict_settings() -> None:
+    settings = _settings()
+    assert (settings.connections, settings.split_min_mib, settings.strict) == (8, 64.0, False)
+    assert settings.status_file is None  # the CLI then uses $COMFYUI_PATH/.provision/models-status.json
+    tuned = _settings(
+        DOWNLOAD_CONNECTIONS="16",
+        DOWNLOAD_SPLIT_MIN_MIB="128",
+        DOWNLOAD_STRICT="true",
+        MODELS_STATUS_FILE="/tmp/s.json",
+    )
+    assert (tuned.connections, tuned.split_min_mib, tuned.strict) == (16, 128.0, True)
+    assert tuned.status_file == Path("/tmp/s.json")
+    assert tuned.groups == frozenset()  # none of these is a group switch
+    with pytest.raises(SettingsError, match=r"DOWNLOAD_CONNECTIONS='0': must be at least 1"):
+        _settings(DOWNLOAD_CONNECTIONS="0")
+    with pytest.raises(SettingsError, match=r"DOWNLOAD_STRICT='sometimes': use true or false"):
+        _settings(DOWNLOAD_STRICT="sometimes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,8 +39,18 @@ class Run:
         self.server.files[f"/{name}"] = data
         return {"url": self.server.url(f"/{name}"), "folder": "loras", "sha256": sha256(data), **fields}
 
-    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        environ = {
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        """Start download_models.sh without waiting (two workers booting on one volume)."""
+        return subprocess.Popen(
+            ["bash", str(SCRIPTS / "download_models.sh"), *args],
+            env=self.environ(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def environ(self, **env: str) -> dict[str, str]:
+        return {
             "PATH": os.environ["PATH"],
             "PYTHON": sys.executable,
             "PROVISION_MANIFEST": str(self.manifest),
@@ -48,9 +59,11 @@ class Run:
             "DOWNLOAD_RETRIES": "3",
             **env,
         }
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["bash", str(SCRIPTS / "download_models.sh"), *args],
-            env=environ,
+            env=self.environ(**env),
             capture_output=True,
             text=True,
             timeout=60,
@@ -100,18 +113,50 @@ def test_a_cut_connection_resumes_where_it_stopped(run: Run, server: FileServer)
     assert not list(run.path("big.safetensors").parent.glob("*.part"))
 
 
-def test_a_checksum_mismatch_is_rejected_and_leaves_nothing_behind(run: Run, server: FileServer) -> None:
+def test_a_checksum_mismatch_is_moved_aside_reported_once_and_does_not_stop_the_boot(
+    run: Run, server: FileServer
+) -> None:
     data = payload(10_000)
-    entry = run.model("bad.safetensors", data)
-    entry["sha256"] = sha256(b"something else")
-    write_manifest(run.manifest, [entry])
+    good = payload(5_000)
+    entry = run.model("bad.safetensors", data, loaded_by=["LoadBad"])
+    entry["sha256"] = expected = sha256(b"something else")
+    write_manifest(run.manifest, [entry, run.model("good.safetensors", good)])
 
     result = run(DOWNLOAD_ALL="true")
 
+    assert result.returncode == 0, result.stderr  # the worker boots: no download-crash loop
+    assert result.stderr.count(f"sha256 is {sha256(data)}, manifest.toml expects {expected}") == 1
+    assert not run.path("bad.safetensors").exists()  # never under a name ComfyUI would load
+    assert run.path(".bad.safetensors.rejected").read_bytes() == data  # kept for inspection
+    assert run.path("good.safetensors").read_bytes() == good
+    assert "the worker starts WITHOUT 'model 0' (TEST): jobs that need them fail with MODEL_MISSING" in (
+        result.stderr
+    )
+    status = json.loads((run.comfyui / ".provision" / "models-status.json").read_text())
+    [missing] = status["missing"]
+    assert missing["filename"] == "bad.safetensors" and missing["error"] == "ChecksumMismatch"
+    assert missing["loaded_by"] == ["LoadBad"] and expected in missing["reason"]
+
+
+def test_strict_mode_stops_the_boot_on_a_failed_model(run: Run, server: FileServer) -> None:
+    entry = run.model("bad.safetensors", payload(10_000))
+    entry["sha256"] = sha256(b"something else")
+    write_manifest(run.manifest, [entry])
+
+    result = run(DOWNLOAD_ALL="true", DOWNLOAD_STRICT="true")
+
     assert result.returncode == 1
-    assert f"sha256 is {sha256(data)}" in result.stderr
-    assert not run.path("bad.safetensors").exists()
-    assert not list(run.root.rglob(".bad.safetensors.*"))
+    assert "FAILED bad.safetensors" in result.stderr and "WITHOUT" not in result.stderr
+
+
+def test_no_enabled_group_removes_a_stale_status(run: Run, server: FileServer) -> None:
+    status = run.comfyui / ".provision" / "models-status.json"
+    status.parent.mkdir(parents=True)
+    status.write_text('{"version": 1, "missing": [{"filename": "old.safetensors"}]}')
+
+    result = run()
+
+    assert result.returncode == 0 and not status.exists()
 
 
 def test_a_404_is_reported_and_the_other_files_still_arrive(run: Run, server: FileServer) -> None:
@@ -121,10 +166,12 @@ def test_a_404_is_reported_and_the_other_files_still_arrive(run: Run, server: Fi
 
     result = run(DOWNLOAD_ALL="true")
 
-    assert result.returncode == 1
+    assert result.returncode == 0, result.stderr
     assert "nope.safetensors: the server answered 404 Not Found" in result.stderr
     assert run.path("good.safetensors").read_bytes() == good
     assert "1 downloaded" in result.stderr and "1 failed" in result.stderr
+    status = json.loads((run.comfyui / ".provision" / "models-status.json").read_text())
+    assert [m["filename"] for m in status["missing"]] == ["nope.safetensors"]
 
 
 def test_a_second_run_downloads_nothing(run: Run, server: FileServer) -> None:
@@ -167,7 +214,7 @@ def test_a_partial_or_corrupt_file_is_never_taken_for_done(run: Run, server: Fil
 
 def test_transient_errors_are_retried(run: Run, server: FileServer) -> None:
     data = payload(8_000)
-    write_manifest(run.manifest, [run.model("flaky.safetensors", data)])
+    write_manifest(run.manifest, [run.model("flaky.safetensors", data, size=len(data))])  # small: no probe
     server.faults["/flaky.safetensors"] = Fault(status=503, status_times=2, retry_after_s=0)
 
     result = run(DOWNLOAD_ALL="true")
@@ -183,7 +230,8 @@ def test_retries_are_bounded(run: Run, server: FileServer) -> None:
 
     result = run(DOWNLOAD_ALL="true", DOWNLOAD_RETRIES="2")
 
-    assert result.returncode == 1
+    assert result.returncode == 0  # the worker boots without it (no boot loop)...
+    assert "the worker starts WITHOUT 'model 0'" in result.stderr  # ...and says so
     assert len(server.requests_for("/down.safetensors")) == 3
     assert "gave up after 3 attempts" in result.stderr
 
@@ -202,7 +250,7 @@ def test_an_unverified_entry_downloads_with_a_warning_and_its_checksum(run: Run,
 def test_require_sha256_refuses_unverified_entries_without_downloading(run: Run, server: FileServer) -> None:
     write_manifest(run.manifest, [run.model("new.safetensors", payload(10), sha256="FILL-ME")])
 
-    result = run(DOWNLOAD_ALL="true", DOWNLOAD_REQUIRE_SHA256="true")
+    result = run(DOWNLOAD_ALL="true", DOWNLOAD_REQUIRE_SHA256="true", DOWNLOAD_STRICT="true")
 
     assert result.returncode == 1
     assert "DOWNLOAD_REQUIRE_SHA256=true" in result.stderr
@@ -252,7 +300,7 @@ def test_groups_argument_overrides_the_flags_and_plan_changes_nothing(run: Run, 
 
     assert plan.returncode == 0 and "a.safetensors" in plan.stdout and "NO sha256 (FILL-ME)" in plan.stdout
     assert download.returncode == 0 and run.path("a.safetensors").exists()
-    assert len(server.requests) == 1  # plan made none
+    assert len(server.requests) == 2  # the download: its range probe (size unknown) and the file; plan none
 
 
 def test_files_a_node_reads_from_comfyui_models_are_linked_there(run: Run, server: FileServer) -> None:
@@ -277,3 +325,67 @@ def test_progress_lines_say_how_far_along_it_is(run: Run, server: FileServer) ->
     assert result.returncode == 0, result.stderr
     assert "[models] p.safetensors: downloading (1.9 MiB)" in result.stderr
     assert "(100%)" in result.stderr and "/s" in result.stderr
+
+
+def test_volume_fills_a_network_volume_so_a_boot_downloads_nothing(run: Run, server: FileServer) -> None:
+    files = {"a.safetensors": payload(30_000), "b.safetensors": payload(40_000)}
+    write_manifest(run.manifest, [run.model(name, data) for name, data in files.items()])
+    volume = run.tmp / "runpod-volume"
+    volume.mkdir()
+
+    filled = run("volume", "--volume", str(volume))
+    requests = len(server.requests)
+    boot = run(DOWNLOAD_ALL="true", MODELS_ROOT=str(volume / "models"))
+
+    assert filled.returncode == 0, filled.stderr
+    for name, data in files.items():
+        assert (volume / "models" / "loras" / name).read_bytes() == data
+    assert "Attach this volume to the endpoint" in filled.stderr
+    assert boot.returncode == 0, boot.stderr
+    assert len(server.requests) == requests  # the boot asked the server for nothing
+    assert "0 downloaded" in boot.stderr and "2 already present" in boot.stderr
+
+
+def test_volume_without_a_volume_says_how_to_attach_one(run: Run, server: FileServer) -> None:
+    write_manifest(run.manifest, [run.model("a.safetensors", payload(10))])
+
+    result = run("volume", "--volume", str(run.tmp / "nowhere"))
+
+    assert result.returncode == 2
+    assert "no network volume at" in result.stderr and "--volume DIR" in result.stderr
+    assert server.requests == []
+
+
+def test_two_workers_on_one_volume_download_each_file_once_and_never_expose_a_partial_one(
+    run: Run, server: FileServer
+) -> None:
+    big, small = payload(3 * 2**20), payload(200_000)
+    write_manifest(
+        run.manifest,
+        [run.model("big.safetensors", big, size=len(big)), run.model("small.safetensors", small)],
+    )
+    # Slow enough that both workers are at it at once; the big file goes in ranges.
+    server.faults["/big.safetensors"] = Fault(rate_bytes_per_s=1.5 * 2**20)
+    server.faults["/small.safetensors"] = Fault(first_byte_delay_s=0.5)
+    env = {"DOWNLOAD_ALL": "true", "DOWNLOAD_SPLIT_MIN_MIB": "1", "DOWNLOAD_CONNECTIONS": "3"}
+
+    workers = [run.popen(**env), run.popen(**env)]
+    seen: dict[str, bytes] = {}
+    while any(w.poll() is None for w in workers):
+        for name in ("big.safetensors", "small.safetensors"):
+            path = run.path(name)
+            if name not in seen and path.exists():
+                seen[name] = path.read_bytes()  # the moment it has its name, it is complete
+        time.sleep(0.01)
+    results = [w.communicate(timeout=30) for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], results
+    assert seen == {"big.safetensors": big, "small.safetensors": small}
+    assert run.path("big.safetensors").read_bytes() == big
+    # Each file's bytes went over the wire once, plus the one byte of the first worker's range
+    # probe (the second worker never probes: it finds the verified file after the lock).
+    assert server.bytes_sent["/big.safetensors"] == len(big) + 1
+    assert server.bytes_sent["/small.safetensors"] == len(small) + 1
+    stderr = "".join(err for _, err in results)
+    assert "another process is downloading it; waiting" in stderr
+    assert not list(run.root.rglob("*.part")) and not list(run.root.rglob("*.ranges"))

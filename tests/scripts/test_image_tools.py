@@ -4,24 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.provision.helpers import commit_files, git
+
 REPO = Path(__file__).resolve().parents[2]
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.org",
-}
-
-
-def _git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, text=True
-    ).stdout
 
 
 def _export(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,15 +24,12 @@ def _export(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_partial_snapshot_exports_without_its_missing_blobs_and_records_the_commit(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
-    (upstream / "assets").mkdir(parents=True)
-    _git("init", "--quiet", cwd=upstream)
-    (upstream / "nodes.py").write_text("NODE_CLASS_MAPPINGS = {}\n")
-    (upstream / "assets" / "big.png").write_bytes(b"\x89PNG large asset")
-    _git("add", ".", cwd=upstream)
-    _git("commit", "--quiet", "-m", "one", cwd=upstream)
-    _git("tag", "v1.2.3", cwd=upstream)
-    commit = _git("rev-parse", "HEAD", cwd=upstream).strip()
-    blob = _git("rev-parse", "HEAD:assets/big.png", cwd=upstream).strip()
+    files: dict[str, str | bytes] = {
+        "nodes.py": "NODE_CLASS_MAPPINGS = {}\n",
+        "assets/big.png": b"\x89PNG large asset",
+    }
+    commit = commit_files(upstream, files, tag="v1.2.3")
+    blob = git("rev-parse", "HEAD:assets/big.png", cwd=upstream).strip()
     (upstream / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # what a partial snapshot lacks
 
     done = _export(str(upstream / ".git"), "v1.2.3", str(tmp_path / "out" / "MyNode"))
@@ -59,11 +45,7 @@ def test_a_partial_snapshot_exports_without_its_missing_blobs_and_records_the_co
 
 def test_export_refuses_an_unknown_ref_and_a_non_empty_destination(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
-    upstream.mkdir()
-    _git("init", "--quiet", cwd=upstream)
-    (upstream / "a").write_text("a\n")
-    _git("add", ".", cwd=upstream)
-    _git("commit", "--quiet", "-m", "one", cwd=upstream)
+    commit_files(upstream, {"a": "a\n"})
 
     unknown = _export(str(upstream), "v9.9.9", str(tmp_path / "dest"))
     assert unknown.returncode == 1 and f"{upstream} has no commit for v9.9.9" in unknown.stderr

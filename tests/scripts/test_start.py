@@ -202,7 +202,9 @@ def test_a_failed_model_download_stops_the_serverless_boot(box: StubBox) -> None
 
     assert result.returncode == 1
     assert "refusing to serve jobs without their models" in result.stderr
-    assert box.calls() == ["provision download"]
+    # Failed models alone do not fail a --keep-going run (docs/models.md); an exit 1 means
+    # DOWNLOAD_STRICT=true or a status file that could not be written.
+    assert box.calls() == ["provision download --keep-going"]
     assert box.handler() is None
 
 
@@ -210,7 +212,7 @@ def test_models_download_while_comfyui_boots(box: StubBox) -> None:
     result = box.run("serverless", env=box.env(DOWNLOAD_ALL="true"))
 
     assert result.returncode == 0, result.stderr
-    assert box.calls() == ["provision download"]
+    assert box.calls() == ["provision download --keep-going"]
     assert box.handler() is not None
 
 
@@ -304,8 +306,12 @@ def test_started_as_root_it_hands_the_volume_over_and_runs_as_the_worker_user() 
         (volume / "models" / "loras").mkdir(parents=True)  # root-owned, as RunPod mounts it
         (volume / "models" / "loras" / "mine.safetensors").write_bytes(b"x")
         env = box.env(RUN_AS_ROOT="false", WORKER_USER="nobody", MODEL_VOLUMES=str(volume))
+        # The scripts run from a copy in the root: the checkout may sit under a folder the worker
+        # user cannot enter (a clone in /root or in a private temporary folder).
+        scripts = root / "scripts"
+        shutil.copytree(SCRIPTS, scripts)
 
-        result = box.run("serverless", env=env)
+        result = box.run("serverless", env=env, script=str(scripts / "start.sh"))
 
         assert result.returncode == 0, result.stderr
         assert "dropping root: running as nobody" in result.stdout
