@@ -32,8 +32,8 @@ def child(mode: str, url: str, path: str) -> None:
     """One upload in a fresh process, so the RSS high-water mark is this upload's alone."""
     import boto3
 
+    from handler.destination import build_destination
     from handler.storage.base import OutputFile
-    from handler.storage.destination import build_destination
     from handler.storage.s3 import S3Delivery
 
     destination = build_destination(

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .destination import Destination, DestinationError, build_destination
 from .inputs.netguard import AllowList
-from .storage.destination import Destination, DestinationError, build_destination
 
 __all__ = ["ComfyTimeouts", "ConfigError", "InputURLSettings", "Settings"]
 

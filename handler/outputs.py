@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .values import FolderSnapshot
+
 __all__ = [
     "FileRef",
     "FolderSnapshot",
@@ -22,7 +24,6 @@ __all__ = [
     "new_files",
 ]
 
-FolderSnapshot = Mapping[str, tuple[int, int]]  # relative posix path -> (size, mtime_ns)
 _FILE_TYPES = ("output", "temp")
 
 

@@ -23,6 +23,7 @@ from .comfy.folders import ComfyFolders
 from .comfy.readiness import wait_until_ready
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
+from .destination import Destination
 from .errors import (
     ExecutionFailed,
     FetchFailed,
@@ -38,14 +39,13 @@ from .errors import (
     redact_result,
 )
 from .inputs.download import InputDownloads
-from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
+from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode
 from .media import SNIFF_BYTES, is_image, sniff_mime
 from .models import check_workflow, read_missing
 from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, execution_window, new_files
 from .progress import ProgressReporter, Sender
 from .storage import InlineDelivery, OutputFile
-from .storage.destination import Destination
-from .storage.plan import plan_delivery, resolve_mode, serialized_size
+from .storage.plan import plan_delivery, serialized_size
 from .storage.s3 import S3Delivery, make_client
 from .workflow import class_types, with_renamed_inputs, with_rerun_marker
 

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import ComfyUnavailable, FetchFailed, WorkflowInvalid
-from ..job import InputImage
+from ..values import InputImage
 from .events import feature_flags_frame
 
 __all__ = ["ComfyClient", "QueuedPrompt"]

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted
+from ..values import RunProgress
 from . import events as ev
 from .client import ComfyClient
 from .process import comfy_process_dead
@@ -42,19 +43,6 @@ class StreamedImage:
     node_id: str
     path: Path
     mime_type: str
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """What the prompt is doing now; the worker forwards it to RunPod."""
-
-    stage: str
-    node: str | None = None
-    node_class: str | None = None
-    step: int | None = None
-    max_steps: int | None = None
-    nodes_done: int = 0
-    nodes_total: int = 0
 
 
 @dataclass

@@ -27,9 +27,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from ..destination import Destination
 from ..errors import StorageMisconfigured, UploadFailed
 from .base import OutputFile
-from .destination import Destination
 
 __all__ = ["S3Delivery", "check_destination", "make_client"]
 

@@ -13,7 +13,7 @@ from handler.errors import InputFetchFailed, InputRefused, error_result
 from handler.inputs.connector import Lookup, system_lookup
 from handler.inputs.fetch import FetchLimits, JobBudget, UrlFetcher
 from handler.inputs.netguard import AddressPolicy, AllowList, IPAddress
-from handler.job import RemoteInput
+from handler.values import RemoteInput
 
 from .conftest import PNG, TOKEN, FileServer, ip, self_signed
 
