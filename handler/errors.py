@@ -2,10 +2,15 @@
 
     WorkerError (code)
     ├── JobInputError        INVALID_INPUT      the job input is malformed
-    │   └── InputRefused     INVALID_INPUT      an input URL the guard will not fetch (entry, reason)
+    │   ├── InputRefused     INVALID_INPUT      an input URL the guard will not fetch (entry, reason)
+    │   └── UploadRefused    INVALID_INPUT      ComfyUI refused an input file with a 4xx (name, status)
     ├── InputFetchFailed     INPUT_FETCH_FAILED an input URL could not be downloaded
     ├── ModelMissing         MODEL_MISSING      the workflow needs a model the boot could not provide
     ├── ComfyUnavailable     COMFY_UNAVAILABLE  ComfyUI did not answer (start-up, network)
+    │   ├── ComfyUnreachable COMFY_UNAVAILABLE  no connection to COMFY_HOST (refused, reset)
+    │   ├── ComfyNoAnswer    COMFY_UNAVAILABLE  connected, but no answer within COMFY_HTTP_TIMEOUT_S
+    │   ├── ComfyHTTPError   COMFY_UNAVAILABLE  an HTTP error status where ComfyUI never sends one
+    │   └── ComfyBadReply    COMFY_UNAVAILABLE  a reply that is not the JSON ComfyUI sends
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
     ├── ExecutionFailed      EXECUTION_FAILED   a node raised while running
@@ -32,8 +37,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "ComfyBadReply",
     "ComfyCrashed",
+    "ComfyHTTPError",
+    "ComfyNoAnswer",
     "ComfyUnavailable",
+    "ComfyUnreachable",
     "ExecutionFailed",
     "FetchFailed",
     "InputFetchFailed",
@@ -48,6 +57,7 @@ __all__ = [
     "StorageError",
     "StorageMisconfigured",
     "UploadFailed",
+    "UploadRefused",
     "WarmupFailed",
     "WorkdirUnavailable",
     "WorkerError",
@@ -141,6 +151,67 @@ class ComfyUnavailable(WorkerError):
     """ComfyUI does not answer (still starting, wrong COMFY_HOST, network)."""
 
     code = "COMFY_UNAVAILABLE"
+
+
+class ComfyUnreachable(ComfyUnavailable):
+    """No connection to ComfyUI at all: refused, reset, or the host does not resolve."""
+
+    def __init__(self, *, host: str, action: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach ComfyUI at {host} while {action} ({reason}); check COMFY_HOST and that "
+            "ComfyUI is running",
+            details={"comfy_host": host, "action": action},
+        )
+
+
+class ComfyNoAnswer(ComfyUnavailable):
+    """ComfyUI took the connection but did not answer in time."""
+
+    def __init__(self, *, host: str, action: str, timeout_s: float) -> None:
+        super().__init__(
+            f"ComfyUI at {host} did not answer within {timeout_s:g} s while {action}; it may be stuck "
+            "or overloaded (raise COMFY_HTTP_TIMEOUT_S if it is only slow)",
+            details={"comfy_host": host, "action": action, "timeout_s": timeout_s},
+        )
+
+
+class ComfyHTTPError(ComfyUnavailable):
+    """ComfyUI answered an HTTP error status where it never should."""
+
+    def __init__(self, *, host: str, action: str, status: int, body: str = "") -> None:
+        shown = " ".join(body.split())[:200]
+        super().__init__(
+            f"ComfyUI at {host} answered HTTP {status} while {action}" + (f": {shown}" if shown else ""),
+            details={"comfy_host": host, "action": action, "status": status},
+        )
+
+
+class ComfyBadReply(ComfyUnavailable):
+    """ComfyUI answered, but not with the JSON it always sends: COMFY_HOST may be another server."""
+
+    def __init__(self, *, host: str, action: str, body: str) -> None:
+        shown = " ".join(body.split())[:120]
+        super().__init__(
+            f"the server at {host} answered with something that is not ComfyUI's JSON while {action} "
+            f"({shown!r}); check that COMFY_HOST points at ComfyUI and not at another server",
+            details={"comfy_host": host, "action": action},
+        )
+
+
+class UploadRefused(JobInputError):
+    """ComfyUI refused an input file with a 4xx: too big for it, or not a file it accepts."""
+
+    def __init__(self, *, name: str, status: int, body: str = "") -> None:
+        if status == 413:
+            hint = "it is over ComfyUI's upload limit: raise it with COMFY_ARGS=--max-upload-size <MB>"
+        else:
+            hint = "check that the file is a valid image or media file"
+        shown = " ".join(body.split())[:200]
+        super().__init__(
+            f"ComfyUI refused the input {name!r} with HTTP {status}: {hint}"
+            + (f" (ComfyUI said: {shown})" if shown else ""),
+            details={"name": name, "status": status},
+        )
 
 
 class ComfyCrashed(WorkerError):

@@ -16,24 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted
 from ..values import RunProgress
 from . import events as ev
-from .client import ComfyClient
+from .client import ComfyClient, ComfySocket
 from .process import comfy_process_dead
 
 __all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions"]
 
 logger = logging.getLogger(__name__)
-
-_CLOSED = (
-    aiohttp.WSMsgType.CLOSE,
-    aiohttp.WSMsgType.CLOSING,
-    aiohttp.WSMsgType.CLOSED,
-    aiohttp.WSMsgType.ERROR,
-)
 
 
 @dataclass(frozen=True)
@@ -113,7 +104,7 @@ class PromptTracker:
         self._current_node: str | None = None
         self._done_nodes: set[str] = set()
         self._streamed: list[StreamedImage] = []
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: ComfySocket | None = None
         self.started_at: float | None = None
         self.stage = "waiting in ComfyUI's queue"
 
@@ -153,14 +144,14 @@ class PromptTracker:
                 self._ws = await self._reconnect()
                 continue
             try:
-                message = await self._ws.receive(timeout=idle_s)
+                frame = await self._ws.receive(idle_s)
             except TimeoutError:
                 # Silence: a long node, or a socket that stopped delivering. /history decides.
                 history = await self._history_if_done()
                 if history is not None:
                     return history
                 continue
-            if message.type in _CLOSED:
+            if frame.kind == "closed":
                 logger.warning("ComfyUI's WebSocket closed during prompt %s; reconnecting", self._prompt_id)
                 await self._ws.close()
                 self._ws = await self._reconnect()
@@ -168,12 +159,12 @@ class PromptTracker:
                 if history is not None:
                     return history
                 continue
-            if message.type == aiohttp.WSMsgType.TEXT:
+            if frame.kind == "text":
                 if self._options.trace:
-                    logger.debug("ws <- %s", message.data[:500])
-                event = ev.parse_text_frame(message.data)
-            elif message.type == aiohttp.WSMsgType.BINARY:
-                event = ev.parse_binary_frame(message.data)
+                    logger.debug("ws <- %s", frame.text[:500])
+                event = ev.parse_text_frame(frame.text)
+            elif frame.kind == "binary":
+                event = ev.parse_binary_frame(frame.data)
             else:
                 continue
             if self._handle(event):
@@ -250,7 +241,7 @@ class PromptTracker:
             )
         return history
 
-    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
+    async def _reconnect(self) -> ComfySocket | None:
         """Reconnect with the same clientId; None (poll /history) if only HTTP still works."""
         for attempt in range(1, self._options.reconnect_attempts + 1):
             self._check_process()
