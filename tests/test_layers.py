@@ -61,3 +61,20 @@ def test_layers_import_downward(module: str, forbidden: tuple[str, ...]) -> None
     imported = _imports(HANDLER / module)
     wrong = sorted(m for m in imported for f in forbidden if m == f or m.startswith(f + "."))
     assert wrong == [], f"{module} imports {wrong}"
+
+
+def test_aiohttp_is_imported_only_at_the_two_http_boundaries() -> None:
+    # comfy/client.py talks to ComfyUI; inputs/ downloads input URLs through its address guard.
+    importers = set()
+    for path in HANDLER.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            if any(name.split(".")[0] == "aiohttp" for name in names):
+                importers.add(path.relative_to(HANDLER).as_posix())
+    assert importers == {"comfy/client.py", "inputs/connector.py", "inputs/fetch.py"}

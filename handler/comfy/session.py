@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted
+from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted, WorkerError
 from ..values import RunProgress
 from . import events as ev
 from .client import ComfyClient, ComfySocket
 from .process import comfy_process_dead
 
-__all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions"]
+__all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions", "stop_prompt"]
 
 logger = logging.getLogger(__name__)
 
@@ -303,3 +303,27 @@ class PromptTracker:
                 nodes_total=len(self._workflow),
             )
         )
+
+
+async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
+    """Interrupt and dequeue one prompt, wait (bounded) until ComfyUI has let go of it, and return
+    its history entry (what it wrote before it stopped), if any. Never raises a WorkerError."""
+    try:
+        deadline = time.monotonic() + settle_s
+        while True:
+            running, pending = await comfy.queue()
+            # Again on every pass: a POST /prompt still in flight may queue it after a first delete.
+            if prompt_id in pending:
+                await comfy.delete_queued(prompt_id)
+            elif prompt_id in running:
+                await comfy.interrupt(prompt_id)  # only ours: never another job's prompt
+            else:
+                break
+            if time.monotonic() >= deadline:
+                logger.warning("prompt %s still in ComfyUI's queue after the interrupt", prompt_id)
+                break
+            await asyncio.sleep(0.05)
+        return await comfy.history(prompt_id)
+    except WorkerError as exc:
+        logger.warning("could not stop prompt %s: %s", prompt_id, exc.message)
+        return None
