@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .behaviour import Behaviour
+from .browser import BrowserRenders
 from .cache import CacheEntry, NodeCache
 from .folders import Folders
 from .graph import DependencyCycleError, ExecutionList, is_link
@@ -70,6 +71,7 @@ class Executor:
         self._kill = kill
         self._on_node_start = on_node_start
         self.interrupts = InterruptFlag()
+        self.browser = BrowserRenders()
 
     # --- called by the HTTP handlers ---------------------------------------------------------------
 
@@ -235,6 +237,7 @@ class _PromptRun:
                 hub=self.ex.hub,
                 progress=self.progress,
                 interrupts=self.ex.interrupts,
+                browser=self.ex.browser,
             )
             result: NodeResult = await cls().run(context, **inputs)
             await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
