@@ -207,8 +207,10 @@ async def test_unknown_node_is_workflow_invalid(worker: Worker) -> None:
         **{k: v for k, v in wf.save_image().items() if k != "1"},
     }
     result = await worker.handle({"id": "j", "input": {"workflow": workflow}})
-    assert result["error"].startswith("WORKFLOW_INVALID: ")
-    assert "node NoSuchNode does not exist" in result["error"] and "custom node" in result["error"]
+    # Found from /object_info before queueing: every missing class at once, with its node ids.
+    assert result["error"].startswith("NODES_MISSING: ")
+    assert "no node class NoSuchNode (node 1)" in result["error"] and "custom node" in result["error"]
+    assert result["details"]["missing_classes"] == ["NoSuchNode"]
 
 
 async def test_partly_broken_workflow_runs_the_valid_branch_and_reports_the_other(worker: Worker) -> None:
