@@ -3,6 +3,7 @@
     comfy-worker serve --comfy-host 127.0.0.1:8188 --workers 2
     comfy-worker run workflows/simple_test.json --image input.png --out outputs/
     comfy-worker status <job id> | cancel <job id> | health
+    comfy-worker check workflows/sharp_splat.json [--comfy-url http://127.0.0.1:8188]
 
 Every failure is one clear line on stderr and a non-zero exit (2 for usage, 1 for the rest).
 """
@@ -113,7 +114,68 @@ def _parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", help="show the endpoint's job and worker counts")
     endpoint_options(health)
     health.set_defaults(func=_health)
+
+    check = commands.add_parser(
+        "check", help="before deploying: are the workflow's nodes and models in the image?"
+    )
+    check.add_argument("workflow", type=Path, help="API-format workflow JSON")
+    check.add_argument("--comfy-url", help="check against a running ComfyUI's /object_info instead")
+    check.add_argument(
+        "--node-list",
+        type=Path,
+        help="node list from `python -m provision record-nodes` (default: the one for the pinned versions)",
+    )
+    check.add_argument("--manifest", type=Path, help="manifest.toml (default: the repo's)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=_check)
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .preflight import (
+        DEFAULT_NODE_LIST,
+        check_workflow,
+        load_workflow,
+        provided_by_object_info,
+        provided_offline,
+    )
+
+    try:
+        workflow = load_workflow(args.workflow)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {args.workflow}: {exc}") from None
+    if args.comfy_url:
+        provided = provided_by_object_info(_object_info(args.comfy_url), args.comfy_url)
+    else:
+        node_list = args.node_list or DEFAULT_NODE_LIST
+        manifest = args.manifest or Path(__file__).resolve().parents[1] / "manifest.toml"
+        try:
+            provided = provided_offline(
+                json.loads(node_list.read_text(encoding="utf-8")), manifest.read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the node list {node_list} or manifest {manifest}: {exc}") from None
+    report = check_workflow(workflow, provided)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _object_info(url: str) -> dict[str, Any]:
+    import urllib.error
+    import urllib.request
+
+    target = url.rstrip("/") + "/object_info"
+    try:
+        with urllib.request.urlopen(target, timeout=60) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {target} ({exc}); is ComfyUI running there?") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{target} did not answer with ComfyUI's node definitions")
+    return data
 
 
 def _positive_int(text: str) -> int:

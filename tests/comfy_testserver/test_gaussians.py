@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 import time
 from pathlib import Path
@@ -190,3 +191,34 @@ async def test_gaussian_viewer_reports_a_missing_file_in_its_ui(
     }
     history = await run(sharp_server, session, workflow)
     assert history["outputs"]["4"] == {"error": ["File not found: /nowhere/x.ply"]}
+
+
+REAL_INFO = json.loads(
+    (
+        Path(__file__).resolve().parents[2] / "comfy_testserver" / "recorded" / "gaussian_object_info.json"
+    ).read_text()
+)["object_info"]
+
+
+@pytest.mark.parametrize(
+    "name", ["LoadSharpModel", "SharpPredict", "LoadImageWithExif", "GaussianViewer", "ExtrinsicsToPose"]
+)
+async def test_stand_in_definitions_match_the_real_nodes(
+    server: ComfyTestServer, session: aiohttp.ClientSession, name: str
+) -> None:
+    async with session.get(f"{server.url}/object_info/{name}") as response:
+        ours = (await response.json())[name]
+    real = REAL_INFO[name]
+    for key in ("output", "output_name", "output_node", "python_module", "category", "display_name"):
+        assert ours[key] == real[key], key
+    assert ours["input_order"] == real["input_order"]
+    for section in ("required", "optional"):
+        for input_name, spec in real["input"].get(section, {}).items():
+            mine = ours["input"][section][input_name]
+            assert mine[0] == spec[0] or isinstance(spec[0], list), input_name  # type (lists: file names)
+            options = spec[1] if len(spec) > 1 else {}
+            for option in ("default", "min", "max", "forceInput"):
+                assert (mine[1] if len(mine) > 1 else {}).get(option) == options.get(option), (
+                    input_name,
+                    option,
+                )
