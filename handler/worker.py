@@ -24,6 +24,7 @@ from .comfy.folders import ComfyFolders
 from .comfy.readiness import wait_until_ready
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
+from .conversion import convert_outputs
 from .errors import (
     ExecutionFailed,
     FetchFailed,
@@ -305,6 +306,8 @@ class _JobRun:
             except FetchFailed as exc:
                 fetch_problems.append(exc.message)
         files.extend(self._streamed(outcome))
+        files, converted = await asyncio.to_thread(convert_outputs, files, request.convert)
+        self.notes.extend(converted)
         problems = self._skipped_branches(outcome) + fetch_problems
         if not files and not found.texts:
             if fetch_problems:
