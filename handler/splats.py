@@ -4,12 +4,14 @@ Input: a binary little-endian 3DGS PLY (what SHARP and every 3DGS trainer write)
 ``x y z f_dc_0..2 opacity scale_0..2 rot_0..3`` (opacity and scales as logits/logs, ``rot_0`` = w).
 Higher spherical-harmonic bands (``f_rest_*``) are dropped: SHARP writes none.
 
-- ``spz``: Niantic's SPZ, version 2 (github.com/nianticlabs/spz, README "File Format"): gzip of a
-  16-byte header (magic 0x5053474e, version 2, count, SH degree 0, 12 fractional bits) and
+- ``spz``: Niantic's SPZ, version 3 (github.com/nianticlabs/spz, README "File Format"): gzip of a
+  16-byte header (magic 0x5053474e, version 3, count, SH degree 0, 12 fractional bits) and
   column arrays: positions as 24-bit fixed point, alphas sigmoid(opacity)*255, colours
-  f_dc*0.15*255+127.5, scales (log+10)*16, rotations as x,y,z*127.5+127.5 with w >= 0 implied.
+  f_dc*0.15*255+127.5, scales (log+10)*16, rotations "smallest three" in 32 bits (index of the
+  largest |component| of x,y,z,w in the top 2 bits, then per other component a sign bit and a
+  9-bit magnitude scaled by sqrt(2)). Version 2 files (8-bit x,y,z) are read too.
   SPZ is RUB (three.js) while PLY is RDF, so y and z are flipped on the way in (positions, and
-  the rotation by conjugation), as Niantic's converter does when told the PLY is RDF.
+  the rotation's y and z), as Niantic's library does when told the PLY is RDF.
 - ``splat``: antimatter15's .splat, 32 bytes per gaussian: position float32 x3, scale float32 x3
   (exp of the log), RGBA uint8 (0.5 + 0.28209*f_dc, sigmoid(opacity)), rotation uint8 x4 (w x y z,
   q*128+128); sorted by size x opacity, largest first, like its converter; PLY axes.
@@ -159,11 +161,8 @@ def _to_spz(cloud: SplatCloud) -> bytes:
     alphas = _u8(_sigmoid(cloud.opacity_logits) * 255.0)
     colors = _u8(cloud.colors_dc * (_SPZ_COLOR_SCALE * 255.0) + 127.5)
     scales = _u8((cloud.log_scales + 10.0) * 16.0)
-    q = _unit_quaternions(cloud.rotations)
-    xyz = q[:, 1:] * _FLIP  # conjugating by the 180-degree turn about x flips y and z
-    xyz = np.where(q[:, :1] < 0, -xyz, xyz)  # w >= 0 is implied
-    rotations = _u8(xyz * 127.5 + 127.5)
-    header = struct.pack("<IIIBBBB", _SPZ_MAGIC, 2, n, 0, _SPZ_FRACTIONAL_BITS, 0, 0)
+    rotations = _smallest_three(_unit_quaternions(cloud.rotations))
+    header = struct.pack("<IIIBBBB", _SPZ_MAGIC, 3, n, 0, _SPZ_FRACTIONAL_BITS, 0, 0)
     body = b"".join(a.tobytes() for a in (packed, alphas, colors, scales, rotations))
     return gzip.compress(header + body, compresslevel=6, mtime=0)
 
@@ -171,8 +170,8 @@ def _to_spz(cloud: SplatCloud) -> bytes:
 def _from_spz(data: bytes) -> SplatCloud:
     raw = gzip.decompress(data)
     magic, version, n, degree, bits, _, _ = struct.unpack_from("<IIIBBBB", raw)
-    if magic != _SPZ_MAGIC or version != 2 or degree != 0:
-        raise NotASplat("not an SPZ v2 file of SH degree 0")
+    if magic != _SPZ_MAGIC or version not in (2, 3) or degree != 0:
+        raise NotASplat("not an SPZ v2/v3 file of SH degree 0")
     offset = 16
 
     def take(count: int) -> npt.NDArray[np.uint8]:
@@ -188,9 +187,49 @@ def _from_spz(data: bytes) -> SplatCloud:
     alphas = take(n).astype(np.float32) / 255.0
     colors = (take(n * 3).reshape(n, 3).astype(np.float32) - 127.5) / (_SPZ_COLOR_SCALE * 255.0)
     scales = take(n * 3).reshape(n, 3).astype(np.float32) / 16.0 - 10.0
-    xyz = (take(n * 3).reshape(n, 3).astype(np.float32) - 127.5) / 127.5
-    w = np.sqrt(np.clip(1.0 - (xyz**2).sum(axis=1, keepdims=True), 0.0, 1.0))
-    return SplatCloud(positions, colors, _logit(alphas), scales, np.hstack([w, xyz * _FLIP]))
+    if version == 3:
+        rotations = _from_smallest_three(take(n * 4).view("<u4"))
+    else:
+        xyz = (take(n * 3).reshape(n, 3).astype(np.float32) - 127.5) / 127.5 * _FLIP
+        w = np.sqrt(np.clip(1.0 - (xyz**2).sum(axis=1, keepdims=True), 0.0, 1.0))
+        rotations = np.hstack([w, xyz]).astype(np.float32)
+    return SplatCloud(positions, colors, _logit(alphas), scales, rotations)
+
+
+_SQRT1_2 = np.float32(np.sqrt(0.5))
+_MAG = (1 << 9) - 1
+
+
+def _smallest_three(q: Floats) -> npt.NDArray[np.uint8]:
+    """Unit quaternions (w x y z, PLY axes) to SPZ v3's 32-bit words (x y z w order, RUB axes)."""
+    xyzw = np.hstack([q[:, 1:] * _FLIP, q[:, :1]])
+    largest = np.abs(xyzw).argmax(axis=1)
+    rows = np.arange(len(xyzw))
+    negate = xyzw[rows, largest] < 0
+    words = largest.astype(np.uint32)
+    for index in range(4):
+        component = xyzw[:, index]
+        sign = ((component < 0) ^ negate).astype(np.uint32)
+        mag = np.floor(_MAG * (np.abs(component) / _SQRT1_2) + 0.5).astype(np.uint32)
+        packed = (words << 10) | (sign << 9) | np.minimum(mag, _MAG)
+        words = np.where(largest == index, words, packed)
+    return words.astype("<u4").view(np.uint8)
+
+
+def _from_smallest_three(words: npt.NDArray[np.uint32]) -> Floats:
+    words = words.astype(np.uint32)
+    largest = (words >> 30).astype(np.int64)
+    xyzw = np.zeros((len(words), 4), dtype=np.float32)
+    rest = words.copy()
+    for index in (3, 2, 1, 0):  # packed first-to-last, so read last-to-first
+        here = largest != index
+        value = _SQRT1_2 * (rest & _MAG).astype(np.float32) / _MAG
+        value = np.where((rest >> 9) & 1, -value, value)
+        xyzw[:, index] = np.where(here, value, 0.0)
+        rest = np.where(here, rest >> 10, rest)
+    rows = np.arange(len(words))
+    xyzw[rows, largest] = np.sqrt(np.clip(1.0 - (xyzw**2).sum(axis=1), 0.0, 1.0))
+    return np.hstack([xyzw[:, 3:], xyzw[:, :3] * _FLIP]).astype(np.float32)
 
 
 def _to_splat(cloud: SplatCloud) -> bytes:

@@ -4,6 +4,7 @@ bounds, refusal of non-splat PLYs, and the worker end to end against the test se
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import struct
 from typing import Any
@@ -38,8 +39,8 @@ def test_spz_layout_and_error_bounds(ply: bytes) -> None:
     data = encode(cloud, "spz")
     raw = gzip.decompress(data)
     assert data[:2] == b"\x1f\x8b"
-    assert struct.unpack_from("<IIIBBBB", raw) == (0x5053474E, 2, len(cloud), 0, 12, 0, 0)
-    assert len(raw) == 16 + len(cloud) * (9 + 1 + 3 + 3 + 3)
+    assert struct.unpack_from("<IIIBBBB", raw) == (0x5053474E, 3, len(cloud), 0, 12, 0, 0)
+    assert len(raw) == 16 + len(cloud) * (9 + 1 + 3 + 3 + 4)
     first_y = int.from_bytes(raw[16 + 3 : 16 + 6], "little", signed=True)
     assert first_y == round(-cloud.positions[0, 1] * 4096)  # RDF -> RUB: y (and z) flipped
     back = decode(data, "spz")
@@ -48,7 +49,28 @@ def test_spz_layout_and_error_bounds(ply: bytes) -> None:
     shown = lambda dc: (0.5 + SH_C0 * dc) * 255  # noqa: E731
     assert np.abs(shown(back.colors_dc) - shown(cloud.colors_dc)).max() <= 0.5 * SH_C0 / 0.15 + 1e-3
     assert np.abs(sig(back.opacity_logits) - sig(cloud.opacity_logits)).max() <= 0.5 / 255 + 1e-6
-    assert quaternion_angle_deg(back.rotations, cloud.rotations).max() < 1.0  # identity quaternions here
+    assert quaternion_angle_deg(back.rotations, cloud.rotations).max() < 0.25
+
+
+def test_spz_rotations_survive_in_any_orientation(ply: bytes) -> None:
+    cloud = read_ply(ply)
+    turned = np.random.default_rng(3).normal(size=(len(cloud), 4)).astype(np.float32)
+    cloud = dataclasses.replace(cloud, rotations=turned)
+    back = decode(encode(cloud, "spz"), "spz")
+    assert quaternion_angle_deg(back.rotations, cloud.rotations).max() < 0.25  # smallest-three, 9 bits
+    # The 180-degree turn about x between RDF and RUB: a quaternion's y and z change sign on disk.
+    raw = gzip.decompress(
+        encode(
+            dataclasses.replace(
+                cloud, rotations=np.tile([0.6, 0, 0.8, 0], (len(cloud), 1)).astype(np.float32)
+            ),
+            "spz",
+        )
+    )
+    word = int.from_bytes(raw[-4:], "little")
+    assert word >> 30 == 1  # y is the largest of x, y, z, w
+    # y became -0.8 in RUB; the largest is stored positive, so the whole quaternion is negated: w < 0.
+    assert (word >> 9) & 1 == 1 and (word & 511) == round(511 * 0.6 / 0.5**0.5)
 
 
 def test_splat_layout_order_and_error_bounds(ply: bytes) -> None:
