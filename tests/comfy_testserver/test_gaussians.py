@@ -222,3 +222,51 @@ async def test_stand_in_definitions_match_the_real_nodes(
                     input_name,
                     option,
                 )
+
+
+async def test_viewer_handshake_and_ui_match_the_recording(
+    sharp_server: ComfyTestServer, session: aiohttp.ClientSession
+) -> None:
+    recording = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "comfy_testserver" / "recorded" / "18_gaussian_viewer.json"
+        ).read_text()
+    )
+    real_request = next(f["data"] for f in recording["ws_frames"] if f["type"] == "geompack_render_request")
+    real_ui = recording["history_outputs"]["4"]
+    sharp_server.behaviour.browser_render_timeout_s = 0.2
+    Image.new("RGB", (640, 480), (90, 120, 150)).save(sharp_server.root / "input" / "photo.png")
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
+        "2": {"class_type": "LoadSharpModel", "inputs": {"device": "cpu", "checkpoint_path": ""}},
+        "3": {"class_type": "SharpPredict", "inputs": {"model": ["2", 0], "image": ["1", 0], "focal_length_mm": 30.0, "output_prefix": "sharp"}},
+        "4": {"class_type": "GaussianViewer", "inputs": {"ply_path": ["3", 0], "extrinsics": ["3", 1], "intrinsics": ["3", 2], "image": ["1", 0]}},
+    }  # fmt: skip
+    sock = await Socket.connect(session, sharp_server.url, "recorder")
+    prompt_id = (await submit(session, sharp_server.url, {"prompt": workflow}, "recorder"))["prompt_id"]
+    await sock.wait_done(prompt_id)
+    await sock.close()
+    ours = next(f["data"] for f in sock.frames() if f["type"] == "geompack_render_request")
+    assert list(ours) == list(real_request)
+    for key in (
+        "node_id",
+        "subfolder",
+        "type",
+        "output_resolution",
+        "output_aspect_ratio",
+        "extrinsics",
+        "camera_state",
+    ):
+        assert ours[key] == real_request[key], key
+    flat = lambda m: [v for row in m for v in row]  # noqa: E731
+    assert flat(ours["intrinsics"]) == pytest.approx(
+        flat(real_request["intrinsics"])
+    )  # same photo and focal length
+    history = await wait_history(session, sharp_server.url, prompt_id)
+    assert "3" not in history["outputs"] and "3" not in recording["history_outputs"]
+    ui = history["outputs"]["4"]
+    assert list(ui) == list(real_ui)
+    assert flat(ui["intrinsics"][0]) == pytest.approx(flat(real_ui["intrinsics"][0]))
+    assert ui["overlay_image"][0].startswith("gaussian_overlay_") and len(ui["overlay_image"][0]) == len(
+        real_ui["overlay_image"][0]
+    )
