@@ -5,7 +5,8 @@ Input: a binary little-endian 3DGS PLY (what SHARP and every 3DGS trainer write)
 Higher spherical-harmonic bands (``f_rest_*``) are dropped: SHARP writes none.
 
 - ``spz``: Niantic's SPZ, version 3 (github.com/nianticlabs/spz, README "File Format"): gzip of a
-  16-byte header (magic 0x5053474e, version 3, count, SH degree 0, 12 fractional bits) and
+  16-byte header (magic 0x5053474e, version 3, count, SH degree 0, 12 fractional bits, fewer
+  only for clouds wider than +-2048 units) and
   column arrays: positions as 24-bit fixed point, alphas sigmoid(opacity)*255, colours
   f_dc*0.15*255+127.5, scales (log+10)*16, rotations "smallest three" in 32 bits (index of the
   largest |component| of x,y,z,w in the top 2 bits, then per other component a sign bit and a
@@ -152,19 +153,30 @@ _FLIP = np.array([1.0, -1.0, -1.0], dtype=np.float32)  # RDF (PLY) <-> RUB (SPZ)
 
 def _to_spz(cloud: SplatCloud) -> bytes:
     n = len(cloud)
-    scale = float(1 << _SPZ_FRACTIONAL_BITS)
-    fixed = np.rint(cloud.positions * _FLIP * scale).astype(np.int64)
-    limit = (1 << 23) - 1
-    if np.abs(fixed).max(initial=0) > limit:
-        raise NotASplat(f"positions beyond +-{limit / scale:.0f} units do not fit SPZ's 24-bit fixed point")
+    bits = _fractional_bits(cloud.positions)
+    fixed = np.rint(cloud.positions * _FLIP * float(1 << bits)).astype(np.int64)
     packed = (fixed & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(n, 3, 4)[:, :, :3]
     alphas = _u8(_sigmoid(cloud.opacity_logits) * 255.0)
     colors = _u8(cloud.colors_dc * (_SPZ_COLOR_SCALE * 255.0) + 127.5)
     scales = _u8((cloud.log_scales + 10.0) * 16.0)
     rotations = _smallest_three(_unit_quaternions(cloud.rotations))
-    header = struct.pack("<IIIBBBB", _SPZ_MAGIC, 3, n, 0, _SPZ_FRACTIONAL_BITS, 0, 0)
+    header = struct.pack("<IIIBBBB", _SPZ_MAGIC, 3, n, 0, bits, 0, 0)
     body = b"".join(a.tobytes() for a in (packed, alphas, colors, scales, rotations))
     return gzip.compress(header + body, compresslevel=6, mtime=0)
+
+
+def _fractional_bits(positions: Floats) -> int:
+    """12 (1/4096 units, Niantic's choice), or fewer when the cloud is too wide for 24 bits.
+
+    The header carries the value and decoders read it, so a wide cloud (a random-weight model's
+    kilometre-deep splat) loses precision instead of wrapping around.
+    """
+    widest = float(np.abs(positions).max(initial=0.0))
+    limit = (1 << 23) - 1
+    for bits in range(_SPZ_FRACTIONAL_BITS, -1, -1):
+        if round(widest * (1 << bits)) <= limit:
+            return bits
+    raise NotASplat(f"positions up to {widest:.0f} units do not fit SPZ's 24-bit fixed point")
 
 
 def _from_spz(data: bytes) -> SplatCloud:

@@ -144,3 +144,17 @@ async def test_keep_original_returns_both(comfy: ComfyTestServer) -> None:
     assert ply_entry["filename"].endswith(".ply") and splat_entry["filename"].endswith(".splat")
     original = read_ply(base64.b64decode(ply_entry["data"]))
     assert len(base64.b64decode(splat_entry["data"])) == 32 * len(original)
+
+
+def test_spz_of_a_kilometre_wide_cloud_trades_precision_instead_of_wrapping(ply: bytes) -> None:
+    # A random-weight SHARP puts gaussians 8.6 km deep; 12 fractional bits would overflow 24 bits.
+    cloud = read_ply(ply)
+    wide = dataclasses.replace(cloud, positions=cloud.positions * np.float32(5000.0))
+    data = encode(wide, "spz")
+    bits = gzip.decompress(data)[13]
+    assert bits == 9  # widest coordinate 2.0 * 5000 = 10000 units: 10000 * 2^9 < 2^23 <= 10000 * 2^10
+    back = decode(data, "spz")
+    assert np.abs(back.positions - wide.positions).max() <= 0.5 / 2**bits + 1e-3
+    huge = dataclasses.replace(cloud, positions=cloud.positions * np.float32(1e7))
+    with pytest.raises(NotASplat, match="do not fit SPZ's 24-bit fixed point"):
+        encode(huge, "spz")
