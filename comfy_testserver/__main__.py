@@ -37,6 +37,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-delay-s", type=float, default=0.0)
     parser.add_argument("--startup-delay-s", type=float, default=0.0)
     parser.add_argument(
+        "--browser-render-timeout-s",
+        type=float,
+        default=30.0,
+        help="how long GaussianViewer waits for a browser's render (the real node: 30)",
+    )
+    parser.add_argument(
         "--exit-on-execute", action="store_true", help="os._exit(1) when the first node starts executing"
     )
     return parser.parse_args(argv)
@@ -52,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     behaviour = Behaviour(
-        node_delay_s=args.node_delay_s, step_delay_s=args.step_delay_s, startup_delay_s=args.startup_delay_s
+        node_delay_s=args.node_delay_s,
+        step_delay_s=args.step_delay_s,
+        startup_delay_s=args.startup_delay_s,
+        browser_render_timeout_s=args.browser_render_timeout_s,
     )
     server = ComfyTestServer(
         args.root, args.host, args.port, behaviour, on_node_start=_exit_now if args.exit_on_execute else None

@@ -122,15 +122,18 @@ async def test_used_viewer_gets_its_render_request_answered_at_once(slow_viewer:
     assert "node 4 (GaussianViewer) ran without a browser" in note
 
 
-async def test_another_jobs_viewer_request_is_not_answered(slow_viewer: ComfyTestServer) -> None:
-    # A browser request from a node that is not running in our prompt is left alone.
-    slow_viewer.behaviour.browser_render_timeout_s = 0.5
+async def test_without_the_handling_the_viewer_waits_for_a_browser(slow_viewer: ComfyTestServer) -> None:
+    # The contrast: a worker that does not know GaussianViewer queues it unchanged, never answers its
+    # request, and the job waits out the node's timeout.
+    slow_viewer.behaviour.browser_render_timeout_s = 1.0
     workflow = {
         **wf.splat("room", viewer=True),
         "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "view"}},
     }
-    worker = Worker(make_settings(slow_viewer, BROWSER_NODES="SomethingElse"))
-    worker.browser_nodes.pop("GaussianViewer")
+    worker = Worker(make_settings(slow_viewer))
+    worker.browser_nodes.clear()
+    started = time.monotonic()
     result = await worker.handle({"id": "v3", "input": {"workflow": workflow}})
     assert "error" not in result and "notes" not in result
+    assert time.monotonic() - started >= 1.0
     assert not [r for r in slow_viewer.requests if r.path == "/geompack/render_error"]
