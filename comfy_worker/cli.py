@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="the job's deadline in seconds (input.timeout)")
     run.add_argument("--output", choices=("base64", "s3", "auto"), help="where outputs go (input.output)")
     run.add_argument("--include-temp", action="store_true", help="also return PreviewImage outputs")
+    run.add_argument(
+        "--convert", choices=("spz", "splat"), help="return Gaussian-splat .ply outputs as SPZ or .splat"
+    )
+    run.add_argument("--keep-original", action="store_true", help="with --convert: return the .ply too")
     run.add_argument("--wait-timeout", type=float, default=None, help="stop waiting after this many seconds")
     endpoint_options(run)
     run.set_defaults(func=_run)
@@ -264,6 +268,10 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
         job_input["output"] = args.output
     if args.include_temp:
         job_input["include_temp"] = True
+    if args.keep_original and not args.convert:
+        raise CliError("--keep-original only makes sense with --convert spz or --convert splat")
+    if args.convert:
+        job_input["convert"] = {"ply": args.convert, "keep_original": args.keep_original}
     try:  # the worker's own checks, so a bad file fails here with the same words, not after queueing
         parse_job_input(job_input, JobLimits(max_input_bytes=10**12, default_timeout_s=1.0))
     except JobInputError as exc:
@@ -285,6 +293,8 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
         print(f"  text from node {text.get('node_id')}: {text.get('text')}")
     for problem in output.get("errors", []):
         print(f"  warning: {problem}")
+    for note in output.get("notes", []):
+        print(f"  note: {note}")
     timings = output.get("timings") or {}
     if timings:
         print("  timings: " + ", ".join(f"{k} {v}" for k, v in timings.items()))
