@@ -18,16 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .comfy.client import ComfyClient
 from .comfy.folders import ComfyFolders
 from .comfy.readiness import wait_until_ready
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
+from .conversion import convert_outputs
 from .errors import (
     ExecutionFailed,
     FetchFailed,
     Interrupted,
     JobTimeout,
+    NodesMissing,
     NoOutputs,
     OutputFailed,
     OutputTooLarge,
@@ -46,7 +49,7 @@ from .storage import InlineDelivery, OutputFile
 from .storage.destination import Destination
 from .storage.plan import plan_delivery, resolve_mode, serialized_size
 from .storage.s3 import S3Delivery, make_client
-from .workflow import class_types, with_renamed_inputs, with_rerun_marker
+from .workflow import class_types, missing_classes, with_renamed_inputs, with_rerun_marker
 
 __all__ = ["Worker"]
 
@@ -69,6 +72,7 @@ class Worker:
         self._progress_sender = progress_sender
         self._env_s3_client: Any = None  # boto3 clients are thread-safe and slow to build
         self._is_output_class: dict[str, bool] = {}  # from /object_info, stable for a ComfyUI's life
+        self.browser_nodes = browser_nodes(settings.browser_nodes)
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         """Run one RunPod job and return its result; never raises except on cancellation."""
@@ -126,6 +130,8 @@ class _JobRun:
         self.fetched = 0
         self.destination: Destination | None = None
         self.output_mode = "base64"
+        self.notes: list[str] = []  # what the worker changed about the workflow (browser nodes)
+        self.browser_answers: dict[str, BrowserHandshake] = {}
 
     async def execute(self) -> dict[str, Any]:
         request = self._validate()
@@ -224,13 +230,21 @@ class _JobRun:
         for class_type in class_types(request.workflow):
             if class_type not in known:
                 info = await comfy.object_info(class_type)
-                if info:  # unknown classes are left for POST /prompt to report
+                if info:
                     known[class_type] = bool(info.get("output_node"))
+        missing = missing_classes(request.workflow, known)
+        if missing:  # fail before queueing, naming every missing class at once
+            raise NodesMissing(missing)
+        plan = plan_browser_nodes(
+            request.workflow, self.worker.browser_nodes, is_output=lambda cls: known.get(cls, False)
+        )
+        self.notes = plan.notes({i: str(n["class_type"]) for i, n in request.workflow.items()})
+        self.browser_answers = plan.answered
         output_nodes = frozenset(
-            node_id for node_id, node in request.workflow.items() if known.get(node["class_type"], False)
+            node_id for node_id, node in plan.workflow.items() if known.get(node["class_type"], False)
         )
         self.output_nodes = output_nodes
-        workflow = with_renamed_inputs(request.workflow, self.renamed)
+        workflow = with_renamed_inputs(plan.workflow, self.renamed)
         if not self.settings.rerun_output_nodes:
             return workflow, output_nodes
         # Unique per attempt, not the job id: RunPod's /retry runs a job again under the same id.
@@ -259,6 +273,7 @@ class _JobRun:
             output_nodes=output_nodes,
             workdir=self.workdir,
             on_progress=self.reporter.update,
+            browser_answers=self.browser_answers,
         )
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
         outcome = await self.tracker.run(
@@ -309,6 +324,8 @@ class _JobRun:
             except FetchFailed as exc:
                 fetch_problems.append(exc.message)
         files.extend(self._streamed(outcome))
+        files, converted = await asyncio.to_thread(convert_outputs, files, request.convert)
+        self.notes.extend(converted)
         problems = self._skipped_branches(outcome) + fetch_problems
         if not files and not found.texts:
             if fetch_problems:
@@ -379,7 +396,9 @@ class _JobRun:
     ) -> dict[str, Any]:
         """Send each output inline or to S3 so that the serialized result fits RESULT_MAX_BYTES."""
         limit = self.settings.result_max_bytes
-        skeleton = _assemble(files, [item.entry("base64", "") for item in files], found, prompt_id, problems)
+        skeleton = _assemble(
+            files, [item.entry("base64", "") for item in files], found, prompt_id, problems, self.notes
+        )
         # Timings not measured yet are stood in for by the widest value they will plausibly have.
         skeleton["timings"] = {**self.timings.as_dict(), "collect_ms": _WIDE_MS, "total_ms": _WIDE_MS}
         remote = plan_delivery(
@@ -400,7 +419,8 @@ class _JobRun:
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return _assemble(files, [r for r in results if isinstance(r, dict)], found, prompt_id, problems)
+        entries = [r for r in results if isinstance(r, dict)]
+        return _assemble(files, entries, found, prompt_id, problems, self.notes)
 
     def _s3_delivery(self) -> S3Delivery:
         assert self.destination is not None
@@ -457,6 +477,7 @@ def _assemble(
     found: PromptOutputs,
     prompt_id: str,
     problems: list[str],
+    notes: list[str],
 ) -> dict[str, Any]:
     """The result: entries split into images and other files by their real media type."""
     images = [entry for item, entry in zip(files, entries, strict=True) if is_image(item.mime_type)]
@@ -469,4 +490,6 @@ def _assemble(
     }
     if problems:
         result["errors"] = problems
+    if notes:
+        result["notes"] = notes
     return result
