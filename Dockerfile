@@ -210,8 +210,10 @@ ARG NODE_GROUPS=ALL
 ARG BAKE_MODELS=""
 ARG VCS_REF=unknown
 # /opt/worker goes on the venv's path (a .pth file) instead of a pip install, which would copy
-# the code into the venv. Baked models are restamped so boots skip hashing them. BUILD_INFO
-# tells runtime-init and the image test which image this is.
+# the code into the venv. Baked models are restamped so boots skip hashing them. The node
+# classes this image provides are recorded (/comfyui/.provision/node_classes.json, for
+# `comfy-worker check --node-list`). BUILD_INFO tells runtime-init and the image test which image
+# this is.
 RUN set -eux; \
     site="$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
     echo /opt/worker >"$site/comfy_serverless_worker.pth"; \
@@ -219,6 +221,7 @@ RUN set -eux; \
         >/opt/venv/bin/comfy-worker; \
     chmod 0755 /opt/venv/bin/comfy-worker /opt/worker/scripts/*.sh; \
     python -m provision restamp --root /comfyui/models; \
+    python -m provision record-nodes --comfyui /comfyui --mode serverless; \
     printf 'build_mode=%s\ncomfyui_version=%s\nnode_groups=%s\nbake_models=%s\nvcs_ref=%s\n' \
         "$BUILD_MODE" "$COMFYUI_VERSION" "$NODE_GROUPS" "$BAKE_MODELS" "$VCS_REF" >/opt/worker/BUILD_INFO; \
     cat /comfyui/.provision/sources-*.json >>/opt/worker/BUILD_INFO; \
@@ -278,6 +281,7 @@ USER 0:0
 # skips straight to ComfyUI.
 RUN set -eux; \
     cat /comfyui/.provision/sources-compute.json >>/opt/worker/BUILD_INFO; \
+    python -m provision record-nodes --comfyui /comfyui --mode compute; \
     WORKER_MODE=compute /opt/worker/scripts/runtime-init.sh --record; \
     chown -R comfy:comfy /comfyui/.provision
 ENV WORKER_MODE=compute

@@ -41,6 +41,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--model-load-delay-s", type=float, default=0.0, help="paid once per model file (first use)"
     )
     parser.add_argument(
+        "--browser-render-timeout-s",
+        type=float,
+        default=30.0,
+        help="how long GaussianViewer waits for a browser's render (the real node: 30)",
+    )
+    parser.add_argument(
         "--exit-on-execute", action="store_true", help="os._exit(1) when the first node starts executing"
     )
     return parser.parse_args(argv)
@@ -60,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         step_delay_s=args.step_delay_s,
         startup_delay_s=args.startup_delay_s,
         model_load_delay_s=args.model_load_delay_s,
+        browser_render_timeout_s=args.browser_render_timeout_s,
     )
     server = ComfyTestServer(
         args.root, args.host, args.port, behaviour, on_node_start=_exit_now if args.exit_on_execute else None

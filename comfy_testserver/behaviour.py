@@ -54,3 +54,10 @@ class Behaviour:
     preview_method: str = "none"
     """`"none"` (ComfyUI's default: no sampler previews) or `"latent2rgb"`: KSampler sends one JPEG
     preview frame per step (transcript 16 previews_latent2rgb)."""
+
+    browser_render_timeout_s: float = 30.0
+    """How long GaussianViewer waits for a browser to answer its `geompack_render_request` before
+    it returns a placeholder image (the real node's fixed 30 s). Tests set it lower."""
+
+    sharp_grid: int = 16
+    """SharpPredict writes two layers of `sharp_grid`² gaussians (the real model: 768, 66 MB)."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .behaviour import Behaviour
+from .browser import BrowserRenders
 from .cache import CacheEntry, NodeCache
 from .folders import Folders
 from .graph import DependencyCycleError, ExecutionList, is_link
@@ -74,6 +75,7 @@ class Executor:
         self._on_node_start = on_node_start
         self.interrupts = InterruptFlag()
         self.loaded_models: set[str] = set()  # files a node used: "in memory" (Behaviour.model_load_delay_s)
+        self.browser = BrowserRenders()
 
     # --- called by the HTTP handlers ---------------------------------------------------------------
 
@@ -239,6 +241,7 @@ class _PromptRun:
                 hub=self.ex.hub,
                 progress=self.progress,
                 interrupts=self.ex.interrupts,
+                browser=self.ex.browser,
             )
             await self._load_models(inputs)
             result: NodeResult = await cls().run(context, **inputs)

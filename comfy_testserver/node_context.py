@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+from typing import Any
 
 from PIL import Image, ImageOps
 
 from .behaviour import Behaviour
+from .browser import BrowserAnswer, BrowserRenders
 from .folders import Folders
 from .hub import Hub
 from .nodes import InterruptProcessing
@@ -61,6 +63,7 @@ class NodeContext:
         hub: Hub,
         progress: ProgressRegistry,
         interrupts: InterruptFlag,
+        browser: BrowserRenders,
     ) -> None:
         self.node_id = node_id
         self.prompt_id = item.prompt_id
@@ -72,6 +75,7 @@ class NodeContext:
         self._hub = hub
         self._progress = progress
         self._interrupts = interrupts
+        self._browser = browser
 
     async def progress(self, value: int, total: int, preview: Preview | None = None) -> None:
         hub, client = self._hub, self._client
@@ -99,6 +103,13 @@ class NodeContext:
 
     def send_text(self, text: str) -> None:
         self._hub.send_binary(text_frame(self.node_id, text), None)
+
+    async def ask_browser(
+        self, event: str, payload: dict[str, Any], request_id: str, timeout_s: float
+    ) -> BrowserAnswer | None:
+        # PromptServer.send_sync without a sid: every connected socket gets it, any client's.
+        self._hub.send(event, payload, None)
+        return await self._browser.wait(request_id, timeout_s)
 
 
 def _encode_preview(preview: Preview) -> tuple[int, bytes]:

@@ -59,6 +59,7 @@ class ComfyApp:
         routes = [
             *InfoRoutes(self.folders, host=self.host, port=self.port).routes(),
             *FileRoutes(self.folders).routes(),
+            *self.executor.browser.routes(),
             ("GET", "/ws", self.websocket),
             ("GET", "/prompt", self.get_prompt),
             ("POST", "/prompt", self.post_prompt),

@@ -4,6 +4,7 @@
     comfy-worker run workflows/simple_test.json --image input.png --out outputs/
     comfy-worker run flow.json --image-url photo.png=https://example.com/p.png --out outputs/
     comfy-worker status <job id> | cancel <job id> | health
+    comfy-worker check workflows/sharp_splat.json [--comfy-url http://127.0.0.1:8188]
 
 Every failure is one clear line on stderr and a non-zero exit (2 for usage, 1 for the rest).
 """
@@ -109,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="the job's deadline in seconds (input.timeout)")
     run.add_argument("--output", choices=("base64", "s3", "auto"), help="where outputs go (input.output)")
     run.add_argument("--include-temp", action="store_true", help="also return PreviewImage outputs")
+    run.add_argument(
+        "--convert", choices=("spz", "splat"), help="return Gaussian-splat .ply outputs as SPZ or .splat"
+    )
+    run.add_argument("--keep-original", action="store_true", help="with --convert: return the .ply too")
     run.add_argument("--wait-timeout", type=float, default=None, help="stop waiting after this many seconds")
     endpoint_options(run)
     run.set_defaults(func=_run)
@@ -121,7 +126,68 @@ def _parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", help="show the endpoint's job and worker counts")
     endpoint_options(health)
     health.set_defaults(func=_health)
+
+    check = commands.add_parser(
+        "check", help="before deploying: are the workflow's nodes and models in the image?"
+    )
+    check.add_argument("workflow", type=Path, help="API-format workflow JSON")
+    check.add_argument("--comfy-url", help="check against a running ComfyUI's /object_info instead")
+    check.add_argument(
+        "--node-list",
+        type=Path,
+        help="node list from `python -m provision record-nodes` (default: the one for the pinned versions)",
+    )
+    check.add_argument("--manifest", type=Path, help="manifest.toml (default: the repo's)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=_check)
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .preflight import (
+        DEFAULT_NODE_LIST,
+        check_workflow,
+        load_workflow,
+        provided_by_object_info,
+        provided_offline,
+    )
+
+    try:
+        workflow = load_workflow(args.workflow)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {args.workflow}: {exc}") from None
+    if args.comfy_url:
+        provided = provided_by_object_info(_object_info(args.comfy_url), args.comfy_url)
+    else:
+        node_list = args.node_list or DEFAULT_NODE_LIST
+        manifest = args.manifest or Path(__file__).resolve().parents[1] / "manifest.toml"
+        try:
+            provided = provided_offline(
+                json.loads(node_list.read_text(encoding="utf-8")), manifest.read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the node list {node_list} or manifest {manifest}: {exc}") from None
+    report = check_workflow(workflow, provided)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _object_info(url: str) -> dict[str, Any]:
+    import urllib.error
+    import urllib.request
+
+    target = url.rstrip("/") + "/object_info"
+    try:
+        with urllib.request.urlopen(target, timeout=60) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {target} ({exc}); is ComfyUI running there?") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{target} did not answer with ComfyUI's node definitions")
+    return data
 
 
 def _positive_int(text: str) -> int:
@@ -217,6 +283,10 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
         job_input["output"] = args.output
     if args.include_temp:
         job_input["include_temp"] = True
+    if args.keep_original and not args.convert:
+        raise CliError("--keep-original only makes sense with --convert spz or --convert splat")
+    if args.convert:
+        job_input["convert"] = {"ply": args.convert, "keep_original": args.keep_original}
     try:  # the worker's own checks, so a bad file fails here with the same words, not after queueing
         parse_job_input(job_input, JobLimits(max_input_bytes=10**12, default_timeout_s=1.0))
     except JobInputError as exc:
@@ -238,6 +308,8 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
         print(f"  text from node {text.get('node_id')}: {text.get('text')}")
     for problem in output.get("errors", []):
         print(f"  warning: {problem}")
+    for note in output.get("notes", []):
+        print(f"  note: {note}")
     timings = output.get("timings") or {}
     if timings:
         print("  timings: " + ", ".join(f"{k} {v}" for k, v in timings.items()))

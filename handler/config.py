@@ -88,6 +88,8 @@ class Settings:
     upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
     result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
     input_urls: InputURLSettings = field(default_factory=InputURLSettings)  # INPUT_URL_*
+    # Extra node classes that need a browser (handler/browser_nodes.py adds the known ones).
+    browser_nodes: tuple[str, ...] = ()  # BROWSER_NODES: comma-separated class names
     # Set by RunPod on a real worker; without it progress updates have nowhere to go.
     progress_enabled: bool = False  # RUNPOD_WEBHOOK_POST_OUTPUT (presence)
 
@@ -145,6 +147,7 @@ class Settings:
             ),
             input_urls=_input_urls(env),
             progress_enabled=bool(env.text("RUNPOD_WEBHOOK_POST_OUTPUT", "")),
+            browser_nodes=_class_names("BROWSER_NODES", env.text("BROWSER_NODES", "")),
         )
 
 
@@ -181,6 +184,17 @@ def _allowlist(value: str) -> AllowList:
             )
         hosts.add(entry.rstrip("."))
     return AllowList(hosts=frozenset(hosts), networks=tuple(networks))
+
+
+def _class_names(name: str, value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    for part in names:
+        if not part.replace("_", "").replace("-", "").replace(" ", "").replace(".", "").isalnum():
+            raise ConfigError(
+                f"{name}={value!r}: {part!r} is not a node class name; "
+                f"example: {name}=MyViewerNode,OtherPreview"
+            )
+    return names
 
 
 def _sdk_level(value: str) -> str:

@@ -13,6 +13,7 @@
     │   └── ComfyBadReply    COMFY_UNAVAILABLE  a reply that is not the JSON ComfyUI sends
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
+    │   └── NodesMissing     NODES_MISSING      node classes this ComfyUI does not have
     ├── ExecutionFailed      EXECUTION_FAILED   a node raised while running
     ├── Interrupted          INTERRUPTED        someone interrupted the prompt in ComfyUI
     ├── JobTimeout           TIMEOUT            the job's deadline passed
@@ -52,6 +53,7 @@ __all__ = [
     "JobTimeout",
     "ModelMissing",
     "NoOutputs",
+    "NodesMissing",
     "OutputFailed",
     "OutputTooLarge",
     "StorageError",
@@ -233,6 +235,22 @@ class WorkflowInvalid(WorkerError):
         super().__init__(
             f"ComfyUI rejected the workflow: {shown}{more}",
             details={"problems": problems, "comfy_response": body},
+        )
+
+
+class NodesMissing(WorkflowInvalid):
+    """The workflow uses node classes the running ComfyUI does not have (its /object_info)."""
+
+    code = "NODES_MISSING"
+
+    def __init__(self, missing: Mapping[str, list[str]]) -> None:
+        shown = ", ".join(f"{cls} (node {', '.join(ids)})" for cls, ids in missing.items())
+        WorkerError.__init__(
+            self,
+            f"this ComfyUI has no node class {shown}. Install the custom node that provides it in the "
+            "image (manifest.toml [[nodes]]; `comfy-worker check WORKFLOW` lists what is missing "
+            "before you deploy), or fix the class name",
+            details={"missing_classes": sorted(missing), "nodes": dict(missing)},
         )
 
 

@@ -22,6 +22,7 @@ from .media import SNIFF_BYTES, sniff_mime
 from .values import InputImage, RemoteInput
 
 __all__ = [
+    "ConvertOptions",
     "InputImage",
     "JobLimits",
     "JobRequest",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 OUTPUT_MODES = ("base64", "s3", "auto")
+SPLAT_FORMATS = ("spz", "splat")  # handler/splats.py
 _S3_CONFIG_NAMES = {
     "endpoint_url": "s3Config.endpointUrl",
     "bucket": "s3Config.bucketName",
@@ -64,6 +66,14 @@ class JobLimits:
 
 
 @dataclass(frozen=True)
+class ConvertOptions:
+    """``input.convert``: what to turn outputs into on delivery (Gaussian-splat .ply only, for now)."""
+
+    ply: str | None = None  # "spz" or "splat"
+    keep_original: bool = False
+
+
+@dataclass(frozen=True)
 class JobRequest:
     """A validated job: what the rest of the pipeline works from."""
 
@@ -74,6 +84,7 @@ class JobRequest:
     timeout_s: float = 1800.0
     include_temp: bool = False
     output_mode: str | None = None  # None: s3 when a bucket is configured, else base64
+    convert: ConvertOptions = field(default_factory=ConvertOptions)
 
 
 def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
@@ -89,6 +100,7 @@ def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
         timeout_s=_parse_timeout(data.get("timeout"), limits.default_timeout_s),
         include_temp=_parse_flag(data.get("include_temp"), "include_temp"),
         output_mode=_parse_output_mode(data.get("output")),
+        convert=_parse_convert(data.get("convert")),
     )
 
 
@@ -373,6 +385,27 @@ def _parse_output_mode(value: Any) -> str | None:
     if value not in OUTPUT_MODES:
         raise JobInputError(f'input.output must be one of "base64", "s3" or "auto", got {value!r}'[:300])
     return str(value)
+
+
+def _parse_convert(value: Any) -> ConvertOptions:
+    example = 'e.g. "convert": {"ply": "spz"} or {"ply": "splat", "keep_original": true}'
+    if value is None:
+        return ConvertOptions()
+    if not isinstance(value, Mapping):
+        raise JobInputError(f"input.convert must be an object, got {_kind(value)}; {example}")
+    unknown = sorted(set(value) - {"ply", "keep_original"})
+    if unknown:
+        raise JobInputError(
+            f"input.convert has unknown key(s) {', '.join(map(repr, unknown))[:200]}; {example}"
+        )
+    target = value.get("ply")
+    if target is not None and target not in SPLAT_FORMATS:
+        raise JobInputError(
+            f'input.convert.ply must be "spz" or "splat", got {target!r}'[:300] + f"; {example}"
+        )
+    return ConvertOptions(
+        ply=target, keep_original=_parse_flag(value.get("keep_original"), "convert.keep_original")
+    )
 
 
 def _parse_flag(value: Any, name: str) -> bool:

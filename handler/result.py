@@ -40,6 +40,7 @@ def assemble_result(
     found: PromptOutputs,
     prompt_id: str,
     problems: list[str],
+    notes: list[str],
 ) -> dict[str, Any]:
     """The result: entries split into images and other files by their real media type."""
     images = [entry for item, entry in zip(files, entries, strict=True) if is_image(item.mime_type)]
@@ -52,4 +53,6 @@ def assemble_result(
     }
     if problems:
         result["errors"] = problems
+    if notes:
+        result["notes"] = notes
     return result

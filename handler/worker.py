@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
 from .comfy.client import ComfyClient
 from .comfy.folders import ComfyFolders
@@ -30,12 +31,14 @@ from .comfy.nodeinfo import NodeClasses
 from .comfy.readiness import wait_until_ready
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions, stop_prompt
 from .config import Settings
+from .conversion import convert_outputs
 from .destination import Destination
 from .errors import (
     ExecutionFailed,
     FetchFailed,
     Interrupted,
     JobTimeout,
+    NodesMissing,
     NoOutputs,
     OutputFailed,
     OutputTooLarge,
@@ -55,7 +58,7 @@ from .storage.delivery import deliver_outputs
 from .storage.plan import plan_delivery, serialized_size
 from .storage.s3 import S3Clients, S3Delivery
 from .values import FolderSnapshot
-from .workflow import with_renamed_inputs, with_rerun_marker
+from .workflow import missing_classes, with_renamed_inputs, with_rerun_marker
 
 __all__ = ["Worker"]
 
@@ -77,6 +80,7 @@ class Worker:
         self.folders = ComfyFolders(settings.comfyui_path)
         self.node_classes = NodeClasses()  # from /object_info, stable for a ComfyUI's life
         self.s3_clients = S3Clients(settings.storage)
+        self.browser_nodes = browser_nodes(settings.browser_nodes)
         self._progress_sender = progress_sender
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -112,10 +116,13 @@ class _ValidJob:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """The workflow as ComfyUI will run it, and which of its nodes are outputs."""
+    """The workflow as ComfyUI will run it, which of its nodes are outputs, and how its browser
+    nodes were handled (handler/browser_nodes.py)."""
 
     workflow: dict[str, dict[str, Any]]
     output_nodes: frozenset[str]
+    browser_answers: dict[str, BrowserHandshake]  # node id -> how to refuse its render request
+    notes: list[str]  # what the worker changed about the workflow, for the result's notes
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ class _Collected:
     files: list[OutputFile]
     found: PromptOutputs
     problems: list[str]
+    notes: list[str]  # the workflow's notes plus one per output conversion
     started: float  # time.monotonic() when collecting began: collect_ms runs to the end of delivery
 
 
@@ -168,6 +176,7 @@ class _JobRun:
         self.settings = worker.settings
         self.folders = worker.folders
         self.node_classes = worker.node_classes
+        self.browser_nodes = worker.browser_nodes
         self.s3_clients = worker.s3_clients
         self.job = job
         self.job_id = str(job.get("id", "local"))
@@ -203,7 +212,7 @@ class _JobRun:
         await self._wait_for_comfy(comfy)
         prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
         tracked = await self._track(comfy, valid.request, prepared, workdir)
-        collected = await self._collect(comfy, valid.request, tracked, workdir)
+        collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
         return await self._deliver(collected, valid, tracked.outcome.prompt_id)
 
     # -- validate ---------------------------------------------------------------------------------
@@ -252,13 +261,21 @@ class _JobRun:
         self, comfy: ComfyClient, request: JobRequest, destination: Destination | None, workdir: Path
     ) -> _Prepared:
         renamed = await self._upload(comfy, request, destination, workdir)
+        known = self.node_classes.is_output
         await self.node_classes.learn(comfy, request.workflow)
-        output_nodes = self.node_classes.output_nodes(request.workflow)
-        workflow = with_renamed_inputs(request.workflow, renamed)
+        missing = missing_classes(request.workflow, known)
+        if missing:  # fail before queueing, naming every missing class at once
+            raise NodesMissing(missing)
+        plan = plan_browser_nodes(
+            request.workflow, self.browser_nodes, is_output=lambda cls: known.get(cls, False)
+        )
+        notes = plan.notes({i: str(n["class_type"]) for i, n in request.workflow.items()})
+        output_nodes = self.node_classes.output_nodes(plan.workflow)
+        workflow = with_renamed_inputs(plan.workflow, renamed)
         if self.settings.rerun_output_nodes:
             # Unique per attempt, not the job id: RunPod's /retry runs a job again under the same id.
             workflow = with_rerun_marker(workflow, output_nodes, uuid.uuid4().hex)
-        return _Prepared(workflow, output_nodes)
+        return _Prepared(workflow, output_nodes, plan.answered, notes)
 
     async def _upload(
         self, comfy: ComfyClient, request: JobRequest, destination: Destination | None, workdir: Path
@@ -320,6 +337,7 @@ class _JobRun:
             output_nodes=prepared.output_nodes,
             workdir=workdir,
             on_progress=self.reporter.update,
+            browser_answers=prepared.browser_answers,
         )
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
         self.where.before, self.where.output_nodes = before, prepared.output_nodes
@@ -365,7 +383,7 @@ class _JobRun:
     # -- collect ----------------------------------------------------------------------------------
 
     async def _collect(
-        self, comfy: ComfyClient, request: JobRequest, tracked: _Tracked, workdir: Path
+        self, comfy: ComfyClient, request: JobRequest, tracked: _Tracked, notes: list[str], workdir: Path
     ) -> _Collected:
         started = time.monotonic()
         outcome = tracked.outcome
@@ -380,21 +398,22 @@ class _JobRun:
             except FetchFailed as exc:
                 fetch_problems.append(exc.message)
         files.extend(_streamed(outcome))
+        files, converted = await asyncio.to_thread(convert_outputs, files, request.convert)
         if not files and not found.texts:
             if fetch_problems:
                 raise OutputFailed(fetch_problems, prompt_id=outcome.prompt_id)
             raise NoOutputs(prompt_id=outcome.prompt_id, skipped_temp=found.skipped_temp)
-        return _Collected(files, found, _skipped_branches(outcome) + fetch_problems, started)
+        problems = _skipped_branches(outcome) + fetch_problems
+        return _Collected(files, found, problems, [*notes, *converted], started)
 
     # -- deliver and assemble ---------------------------------------------------------------------
 
     async def _deliver(self, collected: _Collected, valid: _ValidJob, prompt_id: str) -> dict[str, Any]:
         """Send each output inline or to S3 so that the serialized result fits RESULT_MAX_BYTES."""
-        files, found, problems = collected.files, collected.found, collected.problems
+        files, found, problems, notes = collected.files, collected.found, collected.problems, collected.notes
         limit = self.settings.result_max_bytes
-        skeleton = assemble_result(
-            files, [item.entry("base64", "") for item in files], found, prompt_id, problems
-        )
+        empty = [item.entry("base64", "") for item in files]
+        skeleton = assemble_result(files, empty, found, prompt_id, problems, notes)
         skeleton["timings"] = {**self.timings.as_dict(), "collect_ms": WIDE_MS, "total_ms": WIDE_MS}
         remote = plan_delivery(
             [item.size_bytes for item in files],
@@ -405,7 +424,7 @@ class _JobRun:
         )
         s3 = self._s3(valid.destination) if remote and valid.destination is not None else None
         entries = await deliver_outputs(files, remote=remote, s3=s3)
-        result = assemble_result(files, entries, found, prompt_id, problems)
+        result = assemble_result(files, entries, found, prompt_id, problems, notes)
         self.timings.since("collect_ms", collected.started)
         result["timings"] = self.timings.as_dict()
         size = serialized_size(result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["RERUN_INPUT", "class_types", "with_renamed_inputs", "with_rerun_marker"]
+__all__ = ["RERUN_INPUT", "class_types", "missing_classes", "with_renamed_inputs", "with_rerun_marker"]
 
 RERUN_INPUT = "comfy_worker_run"
 
@@ -21,6 +21,19 @@ RERUN_INPUT = "comfy_worker_run"
 def class_types(workflow: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The distinct node classes of a workflow, in first-use order."""
     return list(dict.fromkeys(str(node["class_type"]) for node in workflow.values()))
+
+
+def missing_classes(
+    workflow: Mapping[str, Mapping[str, Any]], available: Iterable[str]
+) -> dict[str, list[str]]:
+    """Node classes of ``workflow`` not in ``available``, each with the ids of the nodes using it."""
+    have = set(available)
+    missing: dict[str, list[str]] = {}
+    for node_id, node in workflow.items():
+        cls = str(node["class_type"])
+        if cls not in have:
+            missing.setdefault(cls, []).append(str(node_id))
+    return missing
 
 
 def with_rerun_marker(

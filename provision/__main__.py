@@ -10,6 +10,8 @@
     python -m provision restamp --root /comfyui/models              (Dockerfile only)
     python -m provision layers --out DIR [--bake GAUSSIAN] [--torch-index-url URL]   (Dockerfile)
     python -m provision sources DIR/sources/nodes.json --dest /src [--sources-dir DIR]  (Dockerfile)
+    python -m provision record-nodes [--comfyui /comfyui] [--out FILE]
+                                       node classes of ComfyUI + manifest nodes (JSON, static read)
 
 Exit status: 0 done, 1 some download or install failed, 2 bad manifest or settings.
 With --keep-going (download_models.sh passes it unless DOWNLOAD_STRICT=true) failed models
@@ -31,7 +33,8 @@ from .download import Downloader, DownloadOptions, Outcome, link_into_comfyui, r
 from .errors import InstallError, ProvisionError
 from .install import install_comfyui, install_nodes, install_packages, install_torch, latest_release_tag
 from .layers import layer_files, write_layers
-from .manifest import ALL_GROUPS, Manifest, ModelSpec, load_manifest, parse_groups
+from .manifest import ALL_GROUPS, BUILD_MODES, Manifest, ModelSpec, load_manifest, parse_groups
+from .node_classes import dumps, record
 from .paths import VOLUME_ROOTS, candidate_roots, models_root
 from .progress import PREFIX, Progress, human_bytes
 from .settings import DEFAULT_COMFYUI_PATH, DownloadSettings
@@ -58,6 +61,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _groups(manifest)
         if args.command == "layers":
             return _layers(args, manifest)
+        if args.command == "record-nodes":
+            return _record_nodes(args, manifest, environ)
         if args.command == "restamp":
             print(f"{PREFIX} restamped {restamp(args.root)} file(s) under {args.root}", file=sys.stderr)
             return EXIT_OK
@@ -114,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
     sources.add_argument("--sources-dir", type=Path, help="one plain tree per entry (ignored when empty)")
     sources.add_argument(
         "--ref", default="", help="another ref for a one-entry file; 'latest' = newest vX.Y.Z tag"
+    )
+    nodes = commands.add_parser("record-nodes", help="write the node classes ComfyUI and its nodes provide")
+    nodes.add_argument("--comfyui", type=Path, help="ComfyUI folder (default: $COMFYUI_PATH or /comfyui)")
+    nodes.add_argument(
+        "--mode", choices=BUILD_MODES, help="only the nodes that image mode gets (default: every node)"
+    )
+    nodes.add_argument(
+        "--out", help="JSON file, '-' for stdout (default: <comfyui>/.provision/node_classes.json)"
     )
     install = commands.add_parser("install", help="install ComfyUI, torch, nodes or packages")
     install.add_argument("what", choices=["comfyui", "torch", "nodes", "packages"])
@@ -305,6 +318,45 @@ def _sources(args: argparse.Namespace) -> int:
 def _has_trees(folder: Path) -> bool:
     """A SOURCES_DIR counts only when it holds a folder (the build context always has a README)."""
     return folder.is_dir() and any(child.is_dir() for child in folder.iterdir())
+
+
+def _record_nodes(args: argparse.Namespace, manifest: Manifest, environ: Mapping[str, str]) -> int:
+    comfyui = args.comfyui or Path(environ.get("COMFYUI_PATH", "") or DEFAULT_COMFYUI_PATH)
+    if not (comfyui / "nodes.py").is_file():
+        print(f"provision: {comfyui} is not a ComfyUI folder (no nodes.py); pass --comfyui", file=sys.stderr)
+        return EXIT_CONFIG
+    nodes = manifest.for_mode(args.mode).nodes if args.mode else manifest.nodes
+    folders = [(node.name, node.commit, comfyui / "custom_nodes" / node.name) for node in nodes]
+    absent = [str(folder) for _, _, folder in folders if not folder.is_dir()]
+    if absent:
+        print(
+            f"provision: manifest node folder(s) missing: {', '.join(absent)}; "
+            "run `python -m provision install nodes` first",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    text = dumps(record(comfyui, folders, version=_comfyui_version(comfyui, manifest)))
+    if args.out == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.out) if args.out else comfyui / ".provision" / "node_classes.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"{PREFIX} node classes written to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _comfyui_version(comfyui: Path, manifest: Manifest) -> str:
+    """``__version__`` of comfyui_version.py, else the manifest's pin."""
+    try:
+        for line in (comfyui / "comfyui_version.py").read_text(encoding="utf-8").splitlines():
+            if line.startswith("__version__"):
+                return line.split("=", 1)[1].strip().strip("\"'")
+    except OSError:
+        pass
+    return manifest.comfyui.version
 
 
 def _names(groups: frozenset[str] | str) -> str:

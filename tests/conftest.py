@@ -56,6 +56,8 @@ def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
     root = tmp_path / "comfyui"
     with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
         (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
+        (root / "models" / "sharp").mkdir(parents=True)
+        (root / "models" / "sharp" / "sharp_2572gikvuh.pt").write_bytes(b"\0")
         yield server
 
 

@@ -62,3 +62,14 @@ def test_garbage_is_ignored_not_raised() -> None:
     assert isinstance(ev.parse_binary_frame(b"\x00"), ev.Ignored)
     assert isinstance(ev.parse_binary_frame(struct.pack(">II", 4, 3) + b"{{{"), ev.Ignored)
     assert isinstance(ev.parse_binary_frame(struct.pack(">II", 9, 0)), ev.Ignored)
+
+
+def test_browser_requests_are_recognised_by_their_request_id() -> None:
+    # comfyui-GaussianViewer's render request, as PromptServer.send_sync broadcasts it (no prompt_id).
+    frame = {"type": "geompack_render_request", "data": {"request_id": "render-0123456789abcdef", "node_id": "4",
+                                                         "ply_file": "sharp_1.ply", "output_resolution": 2048}}  # fmt: skip
+    event = ev.parse_text_frame(json.dumps(frame))
+    assert event == ev.BrowserRequest("geompack_render_request", "render-0123456789abcdef", "4")
+    assert event.prompt_id is None
+    odd = ev.parse_text_frame(json.dumps({"type": "custom", "data": {"request_id": 7}}))
+    assert isinstance(odd, ev.Ignored)

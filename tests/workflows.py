@@ -61,6 +61,31 @@ def sampler(
     }
 
 
+def sharp_model(device: str = "cpu") -> dict[str, Any]:
+    return {"class_type": "LoadSharpModel", "inputs": {"device": device}}
+
+
+def splat(prefix: str = "splat", *, viewer: bool = False, image: str = "", color: int = 0x336699) -> Workflow:
+    """Photo (an uploaded `image`, else an EmptyImage) -> LoadSharpModel + SharpPredict [-> GaussianViewer]."""
+    source = (
+        {"class_type": "LoadImage", "inputs": {"image": image}} if image else empty_image(24, 16, color=color)
+    )
+    workflow: Workflow = {
+        "1": source,
+        "2": sharp_model(),
+        "3": {
+            "class_type": "SharpPredict",
+            "inputs": {"model": ["2", 0], "image": ["1", 0], "output_prefix": prefix},
+        },
+    }
+    if viewer:
+        workflow["4"] = {
+            "class_type": "GaussianViewer",
+            "inputs": {"ply_path": ["3", 0], "extrinsics": ["3", 1], "intrinsics": ["3", 2]},
+        }
+    return workflow
+
+
 def every_output_kind() -> Workflow:
     """Images, a batch, temp previews, animation, video, text, audio, 3D, a VHS video, a splat."""
     return {
@@ -96,7 +121,11 @@ def every_output_kind() -> Workflow:
                 "save_output": True,
             },
         },
-        "9": {"class_type": "SharpPredict", "inputs": {"image": ["1", 0], "filename_prefix": "splat"}},
+        "9": {
+            "class_type": "SharpPredict",
+            "inputs": {"model": ["13", 0], "image": ["1", 0], "output_prefix": "splat"},
+        },
+        "13": sharp_model(),
         "10": {"class_type": "SaveGLB", "inputs": {"mesh": ["1", 0], "filename_prefix": "mesh/model"}},
         "11": {"class_type": "SaveAudio", "inputs": {"audio": ["1", 0], "filename_prefix": "audio/sound"}},
         "12": {"class_type": "SaveImageWebsocket", "inputs": {"images": ["1", 0]}},

@@ -172,12 +172,15 @@ function resolvePython(value: string | undefined, appDir: string, repoRoot: stri
 
 /**
  * ComfyUI's folders, with an empty stand-in for each checkpoint the repo's workflows load, so
- * txt2img and friends validate on the test server (its "models" are just names on disk).
+ * txt2img and friends validate on the test server (its "models" are just names on disk), and for
+ * the SHARP weights its LoadSharpModel needs.
  */
 async function prepareComfyFolder(root: string, workflowsDir: string): Promise<void> {
   const checkpoints = path.join(root, "models", "checkpoints");
-  for (const folder of ["input", "output", "temp", checkpoints])
+  const sharp = path.join(root, "models", "sharp");
+  for (const folder of ["input", "output", "temp", checkpoints, sharp])
     await mkdir(path.resolve(root, folder), { recursive: true });
+  await writeFile(path.join(sharp, "sharp_2572gikvuh.pt"), "");
   let files: string[] = [];
   try {
     files = (await readdir(workflowsDir)).filter((name) => name.endsWith(".json"));

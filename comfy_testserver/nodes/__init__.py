@@ -4,13 +4,15 @@ Core nodes: EmptyImage, LoadImage, ImageInvert, ImageScale, ImageBatch, GetImage
 PreviewImage, SaveImageWebsocket, SaveAnimatedWEBP, SaveAnimatedPNG, CreateVideo, SaveVideo,
 SaveWEBM, PrimitiveString, StringConcatenate, PreviewAny, CheckpointLoaderSimple, CLIPTextEncode,
 EmptyLatentImage, KSampler, VAEDecode, UpscaleModelLoader, ImageUpscaleWithModel, LoadAudio.
-Stand-ins (see `standins`): SharpPredict (ComfyUI-Sharp), VHS_VideoCombine (VideoHelperSuite),
-SaveAudio and SaveGLB (accept any input).
+Stand-ins (see `standins`): VHS_VideoCombine (VideoHelperSuite), SaveAudio and SaveGLB (accept
+any input). Gaussian splats (see `gaussians`): LoadSharpModel, SharpPredict, LoadImageWithExif
+(ComfyUI-Sharp), GaussianViewer and ExtrinsicsToPose (comfyui-GaussianViewer).
 """
 
 from __future__ import annotations
 
 from .base import InterruptProcessing, Node, NodeResult, NodeRun
+from .gaussians import ExtrinsicsToPose, GaussianViewer, LoadImageWithExif, LoadSharpModel, SharpPredict
 from .images import (
     EmptyImage,
     GetImageSize,
@@ -33,7 +35,7 @@ from .sampling import (
     UpscaleModelLoader,
     VAEDecode,
 )
-from .standins import LoadAudio, SaveAudio, SaveGLB, SharpPredict, VHS_VideoCombine
+from .standins import LoadAudio, SaveAudio, SaveGLB, VHS_VideoCombine
 from .text import PreviewAny, PrimitiveString, StringConcatenate
 from .video import CreateVideo, SaveVideo, SaveWEBM
 
@@ -69,7 +71,11 @@ NODE_CLASSES: dict[str, type[Node]] = {
         LoadAudio,
         SaveAudio,
         SaveGLB,
+        LoadSharpModel,
         SharpPredict,
+        LoadImageWithExif,
+        GaussianViewer,
+        ExtrinsicsToPose,
         VHS_VideoCombine,
     )
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from ..behaviour import Behaviour
+from ..browser import BrowserAnswer
 from ..folders import Folders
 from .values import Preview
 
@@ -58,6 +59,12 @@ class NodeRun(Protocol):
 
     def send_text(self, text: str) -> None:
         """A binary TEXT frame for this node, to every socket (GetImageSize)."""
+        ...
+
+    async def ask_browser(
+        self, event: str, payload: dict[str, Any], request_id: str, timeout_s: float
+    ) -> BrowserAnswer | None:
+        """Broadcast `event` and wait up to `timeout_s` for a browser's answer (GaussianViewer)."""
         ...
 
 

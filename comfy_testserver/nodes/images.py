@@ -89,7 +89,7 @@ class LoadImage(Node):
     CLASS_TYPE = "LoadImage"
     DISPLAY_NAME = "Load Image"
     CATEGORY = "image"
-    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_TYPES: ClassVar[tuple[str, ...]] = ("IMAGE", "MASK")
     VALIDATED_INPUTS = ("image",)
 
     @classmethod

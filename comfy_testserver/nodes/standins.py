@@ -3,9 +3,7 @@
 These reproduce what the worker sees from such nodes: which file lands where and what the UI
 output (and so the history entry) looks like. They are not copies of the real implementations.
 
-- `SharpPredict`: stand-in for ComfyUI-Sharp. An OUTPUT node that writes
-  `<filename_prefix>_<epoch ms>.ply` (ASCII PLY point cloud) straight into `output/` and returns no
-  UI output, so the file is missing from history `outputs` (the worker must find it on disk).
+The Gaussian-splat nodes (ComfyUI-Sharp, comfyui-GaussianViewer) live in `gaussians`.
 - `VHS_VideoCombine`: stand-in for ComfyUI-VideoHelperSuite. Writes `<prefix>_NNNNN.png` (first frame,
   the "workflow" image) and `<prefix>_NNNNN.<ext>`, reported under the non-standard `gifs` key with
   `format`, `frame_rate`, `workflow` and `fullpath`.
@@ -22,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from typing import Any
 
 from ..folders import Folders
@@ -32,7 +29,6 @@ from .files import (
     flac_bytes,
     glb_bytes,
     mp4_bytes,
-    ply_text,
     png_bytes,
     png_metadata,
     webm_bytes,
@@ -41,42 +37,10 @@ from .files import (
 from .images import file_sha256
 from .values import Audio, Images, Mesh
 
-__all__ = ["LoadAudio", "SaveAudio", "SaveGLB", "SharpPredict", "VHS_VideoCombine"]
+__all__ = ["LoadAudio", "SaveAudio", "SaveGLB", "VHS_VideoCombine"]
 
 _SAVE_HIDDEN = {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
 _VHS_FORMATS = {"image/gif": "gif", "image/webp": "webp", "video/h264-mp4": "mp4", "video/webm": "webm"}
-
-
-class SharpPredict(Node):
-    CLASS_TYPE = "SharpPredict"
-    DISPLAY_NAME = "SHARP Predict (stand-in)"
-    CATEGORY = "Sharp"
-    PYTHON_MODULE = "custom_nodes.ComfyUI-Sharp"
-    OUTPUT_NODE = True
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("ply_path",)
-
-    @classmethod
-    def input_types(cls, folders: Folders) -> InputTypes:
-        return {
-            "required": {
-                "image": spec("IMAGE"),
-                "filename_prefix": spec("STRING", default="sharp"),
-            }
-        }
-
-    async def run(
-        self, ctx: NodeRun, *, image: Images, filename_prefix: str = "sharp", **_: Any
-    ) -> NodeResult:
-        target = ctx.folders.save_path(filename_prefix, ctx.folders.output)  # refuses to leave output/
-        stamp = int(time.time() * 1000)
-        while (path := target.folder / f"{target.filename}_{stamp}.ply").exists():
-            stamp += 1
-        thumb = image.frames[0].resize((4, 4))
-        vertices = [(x / 4.0, y / 4.0, 0.0) for y in range(4) for x in range(4)]
-        colors = [_rgb(thumb.getpixel((x, y))) for y in range(4) for x in range(4)]
-        write_bytes(path, ply_text(vertices, colors).encode("ascii"))
-        return NodeResult((str(path),))
 
 
 class VHS_VideoCombine(Node):
@@ -138,12 +102,6 @@ class VHS_VideoCombine(Node):
             "fullpath": str(video_path),
         }
         return NodeResult(((save_output, [str(video_path)]),), ui={"gifs": [entry]})
-
-
-def _rgb(pixel: Any) -> tuple[int, int, int]:
-    """An RGB image's pixel as the (r, g, b) triple PLY colours need."""
-    red, green, blue = pixel[:3]
-    return (int(red), int(green), int(blue))
 
 
 def _vhs_counter(name: str, filename: str) -> int:

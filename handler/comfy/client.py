@@ -207,6 +207,12 @@ class ComfyClient:
             async with self.session.post(f"{self.base_url}/queue", json={"delete": [prompt_id]}) as r:
                 r.raise_for_status()
 
+    async def answer_browser(self, route: str, body: dict[str, Any]) -> None:
+        """POST a custom node's browser route (GaussianViewer's /geompack/render_error)."""
+        with self._mapped(f"answering a browser request at {route}"):
+            async with self.session.post(f"{self.base_url}{route}", json=body) as response:
+                response.raise_for_status()
+
     async def object_info(self, class_type: str) -> dict[str, Any]:
         """GET /object_info/<class>: the node's definition, or {} if ComfyUI has no such node."""
         with self._mapped(f"reading the definition of {class_type}"):

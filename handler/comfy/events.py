@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "BinaryImage",
     "BinaryText",
+    "BrowserRequest",
     "Event",
     "Executed",
     "Executing",
@@ -111,6 +112,19 @@ class BinaryText:
 
 
 @dataclass(frozen=True)
+class BrowserRequest:
+    """A custom node asking the browser for work (``geompack_render_request`` of GaussianViewer).
+
+    Such frames are broadcast without a prompt id; ``node`` is the asking node's id.
+    """
+
+    kind: str
+    request_id: str
+    node: str | None
+    prompt_id: None = None
+
+
+@dataclass(frozen=True)
 class Ignored:
     """A frame the worker has no use for (progress_state, feature_flags, unknown types)."""
 
@@ -130,6 +144,7 @@ Event = (
     | ExecutionInterrupted
     | BinaryImage
     | BinaryText
+    | BrowserRequest
     | Ignored
 )
 
@@ -170,6 +185,8 @@ def parse_text_frame(text: str) -> Event:
         return ExecutionError(prompt_id, data)
     if kind == "execution_interrupted":
         return ExecutionInterrupted(prompt_id, data)
+    if isinstance(data.get("request_id"), str):
+        return BrowserRequest(kind, data["request_id"], _opt_str(data.get("node_id")))
     return Ignored(kind)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted, WorkerError
 from ..values import RunProgress
 from . import events as ev
@@ -92,8 +93,10 @@ class PromptTracker:
         output_nodes: frozenset[str],
         workdir: Path,
         on_progress: Callable[[RunProgress], None],
+        browser_answers: Mapping[str, BrowserHandshake] | None = None,
     ) -> None:
         self._comfy = comfy
+        self._browser_answers = dict(browser_answers or {})  # node id -> how to refuse its request
         self._options = options
         self._workflow = workflow
         self._output_nodes = output_nodes
@@ -167,7 +170,9 @@ class PromptTracker:
                 event = ev.parse_binary_frame(frame.data)
             else:
                 continue
-            if self._handle(event):
+            if isinstance(event, ev.BrowserRequest):
+                await self._answer_browser(event)
+            elif self._handle(event):
                 return await self._final_history()
 
     def _handle(self, event: ev.Event) -> bool:
@@ -196,6 +201,22 @@ class PromptTracker:
         elif isinstance(event, ev.BinaryImage):
             self._keep_streamed(event)
         return False
+
+    async def _answer_browser(self, request: ev.BrowserRequest) -> None:
+        """Refuse a browser request of one of our running nodes at once, so it stops waiting.
+
+        These frames go to every socket; ComfyUI runs one prompt at a time, so a request from
+        the node our prompt is running now is ours.
+        """
+        handshake = self._browser_answers.get(request.node or "")
+        if handshake is None or handshake.event != request.kind or request.node != self._current_node:
+            return
+        try:
+            await self._comfy.answer_browser(
+                handshake.answer_route, {"request_id": request.request_id, "error": NO_BROWSER_ERROR}
+            )
+        except ComfyUnavailable as exc:  # the node then waits out its own timeout; the job goes on
+            logger.warning("could not answer %s of node %s: %s", request.kind, request.node, exc.message)
 
     def _keep_streamed(self, image: ev.BinaryImage) -> None:
         # Latent previews (KSampler) arrive the same way; only output nodes' frames are outputs.

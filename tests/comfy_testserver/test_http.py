@@ -78,7 +78,12 @@ async def test_00_object_info_entries(server: ComfyTestServer, session: aiohttp.
         assert set(entry) <= set(summary["entry_keys_union"])
     ours_out = {name for name, entry in info.items() if entry["output_node"]}
     # The stand-ins; SaveAudio was not loaded on the recording server (no torchaudio).
-    assert ours_out - set(summary["output_node_classes"]) == {"SharpPredict", "VHS_VideoCombine", "SaveAudio"}
+    assert ours_out - set(summary["output_node_classes"]) == {
+        "SharpPredict",
+        "GaussianViewer",
+        "VHS_VideoCombine",
+        "SaveAudio",
+    }
     status, _, body = await fetch(session, "GET", f"{server.url}/api/object_info/KSampler")
     assert status == 200 and list(json.loads(body)) == ["KSampler"]
 

@@ -23,7 +23,8 @@ def image(batch: int = 2) -> dict:
 
 WORKFLOW = {
     "1": image(),
-    "2": {"class_type": "SharpPredict", "inputs": {"image": ["1", 0], "filename_prefix": "splat"}},
+    "2": {"class_type": "SharpPredict", "inputs": {"model": ["7", 0], "image": ["1", 0], "output_prefix": "splat"}},
+    "7": {"class_type": "LoadSharpModel", "inputs": {"device": "cpu"}},
     "3": {
         "class_type": "VHS_VideoCombine",
         "inputs": {"images": ["1", 0], "frame_rate": 8.0, "loop_count": 0, "filename_prefix": "vhs",
@@ -39,6 +40,8 @@ WORKFLOW = {
 async def test_stand_ins_write_real_looking_files(
     server: ComfyTestServer, session: aiohttp.ClientSession
 ) -> None:
+    (server.root / "models" / "sharp").mkdir(parents=True)
+    (server.root / "models" / "sharp" / "sharp_2572gikvuh.pt").write_bytes(b"\0")
     sock = await Socket.connect(session, server.url, "me")
     prompt_id = (await submit(session, server.url, {"prompt": WORKFLOW}, "me"))["prompt_id"]
     await sock.wait_done(prompt_id)
@@ -46,8 +49,9 @@ async def test_stand_ins_write_real_looking_files(
     output = server.root / "output"
 
     assert "2" not in history["outputs"]  # SharpPredict reports nothing: the file is only on disk
-    (ply,) = output.glob("splat_*.ply")
-    assert ply.name[len("splat_") : -len(".ply")].isdigit() and ply.read_bytes().startswith(b"ply\n")
+    (folder,) = output.glob("splat_*")  # a batch of two: a folder of numbered splats
+    assert folder.name[len("splat_") :].isdigit()
+    assert [p.read_bytes()[:4] for p in sorted(folder.iterdir())] == [b"ply\n", b"ply\n"]
 
     (gif,) = history["outputs"]["3"]["gifs"]
     assert {k: gif[k] for k in ("filename", "subfolder", "type", "format", "frame_rate", "workflow")} == {
@@ -93,7 +97,7 @@ async def test_stand_ins_write_real_looking_files(
     }
     assert executed["2"] is None and executed["4"] == history["outputs"]["4"]
     assert server.executions[-1].executed_nodes == []
-    assert len(list(output.glob("splat_*.ply"))) == 1
+    assert len(list(output.glob("splat_*"))) == 1
 
 
 async def test_load_audio_feeds_save_audio(server: ComfyTestServer, session: aiohttp.ClientSession) -> None:

@@ -27,6 +27,8 @@ def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyTestServer]
     root = tmp_path_factory.mktemp("comfyui")
     with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
         (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
+        (root / "models" / "sharp").mkdir(parents=True)
+        (root / "models" / "sharp" / "sharp_2572gikvuh.pt").write_bytes(b"\0")
         yield server
 
 

@@ -141,3 +141,20 @@ def test_wrong_key_wrong_endpoint_and_no_endpoint(endpoint: Endpoint, tmp_path: 
     assert (
         down.returncode == 1 and "cannot reach http://127.0.0.1:9/v2: is the endpoint running?" in down.stderr
     )
+
+
+def test_run_converts_a_splat_and_prints_the_notes(endpoint: Endpoint, tmp_path: Path) -> None:
+    from .. import workflows as wf
+
+    workflow = tmp_path / "splat.json"
+    workflow.write_text(json.dumps(wf.splat("room", viewer=True)))
+    out = tmp_path / "outputs"
+    done = cli(
+        "run", str(workflow), "--out", str(out), "--convert", "spz", "--keep-original", env=local(endpoint)
+    )
+    assert done.returncode == 0, done.stderr
+    saved = sorted(p.suffix for p in out.iterdir())
+    assert saved == [".ply", ".spz"]
+    assert "note: node 4 (GaussianViewer) left out" in done.stdout and "converted to room_" in done.stdout
+    wrong = cli("run", str(workflow), "--keep-original", env=local(endpoint))
+    assert wrong.returncode == 2 and "--keep-original only makes sense with --convert" in wrong.stderr

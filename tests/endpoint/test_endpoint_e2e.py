@@ -128,8 +128,9 @@ def test_concurrent_jobs_on_one_comfy_get_only_their_own_files(
         if index % 2:
             workflow["2"] = {
                 "class_type": "SharpPredict",
-                "inputs": {"image": ["1", 0], "filename_prefix": f"splat{index}"},
+                "inputs": {"model": ["3", 0], "image": ["1", 0], "output_prefix": f"splat{index}"},
             }
+            workflow["3"] = wf.sharp_model()
         else:
             workflow["2"] = {
                 "class_type": "SaveImage",

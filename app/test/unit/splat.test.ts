@@ -16,7 +16,7 @@ function bytesOf(text: string): ArrayBuffer {
   return encoder.encode(text).buffer as ArrayBuffer;
 }
 
-/** The ASCII point cloud the ComfyUI test server's SharpPredict stand-in writes. */
+/** An ASCII point cloud with uchar colours (what point-cloud nodes write; not a Gaussian splat). */
 const ASCII_CLOUD = [
   "ply",
   "format ascii 1.0",
