@@ -63,6 +63,23 @@ def test_layers_import_downward(module: str, forbidden: tuple[str, ...]) -> None
     assert wrong == [], f"{module} imports {wrong}"
 
 
+def test_benchmarks_do_not_import_the_tests() -> None:
+    # Shared servers and stubs live in testkit/; tests/ may change without breaking a benchmark.
+    bench = HANDLER.parent / "bench"
+    wrong = []
+    for path in sorted(bench.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            wrong += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "tests"]
+    assert wrong == []
+
+
 def test_aiohttp_is_imported_only_at_the_two_http_boundaries() -> None:
     # comfy/client.py talks to ComfyUI; inputs/ downloads input URLs through its address guard.
     importers = set()

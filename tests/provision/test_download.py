@@ -14,9 +14,8 @@ from provision.download import Downloader, DownloadOptions, link_into_comfyui, r
 from provision.errors import AuthRequired, NoSpace, RetryableDownloadError, SizeMismatch
 from provision.manifest import ModelSpec
 from provision.progress import Progress, human_bytes
-
-from .fileserver import Fault, FileServer
-from .helpers import payload, sha256
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import payload, sha256
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""scripts/download_models.sh, run for real against a loopback HTTP server (tests/provision/fileserver.py)."""
+"""scripts/download_models.sh, run for real against a loopback HTTP server (testkit/fileserver.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.provision.fileserver import Fault, FileServer
-from tests.provision.helpers import payload, sha256, write_manifest
-
-from .stubs import SCRIPTS
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import payload, sha256, write_manifest
+from testkit.stubs import SCRIPTS
 
 
 @pytest.fixture

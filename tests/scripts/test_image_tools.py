@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.provision.helpers import commit_files, git
+from testkit.helpers import commit_files, git
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""scripts/start.sh, run for real with stub ComfyUI, handler and JupyterLab (tests/scripts/stubs.py)."""
+"""scripts/start.sh, run for real with stub ComfyUI, handler and JupyterLab (testkit/stubs.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .stubs import SCRIPTS, StubBox
+from testkit.stubs import SCRIPTS, StubBox
 
 
 def _alive(pid: int) -> bool:
@@ -297,7 +297,7 @@ def test_functions_can_be_sourced_one_at_a_time() -> None:
 
 
 def test_http_ready_is_false_on_a_closed_port() -> None:
-    from .stubs import free_port
+    from testkit.stubs import free_port
 
     assert _source(f"comfy_http_ready 127.0.0.1 {free_port()}").returncode == 1
 
