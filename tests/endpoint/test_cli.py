@@ -158,3 +158,33 @@ def test_run_converts_a_splat_and_prints_the_notes(endpoint: Endpoint, tmp_path:
     assert "note: node 4 (GaussianViewer) left out" in done.stdout and "converted to room_" in done.stdout
     wrong = cli("run", str(workflow), "--keep-original", env=local(endpoint))
     assert wrong.returncode == 2 and "--keep-original only makes sense with --convert" in wrong.stderr
+
+
+def test_serve_where_the_endpoint_is_left_out_says_so(tmp_path: Path) -> None:
+    # The worker image ships comfy_worker without endpoint/ (.dockerignore); copy it the same way.
+    import shutil
+
+    shutil.copytree(
+        REPO / "comfy_worker",
+        tmp_path / "comfy_worker",
+        ignore=shutil.ignore_patterns("endpoint", "__pycache__"),
+    )
+    # As in the image: no editable install that would find the checkout's endpoint/ instead.
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
+        "from comfy_worker.cli import main; sys.exit(main(['serve', '--port', '0']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith(
+        "comfy-worker: the local endpoint (comfy-worker serve) is not installed"
+    )
+    assert "Traceback" not in result.stderr
