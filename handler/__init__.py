@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import ComfyTimeouts, ConfigError, Settings
-    from .errors import WorkerError, error_result
+    from .error_result import error_result
+    from .errors import WorkerError
     from .job import JobRequest, parse_job_input
     from .worker import Worker
 
@@ -34,7 +35,7 @@ _HOMES = {
     "ConfigError": "config",
     "Settings": "config",
     "WorkerError": "errors",
-    "error_result": "errors",
+    "error_result": "error_result",
     "JobRequest": "job",
     "parse_job_input": "job",
     "Worker": "worker",

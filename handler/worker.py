@@ -33,6 +33,7 @@ from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions, stop_pr
 from .config import Settings
 from .conversion import convert_outputs
 from .destination import Destination
+from .error_result import error_result, redact_result
 from .errors import (
     ExecutionFailed,
     FetchFailed,
@@ -42,9 +43,6 @@ from .errors import (
     NoOutputs,
     OutputFailed,
     OutputTooLarge,
-    describe_validation_errors,
-    error_result,
-    redact_result,
 )
 from .inputs.download import InputDownloads
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode
@@ -57,6 +55,7 @@ from .storage import OutputFile
 from .storage.delivery import deliver_outputs
 from .storage.plan import plan_delivery, serialized_size
 from .storage.s3 import S3Clients, S3Delivery
+from .validation_errors import describe_validation_errors
 from .values import FolderSnapshot
 from .workflow import missing_classes, with_renamed_inputs, with_rerun_marker
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handler.errors import JobInputError, error_result
+from handler.error_result import error_result
+from handler.errors import JobInputError
 from handler.job import JobLimits, parse_job_input
 
 from .conftest import b64, png_bytes

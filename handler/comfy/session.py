@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
-from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted, WorkerError
+from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
 from ..values import RunProgress
 from . import events as ev
 from .client import ComfyClient, ComfySocket
@@ -236,9 +236,7 @@ class PromptTracker:
             if history is not None:
                 return history
             await asyncio.sleep(0.1)
-        raise ComfyUnavailable(
-            f"ComfyUI reported prompt {self._prompt_id} finished but /history has no entry for it"
-        )
+        raise HistoryMissing(prompt_id=self._prompt_id)
 
     async def _history_if_done(self) -> dict[str, Any] | None:
         """The history entry if the prompt finished; raise if ComfyUI died or dropped the prompt."""
@@ -290,20 +288,11 @@ class PromptTracker:
             except ComfyUnavailable:
                 if attempt + 1 < attempts:
                     await asyncio.sleep(self._options.reconnect_delay_s)
-        raise ComfyCrashed(
-            f"ComfyUI stopped answering at {self._comfy.host} while running the prompt "
-            f"({self.stage}); it probably crashed (out of memory?). "
-            "See its log; this worker will be replaced",
-            details={"prompt_id": self._prompt_id, "stage": self.stage},
-        )
+        raise ComfyCrashed(stage=self.stage, prompt_id=self._prompt_id, host=self._comfy.host)
 
     def _check_process(self) -> None:
         if comfy_process_dead(self._options.pid_file):
-            raise ComfyCrashed(
-                f"ComfyUI's process exited while running the prompt ({self.stage}); see its log "
-                "(often out of memory). This worker will be replaced",
-                details={"prompt_id": self._prompt_id, "stage": self.stage},
-            )
+            raise ComfyCrashed(stage=self.stage, prompt_id=self._prompt_id)
 
     def _class_of(self, node: str) -> str:
         entry = self._workflow.get(node)

@@ -138,13 +138,9 @@ def _mapped(
             "source": destination.source,
         }
         if misconfigured or (is_config and filename is None):
-            raise StorageMisconfigured(
-                f"{destination.label} cannot be used: {reason}", details=details
-            ) from exc
-        what = f"output {filename!r}" if filename else "an output"
+            raise StorageMisconfigured(label=destination.label, reason=reason, details=details) from exc
         raise UploadFailed(
-            f"{what} could not be uploaded to {destination.label}: {reason}",
-            details={**details, "filename": filename},
+            label=destination.label, reason=reason, filename=filename, details=details
         ) from exc
 
 

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from handler.comfy.client import ComfyClient
+from handler.error_result import error_result
 from handler.errors import (
     ComfyBadReply,
     ComfyHTTPError,
@@ -26,7 +27,6 @@ from handler.errors import (
     ComfyUnreachable,
     UploadRefused,
     WorkerError,
-    error_result,
 )
 from handler.values import InputImage
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from handler.errors import InputFetchFailed, InputRefused, error_result
+from handler.error_result import error_result
+from handler.errors import InputFetchFailed, InputRefused
 from handler.inputs.connector import Lookup, system_lookup
 from handler.inputs.fetch import FetchLimits, JobBudget, UrlFetcher
 from handler.inputs.netguard import AddressPolicy, AllowList, IPAddress
