@@ -18,6 +18,7 @@ import { JobController } from "./ui/job-controller.js";
 import { JobPanel } from "./ui/job-panel.js";
 import { JobStore } from "./ui/job-store.js";
 import { renderJobsList } from "./ui/jobs-list.js";
+import { splatPreview } from "./ui/splat-preview.js";
 
 // The page talks to the endpoint only through the app server, which adds the API key.
 const api = new RunPodClient({ endpointUrl: "/api/runpod" });
@@ -121,6 +122,7 @@ async function start(): Promise<void> {
       },
     }),
   );
+  splatPreview(byId("splat-preview"));
   select.addEventListener("change", () => void pickListed(select.value));
   submitButton.addEventListener("click", () => void submit());
   // Ctrl/Cmd+Enter runs from anywhere in the form, as in ComfyUI.

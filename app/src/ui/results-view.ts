@@ -5,9 +5,9 @@
  */
 
 import type { JobError, JobOutcome, JobState, OutputFile, WorkerResult } from "../api/index.js";
-import { PlyError, cloudFromSplatRows, plyToSplat } from "../splat/ply.js";
 import { h } from "./dom.js";
 import { formatBytes, formatMs, outputBytes, outputUrl } from "./files.js";
+import { isSplatName, mountSplat } from "./splat-view.js";
 
 /** Everything a rendered result holds on to (object URLs, WebGL views), released on `dispose`. */
 export interface Rendered {
@@ -157,7 +157,8 @@ function outputCard(file: OutputFile, cleanups: Array<() => void>): HTMLElement 
     );
   else if (kind === "audio")
     media.append(h("audio", { src: url, controls: true, "aria-label": file.filename }));
-  else if (kind === "splat") mountSplat(media, file, cleanups);
+  else if (kind === "splat")
+    cleanups.push(mountSplat(media, file.filename, (onBytes) => outputBytes(file, onBytes)));
   else media.append(h("p", { class: "muted" }, `${file.mimeType}: no preview, download it to open`));
   return h(
     "figure",
@@ -186,44 +187,11 @@ function outputCard(file: OutputFile, cleanups: Array<() => void>): HTMLElement 
 type OutputKind = "image" | "video" | "audio" | "splat" | "other";
 
 function outputKind(file: OutputFile): OutputKind {
-  const name = file.filename.toLowerCase();
-  if (name.endsWith(".ply") || name.endsWith(".splat")) return "splat";
+  if (isSplatName(file.filename)) return "splat";
   if (file.mimeType.startsWith("image/")) return "image";
   if (file.mimeType.startsWith("video/")) return "video";
   if (file.mimeType.startsWith("audio/")) return "audio";
   return "other";
-}
-
-/**
- * The splat viewer and gsplat (about 150 KB) load only when a result has a splat, so pages that
- * never show one never download it.
- */
-function mountSplat(container: HTMLElement, file: OutputFile, cleanups: Array<() => void>): void {
-  const note = h("p", { class: "muted", role: "status" }, "Loading the 3D view...");
-  container.append(note);
-  let disposed = false;
-  let dispose = (): void => {
-    disposed = true;
-  };
-  cleanups.push(() => dispose());
-  void (async () => {
-    try {
-      const bytes = await outputBytes(file);
-      const cloud = file.filename.toLowerCase().endsWith(".splat")
-        ? cloudFromSplatRows(bytes)
-        : plyToSplat(bytes);
-      const { mountSplatView } = await import("../splat/viewer.js");
-      if (disposed) return;
-      const view = mountSplatView(container, cloud, file.filename);
-      dispose = () => view.dispose();
-      note.textContent = `${cloud.count} ${cloud.gaussian ? "Gaussian splats" : "points"}: drag or use the arrow keys to turn, wheel or +/- to zoom.`;
-      container.dataset.splatCount = String(cloud.count);
-    } catch (error) {
-      const reason =
-        error instanceof PlyError ? `cannot read this PLY file: ${error.message}` : (error as Error).message;
-      note.textContent = `No 3D preview (${reason}); the download still works.`;
-    }
-  })();
 }
 
 function timingsView(timings: Record<string, number>, state: JobState | null): HTMLElement {

@@ -14,6 +14,7 @@ import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../scripts/stack.js";
 import { type Browser, launchBrowser } from "./browser.js";
+import { SHARP_SPLATS, writeSharpPly } from "./splat-file.js";
 
 const APP_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const FIXTURES = path.join(APP_DIR, "test", "e2e", "fixtures");
@@ -109,6 +110,31 @@ async function endpointStatus(id: string): Promise<{ status: string; error?: str
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, name) });
+}
+
+/** How many pixels of a canvas (as shown on screen) are clearly orange or green. */
+async function countPixels(canvas: Locator, colour: "orange" | "green"): Promise<number> {
+  const png = (await canvas.screenshot()).toString("base64");
+  return canvas.page().evaluate(
+    async ({ data, colour }) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${data}`;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width;
+      c.height = img.height;
+      const context = c.getContext("2d") as CanvasRenderingContext2D;
+      context.drawImage(img, 0, 0);
+      const pixels = context.getImageData(0, 0, c.width, c.height).data;
+      let count = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        const [r, g, b] = [pixels[i] as number, pixels[i + 1] as number, pixels[i + 2] as number];
+        if (colour === "orange" ? r > 120 && r > b + 60 : g > 80 && g > r + 40 && g > b + 30) count++;
+      }
+      return count;
+    },
+    { data: png, colour },
+  );
 }
 
 /** The colour at the centre of a displayed <img>, read back through a 2D canvas. */
@@ -268,13 +294,43 @@ describe("outputs of every kind", () => {
     await page.close();
   });
 
+  it("draws a SHARP-size binary splat at once and keeps it drawn, with no interaction", async () => {
+    const page = await openApp();
+    const file = path.join(downloads, "sharp_size.ply");
+    const size = await writeSharpPly(file, [40, 220, 60]);
+    expect(size).toBeGreaterThan(60 * 1024 * 1024);
+    await page.getByTestId("splat-file").setInputFiles(file);
+    const media = page.getByTestId("preview-media");
+    // A status line (and a progress bar) while the 66 MB file is read: never a silent blank.
+    await expect.poll(() => media.getAttribute("data-state"), { timeout: 5_000 }).not.toBeNull();
+    await expect
+      .poll(() => media.getAttribute("data-state"), { timeout: 90_000, interval: 250 })
+      .toBe("ready");
+    expect(await media.getAttribute("data-splat-count")).toBe(String(SHARP_SPLATS));
+    const canvas = media.locator("canvas.splat-canvas");
+    // No key, no drag, no wheel: the sorted splats must appear by themselves...
+    await expect
+      .poll(() => countPixels(canvas, "green"), { timeout: 60_000, interval: 1000 })
+      .toBeGreaterThan(2000);
+    // ...and still be there once the page has gone idle.
+    await page.waitForTimeout(3000);
+    const frames = Number(await canvas.getAttribute("data-frames"));
+    await page.waitForTimeout(2000);
+    expect(await countPixels(canvas, "green")).toBeGreaterThan(2000);
+    // Idle means idle: no frames are drawn while nothing changes.
+    expect(Number(await canvas.getAttribute("data-frames"))).toBe(frames);
+    await shot(page, "splat-large.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  }, 150_000);
+
   it("shows a Gaussian-splat .ply in an interactive 3D view", async () => {
     const page = await openApp();
     await loadFile(page, "splat.json");
     await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
     const id = await run(page);
     await waitForStatus(page, id, "COMPLETED");
-    const media = page.locator(".output-splat .output-media");
+    const media = page.locator(".job-results .output-splat .output-media");
     await expect.poll(() => media.getAttribute("data-splat-count"), { timeout: 10_000 }).toBe("16");
     const canvas = media.locator("canvas.splat-canvas");
     expect(await canvas.getAttribute("aria-label")).toMatch(/^3D view of splat_\d+\.ply \(16 splats\)/);
@@ -283,25 +339,11 @@ describe("outputs of every kind", () => {
     await page.keyboard.press("+");
     await page.waitForTimeout(1500);
     // Something orange (the source colour, 0xFF6600) is drawn on the dark canvas.
-    const png = (await canvas.screenshot()).toString("base64");
-    const orange = await page.evaluate(async (data) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${data}`;
-      await img.decode();
-      const c = document.createElement("canvas");
-      c.width = img.width;
-      c.height = img.height;
-      const context = c.getContext("2d") as CanvasRenderingContext2D;
-      context.drawImage(img, 0, 0);
-      const pixels = context.getImageData(0, 0, c.width, c.height).data;
-      let count = 0;
-      for (let i = 0; i < pixels.length; i += 4) {
-        if ((pixels[i] as number) > 120 && (pixels[i] as number) > (pixels[i + 2] as number) + 60) count++;
-      }
-      return count;
-    }, png);
+    const orange = await countPixels(canvas, "orange");
     expect(orange).toBeGreaterThan(50);
-    await expect.poll(() => page.locator(".output-splat [data-testid=download]").count()).toBe(1);
+    await expect
+      .poll(() => page.locator(".job-results .output-splat [data-testid=download]").count())
+      .toBe(1);
     await shot(page, "splat.png");
     expect(pageProblems(page)).toEqual([]);
     await page.close();
