@@ -72,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--retention-s", type=float, default=1800.0, help="keep finished jobs this long")
     serve.add_argument("--quiet", action="store_true", help="do not echo the workers' logs")
+    serve.add_argument(
+        "--local-s3",
+        action="store_true",
+        help="start an in-memory S3 bucket on loopback (moto) and send the workers' uploads there, "
+        "so outputs too big to return inline (a 66 MB splat) come back as s3_url",
+    )
+    serve.add_argument(
+        "--local-s3-port", type=int, default=0, help="port for --local-s3 (default: any free one)"
+    )
     serve.set_defaults(func=_serve)
 
     def endpoint_options(sub: argparse.ArgumentParser) -> None:
@@ -102,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", choices=("base64", "s3", "auto"), help="where outputs go (input.output)")
     run.add_argument("--include-temp", action="store_true", help="also return PreviewImage outputs")
     run.add_argument("--wait-timeout", type=float, default=None, help="stop waiting after this many seconds")
+    run.add_argument(
+        "--s3-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="JSON file with RunPod's s3Config ({accessId, accessSecret, bucketName, endpointUrl}): "
+        "this job's outputs go to that bucket (default $COMFY_WORKER_S3_CONFIG)",
+    )
     endpoint_options(run)
     run.set_defaults(func=_run)
 
@@ -131,6 +148,7 @@ def _client(args: argparse.Namespace) -> EndpointClient:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .endpoint.local_s3 import LocalS3Unavailable
     from .endpoint.serve import serve
     from .endpoint.server import EndpointConfig
 
@@ -150,7 +168,16 @@ def _serve(args: argparse.Namespace) -> int:
         echo_worker_logs=not args.quiet,
     )
     try:
-        asyncio.run(serve(config, host=args.host, port=args.port))
+        asyncio.run(
+            serve(
+                config,
+                host=args.host,
+                port=args.port,
+                local_s3_port=args.local_s3_port if args.local_s3 else None,
+            )
+        )
+    except LocalS3Unavailable as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return 0
@@ -161,8 +188,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     job_input = _job_input(args)
+    s3_config = _s3_config(args.s3_config or os.environ.get("COMFY_WORKER_S3_CONFIG") or None)
     client = _client(args)
-    job_id = client.run(job_input)
+    job_id = client.run(job_input, s3Config=s3_config)
     print(f"submitted job {job_id} to {client.url}", file=sys.stderr)
     bar = _ProgressBar(sys.stderr)
     try:
@@ -207,6 +235,32 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
     except JobInputError as exc:
         raise CliError(f"{args.workflow}: {exc.message}") from None
     return job_input
+
+
+def _s3_config(path: Path | str | None) -> dict[str, Any] | None:
+    """RunPod's ``s3Config`` from a JSON file, checked as the worker checks it (the secret stays in
+    the file: nothing here prints it)."""
+    from handler.errors import JobInputError
+    from handler.job import parse_s3_config
+
+    if path is None:
+        return None
+    file = Path(path)
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(
+            f"s3Config file {str(file)!r} not found (--s3-config / COMFY_WORKER_S3_CONFIG)"
+        ) from None
+    except OSError as exc:
+        raise CliError(f"cannot read the s3Config file {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CliError(f"the s3Config file {file} is not valid JSON ({exc})") from None
+    try:
+        parse_s3_config(raw, defaults=None)
+    except JobInputError as exc:
+        raise CliError(f"{file}: {exc.message}") from None
+    return dict(raw)
 
 
 def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
