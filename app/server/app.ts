@@ -20,28 +20,35 @@ export interface AppDeps {
   log?: (line: string) => void;
 }
 
-// The page loads nothing from elsewhere. gsplat sorts splats in a blob: worker running
-// WebAssembly; results are blob:/data: URLs, or https: URLs when outputs went to a bucket.
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self' blob: data:",
-  "img-src 'self' blob: data: https:",
-  "media-src 'self' blob: data: https:",
-  "connect-src 'self' blob: data: https:",
-  "style-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
+/**
+ * The page loads nothing from elsewhere. gsplat sorts splats in a blob: worker running
+ * WebAssembly; results are blob:/data: URLs, or https: URLs when outputs went to a bucket, or URLs
+ * on the configured storage origins (a local bucket on http://127.0.0.1:PORT).
+ */
+export function contentSecurityPolicy(storageOrigins: readonly string[]): string {
+  const outputs = ["'self'", "blob:", "data:", "https:", ...storageOrigins].join(" ");
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self' blob: data:",
+    `img-src ${outputs}`,
+    `media-src ${outputs}`,
+    `connect-src ${outputs}`,
+    "style-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
 
 export function createApp(config: AppConfig, deps: AppDeps = {}): Server {
   const fetchImpl = deps.fetch ?? globalThis.fetch;
   const log = deps.log ?? ((line: string) => console.log(line));
   const allowedHosts = allowedHostNames(config.host, config.allowedHosts);
+  const csp = contentSecurityPolicy(config.storage.origins);
   return createServer((request, response) => {
-    response.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    response.setHeader("Content-Security-Policy", csp);
     response.setHeader("X-Content-Type-Options", "nosniff");
     response.setHeader("Referrer-Policy", "no-referrer");
     const refusal = refuse(request, allowedHosts);
@@ -92,6 +99,8 @@ async function handle(
       endpointUrl,
       local: isLoopback(new URL(endpointUrl).hostname),
       maxBodyBytes: config.maxBodyBytes,
+      // Whether the server adds a bucket and which output mode it sends by default; never the bucket's keys.
+      storage: { bucket: config.storage.s3Config !== null, output: config.storage.output },
     });
     return;
   }

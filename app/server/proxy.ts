@@ -3,12 +3,13 @@
  * `${RUNPOD_BASE_URL}/${RUNPOD_ENDPOINT_ID}/<call>` with the API key added here, so the key never
  * reaches the page. Only the five calls the app needs pass, and a job request passes only its
  * `input` and `policy`: `webhook` and `s3Config` are the server's decisions (a page that could set
- * them could make RunPod call any URL, or send outputs to any bucket).
+ * them could make RunPod call any URL, or send outputs to any bucket). The server's own bucket
+ * (APP_S3_CONFIG_FILE) and default output mode (APP_OUTPUT) are added here.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import type { AppConfig } from "./config.js";
+import type { AppConfig, StorageConfig } from "./config.js";
 import { refuseNonJson } from "./guard.js";
 import { BodyTooLarge, readBody, sendJson } from "./http.js";
 
@@ -60,7 +61,7 @@ export async function proxyRunPod(
       sendJson(response, refusal.status, { error: refusal.error });
       return;
     }
-    const built = await jobRequestBody(request, config.maxBodyBytes);
+    const built = await jobRequestBody(request, config.maxBodyBytes, config.storage);
     if ("error" in built) {
       sendJson(response, built.status, { error: built.error });
       return;
@@ -111,6 +112,7 @@ export async function proxyRunPod(
 async function jobRequestBody(
   request: IncomingMessage,
   maxBytes: number,
+  storage: StorageConfig,
 ): Promise<{ body: string } | { status: number; error: string }> {
   let text: string;
   try {
@@ -138,7 +140,13 @@ async function jobRequestBody(
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     return { status: 400, error: "the job request has no input object" };
   }
-  return { body: JSON.stringify(policy === undefined ? { input } : { input, policy }) };
+  const job: Record<string, unknown> = { input };
+  if (storage.output !== null && (input as Record<string, unknown>).output === undefined) {
+    job.input = { ...input, output: storage.output };
+  }
+  if (policy !== undefined) job.policy = policy;
+  if (storage.s3Config !== null) job.s3Config = storage.s3Config;
+  return { body: JSON.stringify(job) };
 }
 
 function causeOf(error: unknown): string {

@@ -9,12 +9,14 @@ import { type ApiWorkflow, RunPodClient, isFinalStatus } from "./api/index.js";
 import { type WorkflowForm, buildForm } from "./workflow/form.js";
 import { WorkflowFormatError, parseWorkflowText } from "./workflow/graph.js";
 import { prepareJobInput } from "./workflow/job-input.js";
+import { JobOptionsError, jobOptionsInput } from "./workflow/job-options.js";
 import { type AppInfo, fetchWorkflowList, fetchWorkflowText } from "./ui/app-server.js";
 import { alertText, byId, h, replaceChildren } from "./ui/dom.js";
 import { dropZone } from "./ui/drop-zone.js";
 import { FormView } from "./ui/form-view.js";
 import { showEndpoint, watchHealth } from "./ui/header.js";
 import { JobController } from "./ui/job-controller.js";
+import { JobOptionsView } from "./ui/job-options-view.js";
 import { JobPanel } from "./ui/job-panel.js";
 import { JobStore } from "./ui/job-store.js";
 import { renderJobsList } from "./ui/jobs-list.js";
@@ -28,6 +30,7 @@ const controller = new JobController(api, store);
 const select = byId<HTMLSelectElement>("workflow-select");
 const workflowMessage = byId("workflow-message");
 const formView = new FormView(byId("workflow-form-fields"));
+const optionsView = new JobOptionsView();
 const submitButton = byId<HTMLButtonElement>("submit");
 const submitMessage = byId("submit-message");
 const jobPanel = new JobPanel(byId("job-panel"), controller);
@@ -43,6 +46,10 @@ function loadWorkflow(name: string, text: string): void {
     workflow = parseWorkflowText(text);
   } catch (error) {
     if (!(error instanceof WorkflowFormatError)) throw error;
+    // The refused file replaces the previous workflow: Run must not quietly run the old one.
+    current = null;
+    formView.clear();
+    submitButton.disabled = true;
     replaceChildren(workflowMessage, alertText(error.message));
     workflowMessage.dataset.state = "error";
     return;
@@ -50,6 +57,7 @@ function loadWorkflow(name: string, text: string): void {
   const form = buildForm(workflow);
   current = { name, workflow, form };
   formView.show(form);
+  optionsView.suggestFor(workflow);
   const nodes = Object.keys(workflow).length;
   replaceChildren(workflowMessage, `Loaded ${name}: ${nodes} node${nodes === 1 ? "" : "s"}.`);
   workflowMessage.dataset.state = "ok";
@@ -82,10 +90,20 @@ async function submit(): Promise<void> {
     replaceChildren(submitMessage, alertText(prepared.message));
     return;
   }
+  let options;
+  try {
+    options = jobOptionsInput(optionsView.values());
+    optionsView.markTimeout(false);
+  } catch (error) {
+    if (!(error instanceof JobOptionsError)) throw error;
+    optionsView.markTimeout(true);
+    replaceChildren(submitMessage, alertText(error.message));
+    return;
+  }
   submitButton.disabled = true;
   submitButton.textContent = "Submitting...";
   try {
-    const id = await controller.submit(prepared.input, current.name);
+    const id = await controller.submit({ ...prepared.input, ...options }, current.name);
     selectJob(id);
   } catch (error) {
     jobPanel.showSubmitError((error as Error).message);
@@ -123,6 +141,7 @@ async function start(): Promise<void> {
     }),
   );
   splatPreview(byId("splat-preview"));
+  byId("job-options").append(optionsView.element);
   select.addEventListener("change", () => void pickListed(select.value));
   submitButton.addEventListener("click", () => void submit());
   // Ctrl/Cmd+Enter runs from anywhere in the form, as in ComfyUI.
@@ -144,6 +163,7 @@ async function start(): Promise<void> {
 
   void showEndpoint(byId("endpoint-info")).then((answer) => {
     info = answer;
+    if (answer !== null) optionsView.setServerDefault(answer.storage.output, answer.storage.bucket);
   });
   watchHealth(byId("health"), api);
 

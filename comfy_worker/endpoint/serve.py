@@ -66,16 +66,16 @@ async def _serve(
         url = f"http://{worker_host}:{actual_port}/v2/{config.endpoint_id}"
         state = f"{config.workers} worker(s) ready" if ready else "workers still starting"
         auth = "Bearer key required" if config.api_key else "NO API KEY: anyone on this machine can submit"
-        print(
-            f"comfy-worker endpoint listening on http://{worker_host}:{actual_port} ({url}; {state}; {auth})",
-            flush=True,
-        )
         if local_s3 is not None:
             print(
                 f"local S3 at {local_s3.url}, bucket {local_s3.bucket} (in memory, emptied when this stops; "
                 'any page may read it): workers upload outputs there for output "s3" or "auto"',
                 flush=True,
             )
+        print(
+            f"comfy-worker endpoint listening on http://{worker_host}:{actual_port} ({url}; {state}; {auth})",
+            flush=True,
+        )
         await stop.wait()
     finally:
         # Workers first, while their job-take URL still answers; then the HTTP server.

@@ -5,6 +5,8 @@ export interface AppInfo {
   endpointUrl: string;
   local: boolean;
   maxBodyBytes: number;
+  /** Whether the app server adds its own bucket (s3Config) to jobs, and its default output mode. */
+  storage: { bucket: boolean; output: string | null };
 }
 
 export interface WorkflowEntry {

@@ -47,6 +47,15 @@ export class FormView {
     );
   }
 
+  /** No workflow: nothing to edit. */
+  clear(): void {
+    this._controls.clear();
+    this._messages.clear();
+    this._autoSeeds.clear();
+    this._images.clear();
+    replaceChildren(this._root);
+  }
+
   /** Current control values; seeds marked "new seed each run" get a fresh one first. */
   values(): FormValues {
     for (const [key, box] of this._autoSeeds) {

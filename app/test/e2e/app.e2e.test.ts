@@ -137,6 +137,25 @@ async function countPixels(canvas: Locator, colour: "orange" | "green"): Promise
   );
 }
 
+/**
+ * The colour at the centre of an element as shown on screen: for images from another origin (a
+ * bucket), which a canvas may not read back.
+ */
+async function shownCentrePixel(element: Locator): Promise<number[]> {
+  const png = (await element.screenshot()).toString("base64");
+  return element.page().evaluate(async (data) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${data}`;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width;
+    c.height = img.height;
+    const context = c.getContext("2d") as CanvasRenderingContext2D;
+    context.drawImage(img, 0, 0);
+    return [...context.getImageData(img.width >> 1, img.height >> 1, 1, 1).data];
+  }, png);
+}
+
 /** The colour at the centre of a displayed <img>, read back through a 2D canvas. */
 async function centrePixel(image: Locator): Promise<number[]> {
   return image.evaluate(async (element) => {
@@ -167,6 +186,65 @@ describe("running workflows", () => {
     expect(timings).toMatch(/total/);
     await shot(page, "result-image.png");
     expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("shows outputs stored in the local bucket (s3_url, read across origins)", async () => {
+    const page = await openApp();
+    await page.getByTestId("job-output").selectOption("s3");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const result = (await endpointStatus(id)).output as { images: Array<{ type: string; data: string }> };
+    expect(result.images[0]?.type).toBe("s3_url");
+    expect(result.images[0]?.data.startsWith(`${stack.s3Url}/comfy-outputs/`)).toBe(true);
+    const image = page.getByTestId("output-image");
+    await image.waitFor();
+    expect(await image.getAttribute("src")).toBe(result.images[0]?.data);
+    expect(await shownCentrePixel(image)).toEqual([0xff - 0x33, 0xff - 0x99, 0xff - 0xff, 255]);
+    // A .ply from the bucket is fetched by the page (CORS) and drawn.
+    await loadFile(page, "splat.json");
+    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    const splatJob = await run(page);
+    await waitForStatus(page, splatJob, "COMPLETED");
+    const files = ((await endpointStatus(splatJob)).output as { files: Array<{ type: string }> }).files;
+    expect(files[0]?.type).toBe("s3_url");
+    const media = page.locator(".job-results .output-splat .output-media");
+    await expect.poll(() => media.getAttribute("data-state"), { timeout: 15_000 }).toBe("ready");
+    await expect
+      .poll(() => countPixels(media.locator("canvas"), "orange"), { timeout: 15_000 })
+      .toBeGreaterThan(50);
+    await shot(page, "result-s3.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("runs a preview-only workflow: include_temp is ticked for it", async () => {
+    const page = await openApp();
+    expect(await page.getByTestId("job-include-temp").isChecked()).toBe(false);
+    await loadFile(page, "preview_only.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded preview_only/);
+    expect(await page.getByTestId("job-include-temp").isChecked()).toBe(true);
+    expect(await page.getByTestId("options-note").textContent()).toMatch(/only previews/);
+    await page.getByTestId("job-timeout").fill("30");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const image = page.getByTestId("output-image");
+    await image.waitFor();
+    expect(await centrePixel(image)).toEqual([0, 255, 0, 255]);
+    await page.close();
+  });
+
+  it("refuses a timeout that is not a number of seconds", async () => {
+    const page = await openApp();
+    await page.getByTestId("job-timeout").fill("soon");
+    await page.click("#submit");
+    await expect
+      .poll(() => page.getByTestId("submit-message").textContent())
+      .toMatch(/timeout must be a number/);
+    expect(await page.getByTestId("job-timeout").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator(".job-item").count()).toBe(0);
     await page.close();
   });
 

@@ -29,6 +29,7 @@ describe("loadConfig", () => {
       workflowsDir: "/srv/workflows",
       staticDir: "/srv/app/dist/web",
       maxBodyBytes: 20 * 1024 * 1024,
+      storage: { s3Config: null, output: null, origins: [] },
     });
   });
 
@@ -104,6 +105,65 @@ describe("loadConfig", () => {
       /is empty/,
     );
     await rm(dir, { recursive: true });
+  });
+});
+
+describe("storage settings", () => {
+  const base = { RUNPOD_API_KEY: KEY, RUNPOD_ENDPOINT_ID: "abc123" };
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "app-storage-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true });
+  });
+
+  it("reads the bucket file, the output mode and extra origins", async () => {
+    const file = path.join(dir, "s3.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        accessId: "AKIA1",
+        accessSecret: "bucket-secret",
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      }),
+    );
+    const config = loadConfig(
+      {
+        ...base,
+        APP_S3_CONFIG_FILE: file,
+        APP_OUTPUT: "auto",
+        APP_STORAGE_ORIGINS: "https://cdn.example, http://127.0.0.1:9000",
+      },
+      "/a",
+    );
+    expect(config.storage).toEqual({
+      s3Config: {
+        accessId: "AKIA1",
+        accessSecret: "bucket-secret",
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      },
+      output: "auto",
+      origins: ["http://127.0.0.1:9000", "https://cdn.example"],
+    });
+  });
+
+  it("names what is wrong with each storage setting", async () => {
+    const bad = path.join(dir, "bad.json");
+    await writeFile(bad, JSON.stringify({ accessId: "a", accessSecret: "b", bucketName: "c" }));
+    const notJson = path.join(dir, "not.json");
+    await writeFile(notJson, "{nope");
+    for (const [env, message] of [
+      [{ APP_S3_CONFIG_FILE: bad }, /endpointUrl must be a non-empty string/],
+      [{ APP_S3_CONFIG_FILE: notJson }, /cannot be read as JSON/],
+      [{ APP_S3_CONFIG_FILE: path.join(dir, "missing.json") }, /cannot be read as JSON/],
+      [{ APP_OUTPUT: "bucket" }, 'APP_OUTPUT must be base64, s3 or auto, got "bucket"'],
+      [{ APP_STORAGE_ORIGINS: "ftp://x" }, /is not an http\(s\) origin/],
+    ] as const) {
+      expect(() => loadConfig({ ...base, ...env }, "/a")).toThrow(message);
+    }
   });
 });
 
@@ -282,6 +342,7 @@ describe("the app server", () => {
         endpointUrl: `${upstream.url}/v2/ep1`,
         local: true,
         maxBodyBytes: 1024 * 1024,
+        storage: { bucket: false, output: null },
       });
       expect(text).not.toContain(KEY);
     });
@@ -420,5 +481,94 @@ describe("the app server", () => {
       expect(await response.text()).toMatch(/Run: npm --prefix app run build/);
       await new Promise((resolve) => bare.close(resolve));
     });
+  });
+});
+
+describe("an app server with its own bucket", () => {
+  const SECRET = "bucket-secret-0123";
+  let upstream: MockServer;
+  let app: Server;
+  let appUrl: string;
+  let dir: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    upstream = await MockServer.start();
+    dir = await mkdtemp(path.join(tmpdir(), "app-bucket-"));
+    await mkdir(path.join(dir, "web"), { recursive: true });
+    await writeFile(path.join(dir, "web", "index.html"), "<!doctype html><title>app</title>");
+    const file = path.join(dir, "s3.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        accessId: "AKIA1",
+        accessSecret: SECRET,
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      }),
+    );
+    const config = loadConfig(
+      {
+        RUNPOD_API_KEY: KEY,
+        RUNPOD_ENDPOINT_ID: "ep1",
+        RUNPOD_BASE_URL: `${upstream.url}/v2`,
+        APP_STATIC_DIR: path.join(dir, "web"),
+        APP_S3_CONFIG_FILE: file,
+        APP_OUTPUT: "auto",
+      },
+      dir,
+    );
+    app = createApp(config, { log: (line) => logs.push(line) });
+    await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
+    appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    app.closeAllConnections();
+    await new Promise((resolve) => app.close(resolve));
+    await upstream.stop();
+    await rm(dir, { recursive: true });
+    expect(logs.join("\n")).not.toContain(SECRET);
+  });
+  beforeEach(() => upstream.reset());
+
+  async function run(body: unknown): Promise<unknown> {
+    upstream.reply({ body: { id: "job-1", status: "IN_QUEUE" } });
+    const response = await fetch(`${appUrl}/api/runpod/run`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(200);
+    return JSON.parse(upstream.requests.at(-1)?.body ?? "");
+  }
+
+  it("adds its bucket and default output mode to each job, whatever the page sent", async () => {
+    expect(
+      await run({ input: { workflow: {} }, s3Config: { accessId: "page", endpointUrl: "http://evil" } }),
+    ).toEqual({
+      input: { workflow: {}, output: "auto" },
+      s3Config: {
+        accessId: "AKIA1",
+        accessSecret: SECRET,
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      },
+    });
+  });
+
+  it("keeps the output mode the page chose", async () => {
+    const sent = (await run({ input: { workflow: {}, output: "base64" } })) as { input: { output: string } };
+    expect(sent.input.output).toBe("base64");
+  });
+
+  it("tells the page a bucket is set, never its keys, and lets the page load from it", async () => {
+    const response = await fetch(`${appUrl}/api/config`);
+    const text = await response.text();
+    expect(JSON.parse(text).storage).toEqual({ bucket: true, output: "auto" });
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain("AKIA1");
+    const csp = (await fetch(`${appUrl}/`)).headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("connect-src 'self' blob: data: https: http://127.0.0.1:9000");
+    expect(csp).toContain("img-src 'self' blob: data: https: http://127.0.0.1:9000");
   });
 });
