@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -26,9 +27,12 @@ from typing import Any
 import requests
 import urllib3
 
-__all__ = ["DEFAULT_BASE_URL", "EndpointClient", "EndpointError", "JobStatus"]
+__all__ = ["DEFAULT_BASE_URL", "REQUEST_LIMITS", "EndpointClient", "EndpointError", "JobStatus"]
 
 DEFAULT_BASE_URL = "https://api.runpod.ai/v2"
+_MB = 1024 * 1024
+# RunPod refuses larger request bodies (HTTP 413), but only after receiving all of them.
+REQUEST_LIMITS = {"/run": 10 * _MB, "/runsync": 20 * _MB}
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -116,9 +120,8 @@ class EndpointClient:
 
     def run(self, job_input: Mapping[str, Any], **fields: Any) -> str:
         """Submit asynchronously; return the job id. ``fields``: webhook, policy, s3Config."""
-        body = self._request(
-            "POST", "/run", json={"input": dict(job_input), **_present(fields)}, idempotent=False
-        )
+        data = _within_limit("/run", {"input": dict(job_input), **_present(fields)})
+        body = self._request("POST", "/run", data=data, headers=_JSON, idempotent=False)
         return str(body["id"])
 
     def runsync(
@@ -130,7 +133,8 @@ class EndpointClient:
             "POST",
             "/runsync",
             idempotent=False,
-            json={"input": dict(job_input), **_present(fields)},
+            data=_within_limit("/runsync", {"input": dict(job_input), **_present(fields)}),
+            headers=_JSON,
             params=params,
             timeout=timeout,
         )
@@ -212,6 +216,7 @@ class EndpointClient:
         """One call with retries: 429/5xx always (nothing was done), a broken connection only when
         the request never left (connect failure) or repeating it is harmless (not run/runsync)."""
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        headers.update(kwargs.pop("headers", {}))
         url = f"{self.url}{path}"
         for attempt in range(self._retries + 1):
             try:
@@ -286,6 +291,22 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
         except ValueError:
             pass  # an HTTP date: fall back to our own backoff
     return min(0.5 * 2**attempt, 8.0)
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _within_limit(path: str, body: Mapping[str, Any]) -> bytes:
+    """The request body, or an error saying how far over RunPod's limit for ``path`` it is."""
+    data = json.dumps(body).encode("utf-8")
+    limit = REQUEST_LIMITS[path]
+    if len(data) > limit:
+        other = " or use runsync (20 MB)" if path == "/run" else ""
+        raise EndpointError(
+            f"the job request is {len(data) / _MB:.1f} MB, over RunPod's {limit // _MB} MB limit for "
+            f"{path}: make the input images smaller{other}; nothing was sent"
+        )
+    return data
 
 
 def _present(fields: Mapping[str, Any]) -> dict[str, Any]:

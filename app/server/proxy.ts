@@ -16,6 +16,9 @@ import { BodyTooLarge, readBody, sendJson } from "./http.js";
 type Route = { method: "GET" | "POST"; upstreamPath: string; hasBody: boolean };
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const MB = 1024 * 1024;
+const RUN_LIMIT = 10 * MB;
+const RUNSYNC_LIMIT = 20 * MB;
 
 /** The upstream call for `/api/runpod/<rest>`, or null when the app does not offer it. */
 export function routeFor(method: string, rest: string, search: URLSearchParams): Route | null {
@@ -61,7 +64,9 @@ export async function proxyRunPod(
       sendJson(response, refusal.status, { error: refusal.error });
       return;
     }
-    const built = await jobRequestBody(request, config.maxBodyBytes, config.storage);
+    // RunPod's own limit for the route (10 MB /run, 20 MB /runsync), or APP_MAX_BODY_MB if lower.
+    const limit = Math.min(config.maxBodyBytes, route.upstreamPath === "run" ? RUN_LIMIT : RUNSYNC_LIMIT);
+    const built = await jobRequestBody(request, limit, config.maxBodyBytes, config.storage);
     if ("error" in built) {
       sendJson(response, built.status, { error: built.error });
       return;
@@ -112,6 +117,7 @@ export async function proxyRunPod(
 async function jobRequestBody(
   request: IncomingMessage,
   maxBytes: number,
+  configuredBytes: number,
   storage: StorageConfig,
 ): Promise<{ body: string } | { status: number; error: string }> {
   let text: string;
@@ -119,10 +125,11 @@ async function jobRequestBody(
     text = await readBody(request, maxBytes);
   } catch (error) {
     if (error instanceof BodyTooLarge) {
-      const mb = (maxBytes / 1024 / 1024).toFixed(0);
+      const mb = (maxBytes / MB).toFixed(0);
+      const why = maxBytes === configuredBytes ? " (APP_MAX_BODY_MB)" : "";
       return {
         status: 413,
-        error: `the job request is larger than ${mb} MB (APP_MAX_BODY_MB); RunPod takes at most 10 MB on /run and 20 MB on /runsync, so send smaller input images`,
+        error: `the job request is larger than ${mb} MB${why}; RunPod takes at most 10 MB on /run and 20 MB on /runsync, so send smaller input images`,
       };
     }
     throw error;

@@ -5,7 +5,7 @@
  */
 
 import "./styles.css";
-import { type ApiWorkflow, RunPodClient, isFinalStatus } from "./api/index.js";
+import { type ApiWorkflow, REQUEST_LIMIT_BYTES, RunPodClient, isFinalStatus } from "./api/index.js";
 import { type WorkflowForm, buildForm } from "./workflow/form.js";
 import { WorkflowFormatError, parseWorkflowText } from "./workflow/graph.js";
 import { prepareJobInput } from "./workflow/job-input.js";
@@ -83,7 +83,8 @@ async function submit(): Promise<void> {
     current.form,
     formView.values(),
     formView.attachments(),
-    info?.maxBodyBytes ?? null,
+    // The page submits through /run: RunPod's 10 MB, or the app server's own limit if lower.
+    Math.min(info?.maxBodyBytes ?? Infinity, REQUEST_LIMIT_BYTES.run),
   );
   if (!prepared.ok) {
     formView.showProblems(prepared.problems);

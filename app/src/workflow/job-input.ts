@@ -41,7 +41,7 @@ export function prepareJobInput(
     const mb = (n: number): string => (n / 1024 / 1024).toFixed(1);
     return {
       ok: false,
-      message: `This request is ${mb(sizeBytes)} MB, over the ${mb(maxBytes)} MB limit; use smaller input images.`,
+      message: `This request is ${mb(sizeBytes)} MB, over the ${mb(maxBytes)} MB limit (RunPod takes at most 10 MB on /run, which this page uses); use smaller input images. Nothing was sent.`,
       problems: [],
     };
   }

@@ -236,6 +236,27 @@ describe("running workflows", () => {
     await page.close();
   });
 
+  it("refuses a request over RunPod's 10 MB /run limit before sending it, saying by how much", async () => {
+    const page = await openApp();
+    await loadFile(page, "invert_input.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded invert_input/);
+    // 8 MB of image bytes are 10.7 MB as base64.
+    await page.getByTestId("image-input-10").setInputFiles({
+      name: "huge.png",
+      mimeType: "image/png",
+      buffer: Buffer.alloc(8 * 1024 * 1024, 7),
+    });
+    await expect.poll(() => page.locator(".image-preview img").count()).toBe(1);
+    await page.click("#submit");
+    await expect
+      .poll(() => page.getByTestId("submit-message").textContent())
+      .toMatch(/This request is 10\.7 MB, over the 10\.0 MB limit \(RunPod takes at most 10 MB on \/run/);
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.close();
+  });
+
   it("refuses a timeout that is not a number of seconds", async () => {
     const page = await openApp();
     await page.getByTestId("job-timeout").fill("soon");

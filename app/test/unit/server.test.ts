@@ -556,6 +556,27 @@ describe("an app server with its own bucket", () => {
     });
   });
 
+  it("applies RunPod's 10 MB limit to /run and 20 MB to /runsync", async () => {
+    const body = JSON.stringify({
+      input: { images: [{ name: "a.png", image: "A".repeat(11 * 1024 * 1024) }] },
+    });
+    const send = (route: string): Promise<Response> =>
+      fetch(`${appUrl}/api/runpod/${route}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+      });
+    const refused = await send("run");
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { error: string }).error).toMatch(
+      /^the job request is larger than 10 MB; RunPod takes at most 10 MB on \/run/,
+    );
+    expect(upstream.requests).toHaveLength(0);
+    upstream.reply({ body: { id: "job-2", status: "COMPLETED" } });
+    expect((await send("runsync")).status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it("keeps the output mode the page chose", async () => {
     const sent = (await run({ input: { workflow: {}, output: "base64" } })) as { input: { output: string } };
     expect(sent.input.output).toBe("base64");

@@ -399,7 +399,8 @@ describe("prepareJobInput", () => {
     const big = { ...image, data: `data:image/png;base64,${"A".repeat(2 * 1024 * 1024)}` };
     expect(prepareJobInput(graph, form, {}, [big], 1024 * 1024)).toEqual({
       ok: false,
-      message: "This request is 2.0 MB, over the 1.0 MB limit; use smaller input images.",
+      message:
+        "This request is 2.0 MB, over the 1.0 MB limit (RunPod takes at most 10 MB on /run, which this page uses); use smaller input images. Nothing was sent.",
       problems: [],
     });
   });
