@@ -157,7 +157,15 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s endpoint: %(message)s",
     )
     hosts = tuple(args.comfy_host or [os.environ.get("COMFY_HOST", "127.0.0.1:8188")])
-    env = {"COMFYUI_PATH": args.comfyui_path} if args.comfyui_path else {}
+    comfyui_path = args.comfyui_path or os.environ.get("COMFYUI_PATH") or None
+    if comfyui_path is None:
+        comfyui_path = str(_find_comfyui_path(hosts))
+        print(f"ComfyUI's folder (asked from {hosts[0]}): {comfyui_path}", flush=True)
+    elif not Path(comfyui_path, "output").is_dir():
+        raise CliError(
+            f"--comfyui-path {comfyui_path} has no output/ folder: give the folder ComfyUI runs in"
+        )
+    env = {"COMFYUI_PATH": comfyui_path}
     config = EndpointConfig(
         endpoint_id=args.endpoint_id,
         api_key=args.api_key,
@@ -181,6 +189,20 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return 0
+
+
+def _find_comfyui_path(hosts: tuple[str, ...]) -> Path:
+    """The one folder all the ComfyUIs run in (each worker reads it as COMFYUI_PATH)."""
+    from .endpoint.comfy_folder import ComfyFolderUnknown, find_comfyui_path
+
+    try:
+        folders = {find_comfyui_path(host) for host in hosts}
+    except ComfyFolderUnknown as exc:
+        raise CliError(str(exc)) from None
+    if len(folders) > 1:
+        names = ", ".join(sorted(str(f) for f in folders))
+        raise CliError(f"the ComfyUIs run in different folders ({names}): start one endpoint per folder")
+    return folders.pop()
 
 
 # --- run -----------------------------------------------------------------------------------------
