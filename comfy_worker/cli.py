@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -222,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         client.cancel(job_id)
         print(f"cancelled job {job_id}", file=sys.stderr)
         return 130
-    bar.close()
+    bar.finish(final)
     return _report(client, final, args.out)
 
 
@@ -238,12 +239,20 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"{args.workflow} is not valid JSON ({exc})") from None
     except OSError as exc:
         raise CliError(f"cannot read {args.workflow}: {exc.strerror}") from None
-    images = []
+    extra: dict[str, Any] = {}
+    if isinstance(workflow, dict) and isinstance(workflow.get("input"), dict):
+        # A RunPod request body ({"input": {"workflow": ..., "images": ...}}), as the app accepts.
+        body = workflow["input"]
+        if not isinstance(body.get("workflow"), dict):
+            raise CliError(f'{args.workflow} is a request body whose "input" has no "workflow" object')
+        workflow = body["workflow"]
+        extra = {k: v for k, v in body.items() if k != "workflow"}
+    images = list(extra.pop("images", []) or [])
     for path in args.image:
         if not path.is_file():
             raise CliError(f"input file {str(path)!r} not found")
         images.append({"name": path.name, "image": base64.b64encode(path.read_bytes()).decode("ascii")})
-    job_input: dict[str, Any] = {"workflow": workflow}
+    job_input: dict[str, Any] = {"workflow": workflow, **extra}
     if images:
         job_input["images"] = images
     if args.timeout is not None:
@@ -288,7 +297,11 @@ def _s3_config(path: Path | str | None) -> dict[str, Any] | None:
 def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
     timing = f"queued {final.delay_ms or 0} ms, ran {final.execution_ms or 0} ms"
     if not final.ok:
-        print(f"job {final.id} {final.status} ({timing}): {final.error or 'no error text'}", file=sys.stderr)
+        reason = final.error or {
+            "CANCELLED": "cancelled before it finished (a /cancel request, or the endpoint)",
+            "TIMED_OUT": "stopped at the endpoint's execution timeout (policy.executionTimeout)",
+        }.get(final.status, "the endpoint gave no error text")
+        print(f"job {final.id} {final.status} ({timing}): {reason}", file=sys.stderr)
         return EXIT_FAILED
     output = final.output if isinstance(final.output, dict) else {}
     saved = client.save_outputs(output, out)
@@ -297,6 +310,8 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
         print(f"  saved {path} ({path.stat().st_size} bytes)")
     for text in output.get("text", []):
         print(f"  text from node {text.get('node_id')}: {text.get('text')}")
+    if not saved:
+        print("  no outputs (a workflow that only previews needs --include-temp)")
     for problem in output.get("errors", []):
         print(f"  warning: {problem}")
     timings = output.get("timings") or {}
@@ -314,12 +329,20 @@ class _ProgressBar:
         self._stream = stream
         self._tty = stream.isatty()
         self._drawn = False
+        self._started = time.monotonic()
+        self._percent = 0.0
+
+    def finish(self, final: JobStatus) -> None:
+        """A completed job ends the bar at 100%; any other end leaves it where it stopped."""
+        if final.ok:
+            self._draw(100.0, "done")
+        self.close()
 
     def update(self, status: JobStatus) -> None:
         progress = status.progress
         if progress is None:
             text = status.status
-            percent = 0.0
+            percent = self._percent
         else:
             percent = float(progress.get("percent") or 0.0)
             text = str(progress.get("stage", ""))
@@ -327,8 +350,14 @@ class _ProgressBar:
                 text += f" {progress['node_class']} (node {progress.get('node')})"
             if progress.get("max_steps"):
                 text += f" step {progress.get('step')}/{progress['max_steps']}"
-        filled = int(self.WIDTH * min(percent, 100.0) / 100)
-        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:5.1f}% {text}"
+        self._draw(percent, text)
+
+    def _draw(self, percent: float, text: str) -> None:
+        # Never backwards, whatever order the updates arrive in.
+        percent = self._percent = max(self._percent, min(percent, 100.0))
+        filled = int(self.WIDTH * percent / 100)
+        elapsed = time.monotonic() - self._started
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:5.1f}% {elapsed:5.0f}s {text}"
         if self._tty:
             self._stream.write("\r" + line.ljust(100)[:100])
             self._drawn = True

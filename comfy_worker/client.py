@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import time
@@ -108,8 +109,10 @@ class EndpointClient:
         return cls(
             overrides.pop("endpoint_id", None) or env.get("RUNPOD_ENDPOINT_ID", ""),
             overrides.pop("api_key", None) or env.get("RUNPOD_API_KEY") or None,
+            # The runpod SDK's name; RUNPOD_BASE_URL (the studio app's older name) also works.
             base_url=overrides.pop("base_url", None)
             or env.get("RUNPOD_ENDPOINT_BASE_URL")
+            or env.get("RUNPOD_BASE_URL")
             or DEFAULT_BASE_URL,
             **overrides,
         )
@@ -176,10 +179,12 @@ class EndpointClient:
             delay = min(delay * 1.5, max_poll_s)
 
     def save_outputs(self, output: Mapping[str, Any], folder: Path) -> list[Path]:
-        """Write every image and file of a worker result to ``folder`` under its original name.
+        """Write every image, file and text of a worker result to ``folder``.
 
-        Each file is written to a temporary name and renamed when complete, so a failed download
-        never leaves a partial file that looks like an output.
+        Files keep their name and ComfyUI subfolder (``folder/<subfolder>/<name>``; a name taken
+        already gets `` (1)``); texts go to ``text_node<id>.txt``. Each file is written to a
+        temporary name and renamed when complete, so a failed download never leaves a partial file
+        that looks like an output.
         """
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -188,16 +193,26 @@ class EndpointClient:
         saved = []
         for entry in [*output.get("images", []), *output.get("files", [])]:
             name = PurePosixPath(str(entry.get("filename") or "output")).name
-            target = _unique(folder / name)
-            partial = target.with_name(f".{target.name}.part")
-            try:
-                self._write_entry(entry, name, partial)
-                partial.replace(target)
-            except (OSError, requests.RequestException, binascii.Error, ValueError) as exc:
-                partial.unlink(missing_ok=True)
-                raise EndpointError(f"could not save {name}: {exc}") from None
-            saved.append(target)
+            relative = _safe_subfolder(entry.get("subfolder")) / name
+            saved.append(self._save(folder, relative, functools.partial(self._write_entry, entry, name)))
+        for index, text in enumerate(output.get("text", [])):
+            node = str(text.get("node_id") or "")
+            name = f"text_node{node}.txt" if node.replace("_", "").isalnum() else f"text_{index + 1}.txt"
+            content = str(text.get("text", ""))
+            saved.append(self._save(folder, Path(name), functools.partial(_write_text, content)))
         return saved
+
+    def _save(self, folder: Path, relative: Path, write: Callable[[Path], None]) -> Path:
+        target = _unique(folder / relative)
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write(partial)
+            partial.replace(target)
+        except (OSError, requests.RequestException, binascii.Error, ValueError) as exc:
+            partial.unlink(missing_ok=True)
+            raise EndpointError(f"could not save {relative}: {exc}") from None
+        return target
 
     def _write_entry(self, entry: Mapping[str, Any], name: str, path: Path) -> None:
         if entry.get("type") == "s3_url":
@@ -311,6 +326,16 @@ def _within_limit(path: str, body: Mapping[str, Any]) -> bytes:
 
 def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _write_text(content: str, path: Path) -> None:
+    path.write_text(content, encoding="utf-8")
+
+
+def _safe_subfolder(subfolder: Any) -> Path:
+    """ComfyUI's subfolder as a relative path inside ``folder``; anything that would leave it is dropped."""
+    parts = [p for p in PurePosixPath(str(subfolder or "")).parts if p not in ("", ".", "..", "/")]
+    return Path(*parts) if parts else Path()
 
 
 def _unique(path: Path) -> Path:

@@ -169,7 +169,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       env: {
         RUNPOD_API_KEY: apiKey,
         RUNPOD_ENDPOINT_ID: "local",
-        RUNPOD_BASE_URL: `${endpoint.url}/v2`,
+        RUNPOD_ENDPOINT_BASE_URL: `${endpoint.url}/v2`,
         APP_HOST: "127.0.0.1",
         APP_PORT: String(options.appPort ?? 0),
         APP_WORKFLOWS_DIR: path.join(repoRoot, "workflows"),

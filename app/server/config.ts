@@ -6,7 +6,7 @@
  * | variable                   | default                    | meaning                                      |
  * | RUNPOD_API_KEY (or _FILE)  | required                   | RunPod API key; stays in this process        |
  * | RUNPOD_ENDPOINT_ID         | required                   | the serverless endpoint's id                 |
- * | RUNPOD_BASE_URL            | https://api.runpod.ai/v2   | API root; the local endpoint's is http://127.0.0.1:8000/v2 |
+ * | RUNPOD_ENDPOINT_BASE_URL   | https://api.runpod.ai/v2   | API root (the runpod SDK's and the CLI's name; RUNPOD_BASE_URL also works); the local endpoint's is http://127.0.0.1:8000/v2 |
  * | APP_HOST                   | 127.0.0.1                  | address the app listens on                   |
  * | APP_PORT                   | 3000                       | port (0 picks a free one)                    |
  * | APP_ALLOWED_HOSTS          | none                       | more host names to answer to (comma-separated; loopback always) |
@@ -76,10 +76,7 @@ export function loadConfig(env: Record<string, string | undefined>, appDir: stri
   } else if (!/^[A-Za-z0-9_-]+$/.test(endpointId)) {
     problems.push(`RUNPOD_ENDPOINT_ID must be letters, digits, - or _, got ${JSON.stringify(endpointId)}`);
   }
-  const baseUrl = checkBaseUrl(
-    (env.RUNPOD_BASE_URL ?? DEFAULT_BASE_URL).trim().replace(/\/+$/, ""),
-    problems,
-  );
+  const baseUrl = checkBaseUrl(readBaseUrl(env, problems).replace(/\/+$/, ""), problems);
   const host = (env.APP_HOST ?? "127.0.0.1").trim();
   const port = readInteger(env, "APP_PORT", DEFAULT_PORT, 0, 65535, problems);
   const maxBodyMb = readInteger(env, "APP_MAX_BODY_MB", DEFAULT_MAX_BODY_MB, 1, 1024, problems);
@@ -193,20 +190,34 @@ function readSecret(env: Record<string, string | undefined>, name: string, probl
   return direct.trim();
 }
 
+/** RUNPOD_ENDPOINT_BASE_URL (as the CLI and the runpod SDK), or its alias RUNPOD_BASE_URL. */
+function readBaseUrl(env: Record<string, string | undefined>, problems: string[]): string {
+  const main = (env.RUNPOD_ENDPOINT_BASE_URL ?? "").trim();
+  const alias = (env.RUNPOD_BASE_URL ?? "").trim();
+  if (main !== "" && alias !== "" && main.replace(/\/+$/, "") !== alias.replace(/\/+$/, "")) {
+    problems.push(
+      `RUNPOD_ENDPOINT_BASE_URL (${main}) and RUNPOD_BASE_URL (${alias}) disagree; keep RUNPOD_ENDPOINT_BASE_URL`,
+    );
+  }
+  return main || alias || DEFAULT_BASE_URL;
+}
+
 function checkBaseUrl(value: string, problems: string[]): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    problems.push(`RUNPOD_BASE_URL is not a URL: ${JSON.stringify(value)} (e.g. ${DEFAULT_BASE_URL})`);
+    problems.push(
+      `RUNPOD_ENDPOINT_BASE_URL is not a URL: ${JSON.stringify(value)} (e.g. ${DEFAULT_BASE_URL})`,
+    );
     return value;
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    problems.push(`RUNPOD_BASE_URL must be http(s), got ${url.protocol}`);
+    problems.push(`RUNPOD_ENDPOINT_BASE_URL must be http(s), got ${url.protocol}`);
   } else if (url.protocol === "http:" && !isLoopback(url.hostname)) {
     // The key goes in every request's Authorization header: in clear text only to this machine.
     problems.push(
-      `RUNPOD_BASE_URL must use https for ${url.hostname}; plain http is allowed for loopback only`,
+      `RUNPOD_ENDPOINT_BASE_URL must use https for ${url.hostname}; plain http is allowed for loopback only`,
     );
   }
   return value;

@@ -1,6 +1,6 @@
 /**
  * The browser's only way to the endpoint: `/api/runpod/<call>` becomes the same call on
- * `${RUNPOD_BASE_URL}/${RUNPOD_ENDPOINT_ID}/<call>` with the API key added here, so the key never
+ * `${RUNPOD_ENDPOINT_BASE_URL}/${RUNPOD_ENDPOINT_ID}/<call>` with the API key added here, so the key never
  * reaches the page. Only the five calls the app needs pass, and a job request passes only its
  * `input` and `policy`: `webhook` and `s3Config` are the server's decisions (a page that could set
  * them could make RunPod call any URL, or send outputs to any bucket). The server's own bucket

@@ -62,7 +62,7 @@ describe("loadConfig", () => {
       expect((error as Error).message.split("\n")).toEqual([
         "RUNPOD_API_KEY is not set (RunPod console > Settings > API Keys; it never leaves this server)",
         "RUNPOD_ENDPOINT_ID is not set (the id in your endpoint's URL, e.g. RUNPOD_ENDPOINT_ID=abc123xyz)",
-        "RUNPOD_BASE_URL must be http(s), got ftp:",
+        "RUNPOD_ENDPOINT_BASE_URL must be http(s), got ftp:",
         'APP_PORT must be a whole number from 0 to 65535, got "99999"',
       ]);
     }
@@ -71,16 +71,33 @@ describe("loadConfig", () => {
   it.each([
     [
       { RUNPOD_BASE_URL: "http://api.example.com/v2" },
-      "RUNPOD_BASE_URL must use https for api.example.com; plain http is allowed for loopback only",
+      "RUNPOD_ENDPOINT_BASE_URL must use https for api.example.com; plain http is allowed for loopback only",
     ],
     [
       { RUNPOD_BASE_URL: "not a url" },
-      'RUNPOD_BASE_URL is not a URL: "not a url" (e.g. https://api.runpod.ai/v2)',
+      'RUNPOD_ENDPOINT_BASE_URL is not a URL: "not a url" (e.g. https://api.runpod.ai/v2)',
     ],
     [{ RUNPOD_ENDPOINT_ID: "../x" }, 'RUNPOD_ENDPOINT_ID must be letters, digits, - or _, got "../x"'],
     [{ APP_MAX_BODY_MB: "0" }, 'APP_MAX_BODY_MB must be a whole number from 1 to 1024, got "0"'],
   ])("refuses %j", (override, message) => {
     expect(() => loadConfig({ ...base, ...override }, "/a")).toThrow(message);
+  });
+
+  it("reads RUNPOD_ENDPOINT_BASE_URL, the CLI's name, with RUNPOD_BASE_URL as an alias", () => {
+    const url = "http://127.0.0.1:8000/v2";
+    expect(loadConfig({ ...base, RUNPOD_ENDPOINT_BASE_URL: url }, "/a").baseUrl).toBe(url);
+    expect(loadConfig({ ...base, RUNPOD_BASE_URL: url }, "/a").baseUrl).toBe(url);
+    expect(
+      loadConfig({ ...base, RUNPOD_BASE_URL: url, RUNPOD_ENDPOINT_BASE_URL: `${url}/` }, "/a").baseUrl,
+    ).toBe(url);
+    expect(() =>
+      loadConfig(
+        { ...base, RUNPOD_BASE_URL: url, RUNPOD_ENDPOINT_BASE_URL: "https://api.runpod.ai/v2" },
+        "/a",
+      ),
+    ).toThrow(
+      "RUNPOD_ENDPOINT_BASE_URL (https://api.runpod.ai/v2) and RUNPOD_BASE_URL (http://127.0.0.1:8000/v2) disagree",
+    );
   });
 
   it("allows plain http to any loopback name", () => {
