@@ -6,7 +6,7 @@
 
 import "./styles.css";
 import { type ApiWorkflow, REQUEST_LIMIT_BYTES, RunPodClient, isFinalStatus } from "./api/index.js";
-import { type WorkflowForm, buildForm } from "./workflow/form.js";
+import { type FormValues, type WorkflowForm, buildForm } from "./workflow/form.js";
 import { WorkflowFormatError, parseWorkflowText } from "./workflow/graph.js";
 import { prepareJobInput } from "./workflow/job-input.js";
 import { JobOptionsError, jobOptionsInput } from "./workflow/job-options.js";
@@ -14,16 +14,17 @@ import { type AppInfo, fetchWorkflowList, fetchWorkflowText } from "./ui/app-ser
 import { alertText, byId, h, replaceChildren } from "./ui/dom.js";
 import { dropZone } from "./ui/drop-zone.js";
 import { FormView } from "./ui/form-view.js";
-import { showEndpoint, watchHealth } from "./ui/header.js";
+import { connectionNotice, showEndpoint, watchHealth } from "./ui/header.js";
 import { JobController } from "./ui/job-controller.js";
 import { JobOptionsView } from "./ui/job-options-view.js";
 import { JobPanel } from "./ui/job-panel.js";
 import { JobStore } from "./ui/job-store.js";
 import { renderJobsList } from "./ui/jobs-list.js";
+import { loadDraft, saveDraft } from "./ui/draft.js";
 import { splatPreview } from "./ui/splat-preview.js";
 
 // The page talks to the endpoint only through the app server, which adds the API key.
-const api = new RunPodClient({ endpointUrl: "/api/runpod" });
+const api = new RunPodClient({ endpointUrl: "/api/runpod", onRetry: connectionNotice(byId("connection")) });
 const store = new JobStore(window.sessionStorage);
 const controller = new JobController(api, store);
 
@@ -37,10 +38,16 @@ const jobPanel = new JobPanel(byId("job-panel"), controller);
 const jobsList = byId("jobs-list");
 
 let info: AppInfo | null = null;
-let current: { name: string; workflow: ApiWorkflow; form: WorkflowForm } | null = null;
+let current: {
+  name: string;
+  text: string;
+  listedPath: string;
+  workflow: ApiWorkflow;
+  form: WorkflowForm;
+} | null = null;
 let selectedJobId: string | null = null;
 
-function loadWorkflow(name: string, text: string): void {
+function loadWorkflow(name: string, text: string, listedPath = "", values: FormValues | null = null): void {
   let workflow: ApiWorkflow;
   try {
     workflow = parseWorkflowText(text);
@@ -48,6 +55,7 @@ function loadWorkflow(name: string, text: string): void {
     if (!(error instanceof WorkflowFormatError)) throw error;
     // The refused file replaces the previous workflow: Run must not quietly run the old one.
     current = null;
+    saveDraft(window.sessionStorage, null);
     formView.clear();
     submitButton.disabled = true;
     replaceChildren(workflowMessage, alertText(error.message));
@@ -55,9 +63,11 @@ function loadWorkflow(name: string, text: string): void {
     return;
   }
   const form = buildForm(workflow);
-  current = { name, workflow, form };
+  current = { name, text, listedPath, workflow, form };
   formView.show(form);
   optionsView.suggestFor(workflow);
+  if (values !== null) formView.setValues(values);
+  keepDraft();
   const nodes = Object.keys(workflow).length;
   replaceChildren(workflowMessage, `Loaded ${name}: ${nodes} node${nodes === 1 ? "" : "s"}.`);
   workflowMessage.dataset.state = "ok";
@@ -65,10 +75,17 @@ function loadWorkflow(name: string, text: string): void {
   replaceChildren(submitMessage);
 }
 
+/** The workflow and its form values, kept for a reload (see ui/draft.ts). */
+function keepDraft(): void {
+  if (current === null) return;
+  const { name, text, listedPath } = current;
+  saveDraft(window.sessionStorage, { name, text, listedPath, values: formView.values({ peek: true }) });
+}
+
 async function pickListed(path: string): Promise<void> {
   if (path === "") return;
   try {
-    loadWorkflow(path.replace(/\.json$/i, ""), await fetchWorkflowText(path));
+    loadWorkflow(path.replace(/\.json$/i, ""), await fetchWorkflowText(path), path);
   } catch (error) {
     replaceChildren(workflowMessage, alertText((error as Error).message));
   }
@@ -153,6 +170,8 @@ async function start(): Promise<void> {
     }
   });
   byId("workflow-form").addEventListener("submit", (event) => event.preventDefault());
+  byId("workflow-form").addEventListener("input", keepDraft);
+  byId("workflow-form").addEventListener("change", keepDraft);
   store.subscribe(redraw);
   // Jobs restored from an earlier page load that were still running: follow them to their end.
   for (const record of store.list()) {
@@ -166,11 +185,28 @@ async function start(): Promise<void> {
     info = answer;
     if (answer !== null) optionsView.setServerDefault(answer.storage.output, answer.storage.bucket);
   });
-  watchHealth(byId("health"), api);
+  const health = watchHealth(byId("health"), api);
+  let lastStatuses = "";
+  store.subscribe(() => {
+    const statuses = store
+      .list()
+      .map((record) => record.status)
+      .join();
+    if (statuses !== lastStatuses) health.nudge();
+    lastStatuses = statuses;
+  });
 
   try {
     const workflows = await fetchWorkflowList();
     select.append(...workflows.map((entry) => h("option", { value: entry.path }, entry.name)));
+    const draft = loadDraft(window.sessionStorage);
+    if (draft !== null) {
+      // A reload: the workflow and values being edited, not the default.
+      select.value = workflows.some((entry) => entry.path === draft.listedPath) ? draft.listedPath : "";
+      loadWorkflow(draft.name, draft.text, draft.listedPath, draft.values);
+      workflowMessage.append(" Restored after a reload (dropped images are not kept: drop them again).");
+      return;
+    }
     const first = workflows.find((entry) => entry.name === "simple_test") ?? workflows[0];
     if (first !== undefined) {
       select.value = first.path;

@@ -11,6 +11,7 @@ import {
   type WorkflowForm,
   randomSeed,
 } from "../workflow/form.js";
+import { MEDIA_ACCEPT, type MediaKind } from "../workflow/known-inputs.js";
 import { h, replaceChildren, uniqueId } from "./dom.js";
 import { dropZone } from "./drop-zone.js";
 import { readAsDataUrl } from "./files.js";
@@ -57,8 +58,9 @@ export class FormView {
   }
 
   /** Current control values; seeds marked "new seed each run" get a fresh one first. */
-  values(): FormValues {
-    for (const [key, box] of this._autoSeeds) {
+  values(options: { peek?: boolean } = {}): FormValues {
+    // `peek` (saving a draft) reads without drawing new seeds.
+    for (const [key, box] of options.peek === true ? [] : this._autoSeeds) {
       const control = this._controls.get(key);
       if (box.checked && control !== undefined) control.value = String(randomSeed());
     }
@@ -68,6 +70,17 @@ export class FormView {
         control instanceof HTMLInputElement && control.type === "checkbox" ? control.checked : control.value;
     }
     return values;
+  }
+
+  /** Put saved values back (a reload); keys the form no longer has are ignored. */
+  setValues(values: FormValues): void {
+    for (const [key, value] of Object.entries(values)) {
+      const control = this._controls.get(key);
+      if (control === undefined || control.disabled) continue;
+      if (control instanceof HTMLInputElement && control.type === "checkbox")
+        control.checked = value === true;
+      else control.value = String(value);
+    }
   }
 
   attachments(): Attachment[] {
@@ -150,8 +163,8 @@ export class FormView {
         body = [h("span", { class: "checkbox-row" }, control, label)];
         break;
       }
-      case "image":
-        body = [h("span", { class: "label" }, field.input), this._imageSlot(group, field, common)];
+      case "media":
+        body = [h("span", { class: "label" }, field.input), this._mediaSlot(group, field, common)];
         break;
     }
     return h("div", { class: `field field-${field.kind}` }, ...body, message);
@@ -187,14 +200,26 @@ export class FormView {
     );
   }
 
-  /** A drop target for the node's input image; the current server-side name stays until one is dropped. */
-  private _imageSlot(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
+  /**
+   * A drop target for the node's input file (image, video or audio); the current server-side name
+   * stays until one is dropped, with a hint that it must then exist on the worker.
+   */
+  private _mediaSlot(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
+    const media: MediaKind = field.kind === "media" ? field.media : "image";
     const name = h("input", {
       ...common,
       type: "text",
       value: String(field.value),
       "aria-label": `${field.input} file name`,
     });
+    const hint = h("span", { class: "field-hint muted", "data-testid": `media-hint-${group.nodeId}` });
+    const showHint = (): void => {
+      hint.textContent =
+        name.disabled || name.value.trim() === ""
+          ? ""
+          : `Not attached: "${name.value}" must already be in ComfyUI's input/ folder on the worker; drop a file to send it with the job.`;
+    };
+    name.addEventListener("input", showHint);
     this._controls.set(field.key, name);
     const preview = h("div", { class: "image-preview" });
     const slot = h("div", { class: "image-slot" });
@@ -202,6 +227,7 @@ export class FormView {
       if (attachment === null) {
         this._images.delete(group.nodeId);
         name.disabled = false;
+        showHint();
         replaceChildren(preview);
         return;
       }
@@ -209,9 +235,10 @@ export class FormView {
       name.value = attachment.fileName;
       // The name is decided at submit (wireAttachments makes it safe and unique), not typed.
       name.disabled = true;
+      showHint();
       replaceChildren(
         preview,
-        h("img", { src: attachment.data, alt: `Attached ${attachment.fileName}` }),
+        mediaPreview(media, attachment),
         h(
           "button",
           { type: "button", class: "secondary", onclick: () => showAttached(null) },
@@ -221,9 +248,9 @@ export class FormView {
     };
     slot.append(
       dropZone({
-        text: "Drop an input image here, or press to choose one",
-        accept: "image/*",
-        label: `Input image for node #${group.nodeId}`,
+        text: `Drop an input ${media} here, or press to choose one`,
+        accept: MEDIA_ACCEPT[media],
+        label: `Input ${media} for node #${group.nodeId}`,
         testId: `image-input-${group.nodeId}`,
         onFile: (file) => {
           void readAsDataUrl(file).then((data) =>
@@ -233,7 +260,18 @@ export class FormView {
       }),
       preview,
       name,
+      hint,
     );
+    showHint();
     return slot;
   }
+}
+
+/** What was attached: the picture, a player for video and audio. */
+function mediaPreview(media: MediaKind, attachment: Attachment): HTMLElement {
+  const label = `Attached ${attachment.fileName}`;
+  if (media === "video")
+    return h("video", { src: attachment.data, controls: true, muted: true, "aria-label": label });
+  if (media === "audio") return h("audio", { src: attachment.data, controls: true, "aria-label": label });
+  return h("img", { src: attachment.data, alt: label });
 }

@@ -60,8 +60,12 @@ export function errorView(
   error: JobError,
   details: Record<string, unknown> | null,
 ): HTMLElement {
+  // The problems are shown above (in the text, or listed), not again in the details.
+  const rest =
+    details === null ? null : Object.fromEntries(Object.entries(details).filter(([k]) => k !== "problems"));
+  // Problems the text already spells out are not listed a second time.
   const problems = Array.isArray(details?.problems)
-    ? details.problems.filter((p): p is string => typeof p === "string")
+    ? details.problems.filter((p): p is string => typeof p === "string" && !error.text.includes(p))
     : [];
   return h(
     "div",
@@ -75,20 +79,20 @@ export function errorView(
         : h("code", { class: "error-code", "data-testid": "error-code" }, error.code),
     ),
     h("pre", { class: "error-text", "data-testid": "error-text" }, error.text),
-    problems.length > 1
+    problems.length > 0
       ? h(
           "ul",
           { class: "problems" },
           problems.map((p) => h("li", {}, p)),
         )
       : null,
-    details === null || Object.keys(details).length === 0
+    rest === null || Object.keys(rest).length === 0
       ? null
       : h(
           "details",
           {},
           h("summary", {}, "Details from the worker"),
-          h("pre", { class: "details-json" }, JSON.stringify(details, null, 2)),
+          h("pre", { class: "details-json" }, JSON.stringify(rest, null, 2)),
         ),
   );
 }
@@ -99,6 +103,21 @@ function completedView(
   cleanups: Array<() => void>,
 ): HTMLElement[] {
   const parts: HTMLElement[] = [];
+  // The worker's warnings first: they say what is missing or odd about what follows.
+  if (result.errors.length > 0) {
+    parts.push(
+      h(
+        "div",
+        { class: "warnings", role: "status" },
+        h("p", {}, "The worker reported:"),
+        h(
+          "ul",
+          {},
+          result.errors.map((e) => h("li", {}, e)),
+        ),
+      ),
+    );
+  }
   const files = [...result.images, ...result.files];
   if (files.length > 0) {
     parts.push(
@@ -116,20 +135,6 @@ function completedView(
         { class: "output-card output-text", "data-testid": "output-text" },
         h("pre", {}, item.text),
         h("figcaption", {}, item.nodeId === null ? "text" : `text from node ${item.nodeId}`),
-      ),
-    );
-  }
-  if (result.errors.length > 0) {
-    parts.push(
-      h(
-        "div",
-        { class: "warnings", role: "status" },
-        h("p", {}, "The worker reported:"),
-        h(
-          "ul",
-          {},
-          result.errors.map((e) => h("li", {}, e)),
-        ),
       ),
     );
   }

@@ -17,6 +17,8 @@ import {
   parseWorkflowText,
 } from "../../src/workflow/graph.js";
 import { prepareJobInput } from "../../src/workflow/job-input.js";
+import { jobOptionsInput, needsIncludeTemp } from "../../src/workflow/job-options.js";
+import { mediaInputKind } from "../../src/workflow/known-inputs.js";
 
 /** txt2img as ComfyUI exports it (node ids out of order, `_meta` titles), plus an image loader. */
 const TXT2IMG: ApiWorkflow = {
@@ -166,7 +168,7 @@ describe("buildForm", () => {
       options: ["image/gif", "image/webp", "video/h264-mp4", "video/webm"],
     });
     expect(byKey.get("12.pingpong")).toMatchObject({ kind: "boolean", value: false });
-    expect(byKey.get("10.image")).toMatchObject({ kind: "image", value: "input.png" });
+    expect(byKey.get("10.image")).toMatchObject({ kind: "media", media: "image", value: "input.png" });
     expect(byKey.get("4.ckpt_name")).toMatchObject({ kind: "text", value: "v1-5.safetensors" });
   });
 
@@ -289,6 +291,68 @@ describe("applyForm", () => {
   });
 });
 
+describe("media inputs", () => {
+  it("offers a file drop for every core and VHS loader, and for custom Load* nodes naming a media file", () => {
+    expect(mediaInputKind("LoadImage", "image", "a.png")).toBe("image");
+    expect(mediaInputKind("LoadImageMask", "image", "a.png")).toBe("image");
+    expect(mediaInputKind("LoadVideo", "file", "clip.mp4")).toBe("video");
+    expect(mediaInputKind("VHS_LoadVideo", "video", "clip.mp4")).toBe("video");
+    expect(mediaInputKind("LoadAudio", "audio", "voice.wav")).toBe("audio");
+    expect(mediaInputKind("LoadImageWithAlpha", "image", "photo.PNG")).toBe("image");
+    expect(mediaInputKind("LoadSomethingAudio", "track", "song.flac")).toBe("audio");
+    // Not uploads: other inputs of a known loader, paths, model names, non-loaders.
+    expect(mediaInputKind("VHS_LoadVideo", "force_rate", "24")).toBeNull();
+    expect(mediaInputKind("LoadImageFromPath", "path", "/data/photo.png")).toBeNull();
+    expect(mediaInputKind("LoadSharpModel", "checkpoint_path", "sharp.pt")).toBeNull();
+    expect(mediaInputKind("SaveImage", "filename_prefix", "out.png")).toBeNull();
+  });
+
+  it("wires a dropped video into LoadVideo and audio into LoadAudio", () => {
+    const graph: ApiWorkflow = {
+      "1": { class_type: "LoadVideo", inputs: { file: "old.mp4" } },
+      "2": { class_type: "LoadAudio", inputs: { audio: "old.wav" } },
+    };
+    const form = buildForm(graph);
+    expect(form.groups.flatMap((g) => g.fields).map((f) => f.kind === "media" && f.media)).toEqual([
+      "video",
+      "audio",
+    ]);
+    const { workflow, images } = wireAttachments(graph, [
+      { nodeId: "1", fileName: "my clip.mp4", data: "data:video/mp4;base64,AAAA" },
+      { nodeId: "2", fileName: "voice.wav", data: "data:audio/wav;base64,BBBB" },
+    ]);
+    expect(workflow["1"]?.inputs.file).toBe("my_clip.mp4");
+    expect(workflow["2"]?.inputs.audio).toBe("voice.wav");
+    expect(images.map((i) => i.name)).toEqual(["my_clip.mp4", "voice.wav"]);
+  });
+});
+
+describe("job options", () => {
+  it("ticks include_temp only for workflows that preview and save nothing", () => {
+    const preview: ApiWorkflow = {
+      "1": { class_type: "EmptyImage", inputs: {} },
+      "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+    };
+    expect(needsIncludeTemp(preview)).toBe(true);
+    expect(needsIncludeTemp({ ...preview, "3": { class_type: "SaveImage", inputs: {} } })).toBe(false);
+    expect(needsIncludeTemp({ "1": { class_type: "SaveImage", inputs: {} } })).toBe(false);
+  });
+
+  it("turns the controls into job fields, refusing a timeout that is not seconds", () => {
+    expect(jobOptionsInput({ output: "", includeTemp: false, timeout: "" })).toEqual({});
+    expect(jobOptionsInput({ output: "s3", includeTemp: true, timeout: " 90 " })).toEqual({
+      output: "s3",
+      include_temp: true,
+      timeout: 90,
+    });
+    for (const bad of ["0", "-5", "soon", "Infinity"]) {
+      expect(() => jobOptionsInput({ output: "", includeTemp: false, timeout: bad })).toThrow(
+        /timeout must be a number of seconds above 0/,
+      );
+    }
+  });
+});
+
 describe("wireAttachments", () => {
   const dataA = "data:image/png;base64,AAAA";
   const dataB = "data:image/png;base64,BBBB";
@@ -349,7 +413,7 @@ describe("wireAttachments", () => {
       new AttachmentError("node 9 is not in this workflow"),
     );
     expect(() => wireAttachments(twoLoaders, [{ nodeId: "4", fileName: "a.png", data: dataA }])).toThrow(
-      "node 4 (SaveImage) takes no input image",
+      "node 4 (SaveImage) takes no input file",
     );
     expect(() => wireAttachments(twoLoaders, [{ nodeId: "1", fileName: "a.png", data: "" }])).toThrow(
       "a.png is empty",
@@ -393,7 +457,7 @@ describe("prepareJobInput", () => {
     });
     expect(prepareJobInput(graph, form, {}, [{ ...image, nodeId: "2" }], null)).toEqual({
       ok: false,
-      message: "node 2 (KSampler) takes no input image",
+      message: "node 2 (KSampler) takes no input file",
       problems: [],
     });
     const big = { ...image, data: `data:image/png;base64,${"A".repeat(2 * 1024 * 1024)}` };
