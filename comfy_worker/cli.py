@@ -221,7 +221,11 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         bar.close()
         client.cancel(job_id)
-        print(f"cancelled job {job_id}", file=sys.stderr)
+        print(
+            f"cancelled job {job_id}: RunPod will not run or return it; if it had started, ComfyUI "
+            "stops at the next interruptible point (an uninterruptible node runs to its end first)",
+            file=sys.stderr,
+        )
         return 130
     bar.finish(final)
     return _report(client, final, args.out)

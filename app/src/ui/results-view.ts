@@ -30,7 +30,7 @@ export function resultsView(outcome: JobOutcome, state: JobState | null): Render
         h(
           "p",
           { class: "status-note", role: "status", "data-testid": "job-cancelled" },
-          "Cancelled. A job that had started was stopped in ComfyUI and cleaned up by the worker.",
+          "Cancelled: RunPod will not run or return this job. If it had started, the worker asked ComfyUI to stop; a node that cannot be interrupted (a model load, a SHARP prediction) may keep ComfyUI busy until it finishes, and the next job waits until then.",
         ),
       );
       break;
@@ -40,7 +40,7 @@ export function resultsView(outcome: JobOutcome, state: JobState | null): Render
           ? h(
               "p",
               { class: "status-note", role: "alert" },
-              "Timed out: RunPod stopped the job at the endpoint's execution timeout.",
+              "Timed out: RunPod stopped the job at the endpoint's execution timeout. The worker asked ComfyUI to stop; a node that cannot be interrupted may keep it busy a while longer.",
             )
           : errorView("Timed out", outcome.error, null),
       );

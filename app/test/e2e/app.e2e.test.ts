@@ -337,7 +337,10 @@ describe("running workflows", () => {
       .toMatch(/step \d+ of 2000/);
     const started = Date.now();
     await page.getByTestId("cancel").click();
+    // "Stopping" (not "cancelled") until the job's own status says so.
+    expect(await page.getByTestId("cancel").textContent()).toBe("Stopping...");
     await waitForStatus(page, id, "CANCELLED");
+    expect(await page.getByTestId("job-cancelled").textContent()).toMatch(/may keep ComfyUI busy/);
     expect(Date.now() - started).toBeLessThan(15_000);
     await page.getByTestId("job-cancelled").waitFor();
     expect(await page.getByTestId("cancel").isHidden()).toBe(true);
