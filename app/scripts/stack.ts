@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -43,6 +43,11 @@ export interface StackOptions {
    * splat) come back as s3_url. Default true.
    */
   localS3?: boolean;
+  /**
+   * Serve a copy of the repo's workflows/ (in the work folder) instead of the folder itself, so
+   * what the page saves there (exposed inputs) does not touch the checkout. Tests set it.
+   */
+  copyWorkflows?: boolean;
   /** Extra environment for the app server (APP_OUTPUT, ...). */
   appEnv?: Record<string, string>;
   /** Lines about what is starting, for people watching (dev:local); tests leave it out. */
@@ -59,6 +64,8 @@ export interface Stack {
   apiKey: string;
   /** ComfyUI's folder (input/, output/, models/). */
   comfyuiPath: string;
+  /** The folder the app lists workflows from (a copy with `copyWorkflows`). */
+  workflowsDir: string;
   logDir: string;
   stop(): Promise<void>;
 }
@@ -160,6 +167,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       appStorage.APP_OUTPUT = "auto";
     }
 
+    let workflowsDir = path.join(repoRoot, "workflows");
+    if (options.copyWorkflows === true) {
+      const copy = path.join(workDir, "workflows");
+      await cp(workflowsDir, copy, { recursive: true });
+      workflowsDir = copy;
+    }
     say("starting the app server...");
     const app = await launch("app", process.execPath, [serverMain], {
       cwd: options.appDir,
@@ -172,7 +185,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         RUNPOD_ENDPOINT_BASE_URL: `${endpoint.url}/v2`,
         APP_HOST: "127.0.0.1",
         APP_PORT: String(options.appPort ?? 0),
-        APP_WORKFLOWS_DIR: path.join(repoRoot, "workflows"),
+        APP_WORKFLOWS_DIR: workflowsDir,
         ...appStorage,
         ...options.appEnv,
       },
@@ -185,6 +198,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       s3Url: endpoint.also,
       apiKey,
       comfyuiPath,
+      workflowsDir,
       logDir,
       stop,
     };

@@ -2,18 +2,19 @@
  * The app server's routes, wired to their modules:
  *
  *   /api/runpod/*          proxy to the endpoint, key added here (proxy.ts)
- *   /api/workflows         the workflow picker's list; /api/workflows/<path> one file (workflows.ts)
+ *   /api/workflows         the workflow picker's list; /api/workflows/<path> one file (workflows.ts);
+ *                          PUT /api/workflows/<name>.inputs.json saves a workflow's exposed inputs
  *   /api/config            what the page may know about the endpoint: its id and URL, never the key
  *   everything else (GET)  the built front end (static.ts)
  */
 
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import { type AppConfig, isLoopback } from "./config.js";
-import { allowedHostNames, refuse } from "./guard.js";
-import { sendJson } from "./http.js";
+import { allowedHostNames, refuse, refuseNonJson } from "./guard.js";
+import { BodyTooLarge, readBody, sendJson } from "./http.js";
 import { proxyRunPod } from "./proxy.js";
 import { serveStatic } from "./static.js";
-import { listWorkflows, readWorkflow } from "./workflows.js";
+import { MAX_SIDECAR_BYTES, isSidecar, listWorkflows, readWorkflow, writeSidecar } from "./workflows.js";
 
 export interface AppDeps {
   fetch?: typeof globalThis.fetch;
@@ -88,6 +89,15 @@ async function handle(
     );
     return;
   }
+  if (method === "PUT" && url.pathname.startsWith("/api/workflows/")) {
+    await saveSidecar(
+      request,
+      response,
+      config,
+      decodeURIComponent(url.pathname.slice("/api/workflows/".length)),
+    );
+    return;
+  }
   if (method !== "GET" && method !== "HEAD") {
     sendJson(response, 405, { error: `${method} is not allowed on ${url.pathname}` });
     return;
@@ -127,4 +137,33 @@ async function handle(
     return;
   }
   await serveStatic(config.staticDir, url.pathname, response);
+}
+
+/** PUT /api/workflows/<name>.inputs.json: the exposed-inputs sidecar, saved beside its workflow. */
+async function saveSidecar(
+  request: IncomingMessage,
+  response: ServerResponse,
+  config: AppConfig,
+  wanted: string,
+): Promise<void> {
+  if (!isSidecar(wanted)) {
+    sendJson(response, 405, { error: "only exposed-inputs files (<workflow>.inputs.json) can be saved" });
+    return;
+  }
+  const refusal = refuseNonJson(request);
+  if (refusal !== null) {
+    sendJson(response, refusal.status, { error: refusal.error });
+    return;
+  }
+  let text: string;
+  try {
+    text = await readBody(request, MAX_SIDECAR_BYTES);
+  } catch (error) {
+    if (!(error instanceof BodyTooLarge)) throw error;
+    sendJson(response, 413, { error: `an exposed-inputs file is at most ${MAX_SIDECAR_BYTES / 1024} KB` });
+    return;
+  }
+  const problem = await writeSidecar(config.workflowsDir, wanted, text);
+  if (problem === null) sendJson(response, 200, { saved: wanted });
+  else sendJson(response, 400, { error: problem });
 }

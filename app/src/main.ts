@@ -10,7 +10,22 @@ import { type FormValues, type WorkflowForm, buildForm } from "./workflow/form.j
 import { WorkflowFormatError, parseWorkflowText } from "./workflow/graph.js";
 import { prepareJobInput } from "./workflow/job-input.js";
 import { JobOptionsError, jobOptionsInput } from "./workflow/job-options.js";
-import { type AppInfo, fetchWorkflowList, fetchWorkflowText } from "./ui/app-server.js";
+import {
+  type AppInfo,
+  fetchSidecarText,
+  fetchWorkflowList,
+  fetchWorkflowText,
+  saveExposed,
+} from "./ui/app-server.js";
+import { exposedEditor } from "./ui/exposed-editor.js";
+import {
+  type ExposedInputs,
+  ExposedInputsError,
+  defaultExposed,
+  exposedForm,
+  parseExposedInputs,
+  sidecarPath,
+} from "./workflow/exposed.js";
 import { alertText, byId, h, replaceChildren } from "./ui/dom.js";
 import { dropZone } from "./ui/drop-zone.js";
 import { FormView } from "./ui/form-view.js";
@@ -43,11 +58,24 @@ let current: {
   text: string;
   listedPath: string;
   workflow: ApiWorkflow;
+  /** Every editable input. */
   form: WorkflowForm;
+  /** The workflow's exposed inputs (its sidecar), if it has one. */
+  exposed: ExposedInputs | null;
+  /** What the page shows and submits: the exposed inputs, or the full form. */
+  shown: WorkflowForm;
 } | null = null;
+let showAll = false;
+const toolbar = byId("form-toolbar");
 let selectedJobId: string | null = null;
 
-function loadWorkflow(name: string, text: string, listedPath = "", values: FormValues | null = null): void {
+function loadWorkflow(
+  name: string,
+  text: string,
+  listedPath = "",
+  values: FormValues | null = null,
+  exposedText: string | null = null,
+): void {
   let workflow: ApiWorkflow;
   try {
     workflow = parseWorkflowText(text);
@@ -57,22 +85,108 @@ function loadWorkflow(name: string, text: string, listedPath = "", values: FormV
     current = null;
     saveDraft(window.sessionStorage, null);
     formView.clear();
+    toolbar.replaceChildren();
     submitButton.disabled = true;
     replaceChildren(workflowMessage, alertText(error.message));
     workflowMessage.dataset.state = "error";
     return;
   }
   const form = buildForm(workflow);
-  current = { name, text, listedPath, workflow, form };
-  formView.show(form);
+  let exposed: ExposedInputs | null = null;
+  let exposedProblem: string | null = null;
+  if (exposedText !== null) {
+    try {
+      exposed = parseExposedInputs(exposedText, form);
+    } catch (error) {
+      if (!(error instanceof ExposedInputsError)) throw error;
+      exposedProblem = `${sidecarPath(listedPath)}: ${error.message}; showing every input.`;
+    }
+  }
+  showAll = false;
+  current = { name, text, listedPath, workflow, form, exposed, shown: form };
+  showForm();
   optionsView.suggestFor(workflow);
   if (values !== null) formView.setValues(values);
   keepDraft();
+  if (exposedProblem !== null) toolbar.append(alertText(exposedProblem));
   const nodes = Object.keys(workflow).length;
   replaceChildren(workflowMessage, `Loaded ${name}: ${nodes} node${nodes === 1 ? "" : "s"}.`);
   workflowMessage.dataset.state = "ok";
   submitButton.disabled = false;
   replaceChildren(submitMessage);
+}
+
+/** The exposed inputs (or every input), and the bar that switches and edits them. */
+function showForm(): void {
+  if (current === null) return;
+  const { exposed, form, listedPath } = current;
+  current.shown = exposed !== null && !showAll ? exposedForm(form, exposed) : form;
+  formView.show(current.shown);
+  const total = form.groups.reduce((n, g) => n + g.fields.length, 0);
+  const parts: Array<Node | string> = [
+    exposed === null
+      ? `All ${total} inputs. `
+      : showAll
+        ? `All ${total} inputs (this workflow exposes ${exposed.inputs.length}). `
+        : `${exposed.inputs.length} chosen inputs of ${total}. `,
+  ];
+  if (exposed !== null) {
+    parts.push(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          "data-testid": "toggle-all-inputs",
+          onclick: () => {
+            showAll = !showAll;
+            showForm();
+          },
+        },
+        showAll ? "Show chosen inputs" : "Show all inputs",
+      ),
+    );
+  }
+  parts.push(
+    h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        "data-testid": "choose-inputs",
+        disabled: listedPath === "",
+        title:
+          listedPath === "" ? "Only workflows from the list can keep exposed inputs (saved beside them)" : "",
+        onclick: () => editExposed(),
+      },
+      "Choose inputs...",
+    ),
+  );
+  replaceChildren(toolbar, ...parts);
+}
+
+function editExposed(): void {
+  if (current === null) return;
+  const { form, exposed, listedPath } = current;
+  const editor = exposedEditor(
+    form,
+    exposed ?? defaultExposed(form),
+    (chosen) => {
+      void saveExposed(listedPath, chosen).then((problem) => {
+        if (problem !== null) {
+          replaceChildren(toolbar, alertText(`Not saved: ${problem}`));
+          return;
+        }
+        if (current === null) return;
+        current.exposed = chosen;
+        showAll = false;
+        showForm();
+      });
+    },
+    () => showForm(),
+  );
+  replaceChildren(toolbar, "Choose the inputs to show:");
+  byId("workflow-form-fields").replaceChildren(editor);
 }
 
 /** The workflow and its form values, kept for a reload (see ui/draft.ts). */
@@ -85,7 +199,11 @@ function keepDraft(): void {
 async function pickListed(path: string): Promise<void> {
   if (path === "") return;
   try {
-    loadWorkflow(path.replace(/\.json$/i, ""), await fetchWorkflowText(path), path);
+    const [text, exposedText] = await Promise.all([
+      fetchWorkflowText(path),
+      fetchSidecarText(sidecarPath(path)),
+    ]);
+    loadWorkflow(path.replace(/\.json$/i, ""), text, path, null, exposedText);
   } catch (error) {
     replaceChildren(workflowMessage, alertText((error as Error).message));
   }
@@ -97,7 +215,7 @@ async function submit(): Promise<void> {
   replaceChildren(submitMessage);
   const prepared = prepareJobInput(
     current.workflow,
-    current.form,
+    current.shown,
     formView.values(),
     formView.attachments(),
     // The page submits through /run: RunPod's 10 MB, or the app server's own limit if lower.
@@ -203,7 +321,9 @@ async function start(): Promise<void> {
     if (draft !== null) {
       // A reload: the workflow and values being edited, not the default.
       select.value = workflows.some((entry) => entry.path === draft.listedPath) ? draft.listedPath : "";
-      loadWorkflow(draft.name, draft.text, draft.listedPath, draft.values);
+      const exposedText =
+        draft.listedPath === "" ? null : await fetchSidecarText(sidecarPath(draft.listedPath));
+      loadWorkflow(draft.name, draft.text, draft.listedPath, draft.values, exposedText);
       workflowMessage.append(" Restored after a reload (dropped images are not kept: drop them again).");
       return;
     }

@@ -43,3 +43,32 @@ export async function fetchWorkflowText(path: string): Promise<string> {
   if (!response.ok) throw new Error(`workflows/${path} answered HTTP ${response.status}`);
   return response.text();
 }
+
+/** A listed workflow's exposed-inputs file, or null when it has none. */
+export async function fetchSidecarText(path: string): Promise<string | null> {
+  const response = await fetch(`/api/workflows/${path.split("/").map(encodeURIComponent).join("/")}`);
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`workflows/${path} answered HTTP ${response.status}`);
+  return response.text();
+}
+
+/** Save exposed inputs beside a listed workflow; null when saved, else why not. */
+export async function saveExposed(workflowPath: string, exposed: unknown): Promise<string | null> {
+  const path = workflowPath.replace(/\.json$/i, ".inputs.json");
+  try {
+    const response = await fetch(`/api/workflows/${path.split("/").map(encodeURIComponent).join("/")}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(exposed),
+    });
+    if (response.ok) return null;
+    const text = await response.text();
+    try {
+      return (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      return text;
+    }
+  } catch (error) {
+    return (error as Error).message;
+  }
+}

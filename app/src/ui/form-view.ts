@@ -11,6 +11,7 @@ import {
   type WorkflowForm,
   randomSeed,
 } from "../workflow/form.js";
+import type { ExposedField, ExposedInput } from "../workflow/exposed.js";
 import { MEDIA_ACCEPT, type MediaKind } from "../workflow/known-inputs.js";
 import { h, replaceChildren, uniqueId } from "./dom.js";
 import { dropZone } from "./drop-zone.js";
@@ -105,11 +106,14 @@ export class FormView {
   }
 
   private _group(group: FormGroup): HTMLElement {
-    const legend = group.title === group.classType ? group.title : `${group.title} (${group.classType})`;
+    const legend =
+      group.nodeId === "exposed"
+        ? group.title
+        : `#${group.nodeId} ${group.title === group.classType ? group.title : `${group.title} (${group.classType})`}`;
     return h(
       "fieldset",
       { class: "node-group", "data-node": group.nodeId },
-      h("legend", {}, `#${group.nodeId} ${legend}`),
+      h("legend", {}, legend),
       group.fields.map((field) => this._field(group, field)),
     );
   }
@@ -119,7 +123,8 @@ export class FormView {
     const messageId = `${id}-message`;
     const message = h("span", { class: "field-message", id: messageId, "aria-live": "polite" });
     this._messages.set(field.key, message);
-    const label = h("label", { for: id }, field.input);
+    const exposed = (field as ExposedField).exposed;
+    const label = h("label", { for: id }, (field as ExposedField).label ?? field.input);
     const common = { id, name: field.key, "aria-describedby": messageId, "data-key": field.key };
     let body: Array<Node | string>;
     switch (field.kind) {
@@ -140,6 +145,8 @@ export class FormView {
         });
         this._controls.set(field.key, control);
         body = [label, control];
+        if (exposed?.widget === "slider") body.push(slider(control, exposed, String(field.input)));
+        if (exposed?.widget === "color") body.push(colourPicker(control, String(field.input)));
         break;
       }
       case "seed":
@@ -265,6 +272,49 @@ export class FormView {
     showHint();
     return slot;
   }
+}
+
+/** A range input kept in step with the number field (which stays the value sent). */
+function slider(control: HTMLInputElement, exposed: ExposedInput, name: string): HTMLElement {
+  const range = h("input", {
+    type: "range",
+    min: String(exposed.min ?? 0),
+    max: String(exposed.max ?? 100),
+    step: String(exposed.step ?? "any"),
+    value: control.value,
+    "aria-label": `${name} slider`,
+    "data-testid": `slider-${control.name}`,
+  });
+  range.addEventListener("input", () => {
+    control.value = range.value;
+    control.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  control.addEventListener("input", () => {
+    range.value = control.value;
+  });
+  return range;
+}
+
+/** A colour picker for ComfyUI's integer colours (0xRRGGBB), kept in step with the number. */
+function colourPicker(control: HTMLInputElement, name: string): HTMLElement {
+  const toHex = (value: string): string => {
+    const n = Number(value);
+    return Number.isInteger(n) && n >= 0 && n <= 0xffffff ? `#${n.toString(16).padStart(6, "0")}` : "#000000";
+  };
+  const picker = h("input", {
+    type: "color",
+    value: toHex(control.value),
+    "aria-label": `${name} colour`,
+    "data-testid": `colour-${control.name}`,
+  });
+  picker.addEventListener("input", () => {
+    control.value = String(parseInt(picker.value.slice(1), 16));
+    control.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  control.addEventListener("input", () => {
+    picker.value = toHex(control.value);
+  });
+  return picker;
 }
 
 /** What was attached: the picture, a player for video and audio. */

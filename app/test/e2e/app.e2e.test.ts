@@ -37,6 +37,7 @@ beforeAll(async () => {
   stack = await startStack({
     appDir: APP_DIR,
     stepDelayS: STEP_DELAY_S,
+    copyWorkflows: true,
     workerEnv: { COMFY_PROGRESS_INTERVAL_S: "0.2" },
   });
   browser = await launchBrowser(downloads);
@@ -533,6 +534,52 @@ describe("workflow input", () => {
     // simple_test was loaded before: the refused file replaced it, so Run cannot run the old one.
     expect(await page.locator("#submit").isDisabled()).toBe(true);
     expect(await page.locator("#workflow-form-fields [name]").count()).toBe(0);
+    await page.close();
+  });
+
+  it("shows a workflow's chosen inputs, chosen and saved in the page, with their widgets", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    expect(await page.getByTestId("form-toolbar").textContent()).toMatch(/^All \d+ inputs\./);
+    await page.getByTestId("choose-inputs").click();
+    const editor = page.getByTestId("exposed-editor");
+    await editor.waitFor();
+    // The editor starts with prompts first; keep the positive prompt, steps (as a slider) and the seed.
+    for (const row of await editor.locator(".exposed-row").all()) {
+      const key = await row.getAttribute("data-key");
+      const keep = key === "6.text" || key === "3.steps" || key === "3.seed";
+      await row.getByRole("checkbox").setChecked(keep);
+    }
+    await editor.getByLabel("Label for 6.text").fill("Prompt");
+    await editor.getByLabel("Widget for 3.steps").selectOption("slider");
+    await editor.getByLabel("min for 3.steps").fill("1");
+    await editor.getByLabel("max for 3.steps").fill("50");
+    await editor.getByLabel("Label for 3.steps").fill("Steps");
+    // Node order puts the seed before the steps: move the steps up.
+    await editor.getByLabel("Move 3.steps up").click();
+    await page.getByTestId("exposed-save").click();
+    await expect
+      .poll(() => page.getByTestId("form-toolbar").textContent())
+      .toMatch(/^3 chosen inputs of \d+/);
+    // Saved beside the workflow, in the folder the app lists.
+    const saved = JSON.parse(await readFile(path.join(stack.workflowsDir, "txt2img.inputs.json"), "utf8"));
+    expect(saved.inputs.map((i: { key: string }) => i.key)).toEqual(["6.text", "3.steps", "3.seed"]);
+    // The form: the prompt first, under its label; the slider moves the number that is sent.
+    const labels = await page.locator("#workflow-form-fields label[for]").allTextContents();
+    expect(labels.slice(0, 2)).toEqual(["Prompt", "Steps"]);
+    expect(await page.locator("#workflow-form-fields [name]").count()).toBe(3);
+    await page.getByTestId("slider-3.steps").fill("7");
+    expect(await field(page, "3.steps").inputValue()).toBe("7");
+    await shot(page, "exposed-inputs.png");
+    // A fresh page finds the sidecar; the full list is one click away; the job uses the values.
+    await page.reload();
+    await expect.poll(() => page.getByTestId("form-toolbar").textContent()).toMatch(/^3 chosen inputs/);
+    await page.getByTestId("toggle-all-inputs").click();
+    expect(await field(page, "4.ckpt_name").count()).toBe(1);
+    await page.getByTestId("toggle-all-inputs").click();
+    await field(page, "3.steps").fill("3");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
     await page.close();
   });
 

@@ -384,6 +384,28 @@ describe("the app server", () => {
       }
     });
 
+    it("keeps exposed-inputs files out of the list, serves and saves them beside their workflow", async () => {
+      const put = (name: string, body: string, type = "application/json"): Promise<Response> =>
+        fetch(`${appUrl}/api/workflows/${name}`, { method: "PUT", headers: { "Content-Type": type }, body });
+      expect((await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).status).toBe(404);
+      const body = JSON.stringify({ version: 1, inputs: [{ key: "1.width" }] });
+      expect((await put("simple_test.inputs.json", body)).status).toBe(200);
+      expect(await (await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).json()).toEqual(
+        JSON.parse(body),
+      );
+      const listed = (await (await fetch(`${appUrl}/api/workflows`)).json()) as {
+        workflows: Array<{ path: string }>;
+      };
+      expect(listed.workflows.map((w) => w.path)).not.toContain("simple_test.inputs.json");
+      // Only beside a listed workflow, only sidecars, only JSON.
+      expect((await put("missing.inputs.json", body)).status).toBe(400);
+      expect((await put("simple_test.json", body)).status).toBe(405);
+      expect((await put("%2E%2E%2Fsecret.inputs.json", body)).status).toBe(400);
+      expect((await put("simple_test.inputs.json", "{nope")).status).toBe(400);
+      expect((await put("simple_test.inputs.json", body, "text/plain")).status).toBe(415);
+      await rm(path.join(dir, "workflows", "simple_test.inputs.json"));
+    });
+
     it("lists nothing when the folder does not exist", async () => {
       const empty = createApp({ ...config, workflowsDir: path.join(dir, "nope") }, { log: () => undefined });
       await new Promise<void>((resolve) => empty.listen(0, "127.0.0.1", resolve));

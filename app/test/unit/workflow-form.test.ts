@@ -19,6 +19,7 @@ import {
 import { prepareJobInput } from "../../src/workflow/job-input.js";
 import { jobOptionsInput, needsIncludeTemp } from "../../src/workflow/job-options.js";
 import { mediaInputKind } from "../../src/workflow/known-inputs.js";
+import { defaultExposed, exposedForm, parseExposedInputs, sidecarPath } from "../../src/workflow/exposed.js";
 
 /** txt2img as ComfyUI exports it (node ids out of order, `_meta` titles), plus an image loader. */
 const TXT2IMG: ApiWorkflow = {
@@ -324,6 +325,62 @@ describe("media inputs", () => {
     expect(workflow["1"]?.inputs.file).toBe("my_clip.mp4");
     expect(workflow["2"]?.inputs.audio).toBe("voice.wav");
     expect(images.map((i) => i.name)).toEqual(["my_clip.mp4", "voice.wav"]);
+  });
+});
+
+describe("exposed inputs", () => {
+  const graph: ApiWorkflow = {
+    "1": { class_type: "EmptyImage", inputs: { width: 64, color: 255 } },
+    "3": { class_type: "KSampler", inputs: { seed: 1, steps: 20 } },
+    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "a.safetensors" } },
+    "6": { class_type: "CLIPTextEncode", inputs: { text: "a fox" } },
+  };
+  const form = buildForm(graph);
+
+  it("shows only the chosen inputs, in order, with labels and widgets", () => {
+    const exposed = parseExposedInputs(
+      JSON.stringify({
+        version: 1,
+        inputs: [
+          { key: "6.text", label: "Prompt", widget: "textarea" },
+          { key: "3.steps", widget: "slider", min: 1, max: 50 },
+          { key: "1.color", label: "Background", widget: "color" },
+          { key: "4.ckpt_name", widget: "choice", options: ["b.safetensors"] },
+        ],
+      }),
+      form,
+    );
+    const fields = exposedForm(form, exposed).groups[0]?.fields ?? [];
+    expect(fields.map((f) => f.key)).toEqual(["6.text", "3.steps", "1.color", "4.ckpt_name"]);
+    expect(fields[0]).toMatchObject({ kind: "text", multiline: true, label: "Prompt" });
+    // The workflow's own model stays first, so showing the form changes nothing.
+    expect(fields[3]).toMatchObject({ kind: "choice", options: ["a.safetensors", "b.safetensors"] });
+    // Inputs not shown keep the workflow's values.
+    const edited = applyForm(graph, exposedForm(form, exposed), { "6.text": "a hare", "3.steps": "8" });
+    expect(edited["6"]?.inputs.text).toBe("a hare");
+    expect(edited["3"]?.inputs).toEqual({ seed: 1, steps: 8 });
+  });
+
+  it("names what is wrong with a sidecar", () => {
+    for (const [text, message] of [
+      ["{", /not JSON/],
+      ["[]", /must be \{"version": 1, "inputs"/],
+      ['{"inputs": [{"key": "9.text"}]}', /inputs\[0\]\.key "9\.text" is not an editable input/],
+      ['{"inputs": [{"key": "6.text"}, {"key": "6.text"}]}', /listed twice/],
+      ['{"inputs": [{"key": "3.steps", "widget": "knob"}]}', /widget must be one of/],
+      [
+        '{"inputs": [{"key": "3.steps", "widget": "slider", "min": 5, "max": 5}]}',
+        /a slider needs min below max/,
+      ],
+      ['{"inputs": [{"key": "4.ckpt_name", "widget": "choice"}]}', /a choice needs options/],
+    ] as const) {
+      expect(() => parseExposedInputs(text, form)).toThrow(message);
+    }
+  });
+
+  it("starts the editor with prompts first, and names sidecars after their workflow", () => {
+    expect(defaultExposed(form).inputs[0]).toMatchObject({ key: "6.text", widget: "textarea" });
+    expect(sidecarPath("video/clip.json")).toBe("video/clip.inputs.json");
   });
 });
 
