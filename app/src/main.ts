@@ -17,6 +17,7 @@ import {
   fetchWorkflowText,
   saveExposed,
 } from "./ui/app-server.js";
+import { downscaleAttachment, sideScale } from "./ui/downscale.js";
 import { exposedEditor } from "./ui/exposed-editor.js";
 import {
   type ExposedInputs,
@@ -224,6 +225,21 @@ async function submit(): Promise<void> {
   if (!prepared.ok) {
     formView.showProblems(prepared.problems);
     replaceChildren(submitMessage, alertText(prepared.message));
+    const tooLarge = prepared.tooLarge;
+    if (tooLarge !== undefined && formView.attachments().some((a) => a.data.startsWith("data:image/"))) {
+      submitMessage.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            "data-testid": "downscale",
+            onclick: () => void shrinkAttachments(tooLarge.sizeBytes, tooLarge.maxBytes),
+          },
+          "Make the input images smaller to fit, then run",
+        ),
+      );
+    }
     return;
   }
   let options;
@@ -248,6 +264,22 @@ async function submit(): Promise<void> {
     submitButton.disabled = false;
     submitButton.textContent = "Run workflow";
   }
+}
+
+/** Redraw the attached images smaller until the request fits (a few passes at most), then submit. */
+async function shrinkAttachments(sizeBytes: number, maxBytes: number): Promise<void> {
+  replaceChildren(submitMessage, "Making the input images smaller...");
+  const images = formView.attachments().filter((a) => a.data.startsWith("data:image/"));
+  const imageBytes = images.reduce((n, a) => n + a.data.length, 0);
+  // Everything else in the request stays as it is; the images get what is left, with a margin.
+  const budget = maxBytes * 0.95 - (sizeBytes - imageBytes);
+  if (budget <= 0) {
+    replaceChildren(submitMessage, alertText("The request is too large even without its images."));
+    return;
+  }
+  const scale = sideScale(imageBytes, budget);
+  for (const attachment of images) formView.replaceAttachment(await downscaleAttachment(attachment, scale));
+  await submit();
 }
 
 function selectJob(id: string): void {

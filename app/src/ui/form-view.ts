@@ -26,6 +26,8 @@ export class FormView {
   /** Seeds whose "new seed each run" box is ticked. */
   private readonly _autoSeeds = new Map<string, HTMLInputElement>();
   private readonly _images = new Map<string, Attachment>();
+  /** Per media node: show (and keep) a replacement attachment, e.g. a downscaled image. */
+  private readonly _attach = new Map<string, (attachment: Attachment) => void>();
 
   constructor(root: HTMLElement) {
     this._root = root;
@@ -36,6 +38,7 @@ export class FormView {
     this._messages.clear();
     this._autoSeeds.clear();
     this._images.clear();
+    this._attach.clear();
     if (form.groups.length === 0) {
       replaceChildren(
         this._root,
@@ -55,6 +58,7 @@ export class FormView {
     this._messages.clear();
     this._autoSeeds.clear();
     this._images.clear();
+    this._attach.clear();
     replaceChildren(this._root);
   }
 
@@ -82,6 +86,11 @@ export class FormView {
         control.checked = value === true;
       else control.value = String(value);
     }
+  }
+
+  /** Replace an attached file (same node), e.g. with a smaller copy of the image. */
+  replaceAttachment(attachment: Attachment): void {
+    this._attach.get(attachment.nodeId)?.(attachment);
   }
 
   attachments(): Attachment[] {
@@ -230,6 +239,7 @@ export class FormView {
     this._controls.set(field.key, name);
     const preview = h("div", { class: "image-preview" });
     const slot = h("div", { class: "image-slot" });
+    this._attach.set(group.nodeId, (attachment) => showAttached(attachment));
     const showAttached = (attachment: Attachment | null): void => {
       if (attachment === null) {
         this._images.delete(group.nodeId);

@@ -486,6 +486,52 @@ describe("workflow input", () => {
     await page.close();
   });
 
+  it("makes a too-large input image smaller on request, so the job fits and runs", async () => {
+    const page = await openApp();
+    await loadFile(page, "invert_input.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded invert_input/);
+    // A 2000x2000 PNG of noise (about 16 MB): far over RunPod's 10 MB /run limit as base64.
+    const dataTransfer = await page.evaluateHandle(async () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = 2000;
+      canvas.height = 2000;
+      const context = canvas.getContext("2d") as CanvasRenderingContext2D;
+      const pixels = context.createImageData(2000, 2000);
+      for (let i = 0; i < pixels.data.length; i += 4) {
+        pixels.data[i] = Math.random() * 256;
+        pixels.data[i + 1] = Math.random() * 256;
+        pixels.data[i + 2] = Math.random() * 256;
+        pixels.data[i + 3] = 255;
+      }
+      context.putImageData(pixels, 0, 0);
+      const blob = await new Promise<Blob>((resolve) =>
+        canvas.toBlob((b) => resolve(b as Blob), "image/png"),
+      );
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], "noise.png", { type: "image/png" }));
+      return transfer;
+    });
+    await page.dispatchEvent('[data-node="10"] .drop-zone', "drop", { dataTransfer });
+    await page.getByAltText("Attached noise.png").waitFor();
+    await page.click("#submit");
+    await expect
+      .poll(() => page.getByTestId("submit-message").textContent())
+      .toMatch(/over the 10\.0 MB limit/);
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.getByTestId("downscale").click();
+    await expect.poll(() => page.locator(".job-item").count(), { timeout: 30_000 }).toBe(1);
+    const id = (await page.locator(".job-item").first().getAttribute("data-job-id")) ?? "";
+    await waitForStatus(page, id, "COMPLETED");
+    const width = await page
+      .getByAltText("Attached noise.png")
+      .evaluate((img) => (img as HTMLImageElement).naturalWidth);
+    expect(width).toBeLessThan(2000);
+    expect(width).toBeGreaterThan(800);
+    await page.close();
+  });
+
   it("takes an audio file dropped on LoadAudio, with a hint while only a server-side name is set", async () => {
     const page = await openApp();
     await loadFile(page, "audio_in.json");

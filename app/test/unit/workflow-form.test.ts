@@ -19,6 +19,7 @@ import {
 import { prepareJobInput } from "../../src/workflow/job-input.js";
 import { jobOptionsInput, needsIncludeTemp } from "../../src/workflow/job-options.js";
 import { mediaInputKind } from "../../src/workflow/known-inputs.js";
+import { sideScale } from "../../src/ui/downscale.js";
 import { defaultExposed, exposedForm, parseExposedInputs, sidecarPath } from "../../src/workflow/exposed.js";
 
 /** txt2img as ComfyUI exports it (node ids out of order, `_meta` titles), plus an image loader. */
@@ -384,6 +385,14 @@ describe("exposed inputs", () => {
   });
 });
 
+describe("downscaling to fit", () => {
+  it("scales each side by the square root of the bytes to lose, with a margin", () => {
+    expect(sideScale(4_000_000, 5_000_000)).toBe(1);
+    expect(sideScale(16_000_000, 4_000_000)).toBeCloseTo(0.5 * 0.95);
+    expect(sideScale(16_000_000, -1)).toBe(0.05);
+  });
+});
+
 describe("job options", () => {
   it("ticks include_temp only for workflows that preview and save nothing", () => {
     const preview: ApiWorkflow = {
@@ -523,6 +532,7 @@ describe("prepareJobInput", () => {
       message:
         "This request is 2.0 MB, over the 1.0 MB limit (RunPod takes at most 10 MB on /run, which this page uses); use smaller input images. Nothing was sent.",
       problems: [],
+      tooLarge: { sizeBytes: expect.any(Number), maxBytes: 1024 * 1024 },
     });
   });
 });
