@@ -14,7 +14,14 @@ import { allowedHostNames, refuse, refuseNonJson } from "./guard.js";
 import { BodyTooLarge, readBody, sendJson } from "./http.js";
 import { proxyRunPod } from "./proxy.js";
 import { serveStatic } from "./static.js";
-import { MAX_SIDECAR_BYTES, isSidecar, listWorkflows, readWorkflow, writeSidecar } from "./workflows.js";
+import {
+  MAX_SIDECAR_BYTES,
+  isSidecar,
+  listWorkflows,
+  readWorkflow,
+  workflowOf,
+  writeSidecar,
+} from "./workflows.js";
 
 export interface AppDeps {
   fetch?: typeof globalThis.fetch;
@@ -121,7 +128,15 @@ async function handle(
   if (url.pathname.startsWith("/api/workflows/")) {
     const wanted = decodeURIComponent(url.pathname.slice("/api/workflows/".length));
     const text = await readWorkflow(config.workflowsDir, wanted);
-    if (text === null)
+    if (
+      text === null &&
+      isSidecar(wanted) &&
+      (await readWorkflow(config.workflowsDir, workflowOf(wanted))) !== null
+    ) {
+      // A listed workflow without exposed inputs: a normal state, not an error (204, not 404).
+      response.writeHead(204, { "Cache-Control": "no-store" });
+      response.end();
+    } else if (text === null)
       sendJson(response, 404, { error: `no workflow ${JSON.stringify(wanted)} in workflows/` });
     else {
       response.writeHead(200, {

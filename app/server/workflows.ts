@@ -46,6 +46,11 @@ export function isSidecar(name: string): boolean {
   return name.toLowerCase().endsWith(".inputs.json");
 }
 
+/** `x.inputs.json` -> `x.json`. */
+export function workflowOf(sidecar: string): string {
+  return sidecar.replace(/\.inputs\.json$/i, ".json");
+}
+
 /** The listed workflow a sidecar path belongs to, or null. */
 async function sidecarOwner(folder: string, wanted: string): Promise<WorkflowEntry | null> {
   if (!isSidecar(wanted)) return null;

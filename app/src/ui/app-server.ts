@@ -47,7 +47,8 @@ export async function fetchWorkflowText(path: string): Promise<string> {
 /** A listed workflow's exposed-inputs file, or null when it has none. */
 export async function fetchSidecarText(path: string): Promise<string | null> {
   const response = await fetch(`/api/workflows/${path.split("/").map(encodeURIComponent).join("/")}`);
-  if (response.status === 404) return null;
+  // 204: the workflow has no exposed inputs.
+  if (response.status === 204 || response.status === 404) return null;
   if (!response.ok) throw new Error(`workflows/${path} answered HTTP ${response.status}`);
   return response.text();
 }

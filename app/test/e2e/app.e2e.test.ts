@@ -683,9 +683,10 @@ describe("session and keyboard", () => {
         .map((el) => el.outerHTML),
     );
     expect(unnamed).toEqual([]);
-    // Tab order starts at the skip link, then the workflow picker, the file drop, the first field.
+    // Tab order starts at the skip link, then the workflow picker, the file drop, the inputs
+    // chooser, the first field.
     const order: Array<string | null> = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       await page.keyboard.press("Tab");
       order.push(
         await page.evaluate(() => {
@@ -694,7 +695,7 @@ describe("session and keyboard", () => {
         }),
       );
     }
-    expect(order).toEqual([null, "workflow-select", "Workflow file", "1.width"]);
+    expect(order).toEqual([null, "workflow-select", "Workflow file", null, "1.width"]);
     await page.keyboard.press("Control+Enter");
     await page.locator('.job-item[data-status="COMPLETED"]').waitFor({ timeout: JOB_TIMEOUT_MS });
     await page.close();

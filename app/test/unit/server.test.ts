@@ -387,7 +387,9 @@ describe("the app server", () => {
     it("keeps exposed-inputs files out of the list, serves and saves them beside their workflow", async () => {
       const put = (name: string, body: string, type = "application/json"): Promise<Response> =>
         fetch(`${appUrl}/api/workflows/${name}`, { method: "PUT", headers: { "Content-Type": type }, body });
-      expect((await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).status).toBe(404);
+      // No sidecar yet: 204 (nothing to show, not an error); no such workflow: 404.
+      expect((await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).status).toBe(204);
+      expect((await fetch(`${appUrl}/api/workflows/missing.inputs.json`)).status).toBe(404);
       const body = JSON.stringify({ version: 1, inputs: [{ key: "1.width" }] });
       expect((await put("simple_test.inputs.json", body)).status).toBe(200);
       expect(await (await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).json()).toEqual(
