@@ -270,6 +270,34 @@ describe("running workflows", () => {
     await page.close();
   });
 
+  it("says at once that the endpoint is not answering and that it tries again, instead of going quiet", async () => {
+    const page = await openApp();
+    // The first /run answers 502 as the app server does when RunPod cannot be reached.
+    let refused = 0;
+    await page.route("**/api/runpod/run", async (route) => {
+      if (refused++ === 0) {
+        await route.fulfill({
+          status: 502,
+          contentType: "application/json",
+          body: JSON.stringify({ error: "the RunPod endpoint could not be reached: ECONNREFUSED" }),
+        });
+      } else await route.continue();
+    });
+    const started = Date.now();
+    await page.click("#submit");
+    const notice = page.getByTestId("connection");
+    await notice.waitFor({ state: "visible", timeout: 2_000 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await notice.textContent()).toMatch(
+      /^The endpoint did not answer \/run \(HTTP 502: the RunPod endpoint could not be reached: ECONNREFUSED\); trying again in \d+\.\d s \(attempt 2 of 5\)\.$/,
+    );
+    // The retry goes through and the job runs.
+    await expect.poll(() => page.locator(".job-item").count(), { timeout: 15_000 }).toBe(1);
+    const id = (await page.locator(".job-item").first().getAttribute("data-job-id")) ?? "";
+    await waitForStatus(page, id, "COMPLETED");
+    await page.close();
+  });
+
   it("downloads a result byte for byte", async () => {
     const page = await openApp();
     const id = await run(page);
