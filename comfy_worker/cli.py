@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -73,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--retention-s", type=float, default=1800.0, help="keep finished jobs this long")
     serve.add_argument("--quiet", action="store_true", help="do not echo the workers' logs")
+    serve.add_argument(
+        "--local-s3",
+        action="store_true",
+        help="start an in-memory S3 bucket on loopback (moto) and send the workers' uploads there, "
+        "so outputs too big to return inline (a 66 MB splat) come back as s3_url",
+    )
+    serve.add_argument(
+        "--local-s3-port", type=int, default=0, help="port for --local-s3 (default: any free one)"
+    )
     serve.set_defaults(func=_serve)
 
     def endpoint_options(sub: argparse.ArgumentParser) -> None:
@@ -115,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-original", action="store_true", help="with --convert: return the .ply too")
     run.add_argument("--wait-timeout", type=float, default=None, help="stop waiting after this many seconds")
+    run.add_argument(
+        "--s3-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="JSON file with RunPod's s3Config ({accessId, accessSecret, bucketName, endpointUrl}): "
+        "this job's outputs go to that bucket (default $COMFY_WORKER_S3_CONFIG)",
+    )
     endpoint_options(run)
     run.set_defaults(func=_run)
 
@@ -206,6 +224,7 @@ def _client(args: argparse.Namespace) -> EndpointClient:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
+        from .endpoint.local_s3 import LocalS3Unavailable
         from .endpoint.serve import serve
         from .endpoint.server import EndpointConfig
     except ModuleNotFoundError as exc:
@@ -222,7 +241,15 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s endpoint: %(message)s",
     )
     hosts = tuple(args.comfy_host or [os.environ.get("COMFY_HOST", "127.0.0.1:8188")])
-    env = {"COMFYUI_PATH": args.comfyui_path} if args.comfyui_path else {}
+    comfyui_path = args.comfyui_path or os.environ.get("COMFYUI_PATH") or None
+    if comfyui_path is None:
+        comfyui_path = str(_find_comfyui_path(hosts))
+        print(f"ComfyUI's folder (asked from {hosts[0]}): {comfyui_path}", flush=True)
+    elif not Path(comfyui_path, "output").is_dir():
+        raise CliError(
+            f"--comfyui-path {comfyui_path} has no output/ folder: give the folder ComfyUI runs in"
+        )
+    env = {"COMFYUI_PATH": comfyui_path}
     config = EndpointConfig(
         endpoint_id=args.endpoint_id,
         api_key=args.api_key,
@@ -233,10 +260,33 @@ def _serve(args: argparse.Namespace) -> int:
         echo_worker_logs=not args.quiet,
     )
     try:
-        asyncio.run(serve(config, host=args.host, port=args.port))
+        asyncio.run(
+            serve(
+                config,
+                host=args.host,
+                port=args.port,
+                local_s3_port=args.local_s3_port if args.local_s3 else None,
+            )
+        )
+    except LocalS3Unavailable as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return 0
+
+
+def _find_comfyui_path(hosts: tuple[str, ...]) -> Path:
+    """The one folder all the ComfyUIs run in (each worker reads it as COMFYUI_PATH)."""
+    from .endpoint.comfy_folder import ComfyFolderUnknown, find_comfyui_path
+
+    try:
+        folders = {find_comfyui_path(host) for host in hosts}
+    except ComfyFolderUnknown as exc:
+        raise CliError(str(exc)) from None
+    if len(folders) > 1:
+        names = ", ".join(sorted(str(f) for f in folders))
+        raise CliError(f"the ComfyUIs run in different folders ({names}): start one endpoint per folder")
+    return folders.pop()
 
 
 # --- run -----------------------------------------------------------------------------------------
@@ -244,8 +294,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     job_input = _job_input(args)
+    s3_config = _s3_config(args.s3_config or os.environ.get("COMFY_WORKER_S3_CONFIG") or None)
     client = _client(args)
-    job_id = client.run(job_input)
+    job_id = client.run(job_input, s3Config=s3_config)
     print(f"submitted job {job_id} to {client.url}", file=sys.stderr)
     bar = _ProgressBar(sys.stderr)
     try:
@@ -253,9 +304,13 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         bar.close()
         client.cancel(job_id)
-        print(f"cancelled job {job_id}", file=sys.stderr)
+        print(
+            f"cancelled job {job_id}: RunPod will not run or return it; if it had started, ComfyUI "
+            "stops at the next interruptible point (an uninterruptible node runs to its end first)",
+            file=sys.stderr,
+        )
         return 130
-    bar.close()
+    bar.finish(final)
     return _report(client, final, args.out)
 
 
@@ -271,7 +326,15 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"{args.workflow} is not valid JSON ({exc})") from None
     except OSError as exc:
         raise CliError(f"cannot read {args.workflow}: {exc.strerror}") from None
-    images = []
+    extra: dict[str, Any] = {}
+    if isinstance(workflow, dict) and isinstance(workflow.get("input"), dict):
+        # A RunPod request body ({"input": {"workflow": ..., "images": ...}}), as the app accepts.
+        body = workflow["input"]
+        if not isinstance(body.get("workflow"), dict):
+            raise CliError(f'{args.workflow} is a request body whose "input" has no "workflow" object')
+        workflow = body["workflow"]
+        extra = {k: v for k, v in body.items() if k != "workflow"}
+    images = list(extra.pop("images", []) or [])
     for path in args.image:
         if not path.is_file():
             raise CliError(f"input file {str(path)!r} not found")
@@ -283,7 +346,7 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
                 f"--image-url {spec!r} must look like NAME=URL, e.g. photo.png=https://example.com/p.png"
             )
         images.append(url_input(name.strip(), url.strip()))
-    job_input: dict[str, Any] = {"workflow": workflow}
+    job_input: dict[str, Any] = {"workflow": workflow, **extra}
     if images:
         job_input["images"] = images
     if args.timeout is not None:
@@ -303,10 +366,40 @@ def _job_input(args: argparse.Namespace) -> dict[str, Any]:
     return job_input
 
 
+def _s3_config(path: Path | str | None) -> dict[str, Any] | None:
+    """RunPod's ``s3Config`` from a JSON file, checked as the worker checks it (the secret stays in
+    the file: nothing here prints it)."""
+    from handler.errors import JobInputError
+    from handler.job import parse_s3_config
+
+    if path is None:
+        return None
+    file = Path(path)
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(
+            f"s3Config file {str(file)!r} not found (--s3-config / COMFY_WORKER_S3_CONFIG)"
+        ) from None
+    except OSError as exc:
+        raise CliError(f"cannot read the s3Config file {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CliError(f"the s3Config file {file} is not valid JSON ({exc})") from None
+    try:
+        parse_s3_config(raw, defaults=None)
+    except JobInputError as exc:
+        raise CliError(f"{file}: {exc.message}") from None
+    return dict(raw)
+
+
 def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
     timing = f"queued {final.delay_ms or 0} ms, ran {final.execution_ms or 0} ms"
     if not final.ok:
-        print(f"job {final.id} {final.status} ({timing}): {final.error or 'no error text'}", file=sys.stderr)
+        reason = final.error or {
+            "CANCELLED": "cancelled before it finished (a /cancel request, or the endpoint)",
+            "TIMED_OUT": "stopped at the endpoint's execution timeout (policy.executionTimeout)",
+        }.get(final.status, "the endpoint gave no error text")
+        print(f"job {final.id} {final.status} ({timing}): {reason}", file=sys.stderr)
         return EXIT_FAILED
     output = final.output if isinstance(final.output, dict) else {}
     saved = client.save_outputs(output, out)
@@ -315,6 +408,8 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
         print(f"  saved {path} ({path.stat().st_size} bytes)")
     for text in output.get("text", []):
         print(f"  text from node {text.get('node_id')}: {text.get('text')}")
+    if not saved:
+        print("  no outputs (a workflow that only previews needs --include-temp)")
     for problem in output.get("errors", []):
         print(f"  warning: {problem}")
     for note in output.get("notes", []):
@@ -334,12 +429,20 @@ class _ProgressBar:
         self._stream = stream
         self._tty = stream.isatty()
         self._drawn = False
+        self._started = time.monotonic()
+        self._percent = 0.0
+
+    def finish(self, final: JobStatus) -> None:
+        """A completed job ends the bar at 100%; any other end leaves it where it stopped."""
+        if final.ok:
+            self._draw(100.0, "done")
+        self.close()
 
     def update(self, status: JobStatus) -> None:
         progress = status.progress
         if progress is None:
             text = status.status
-            percent = 0.0
+            percent = self._percent
         else:
             percent = float(progress.get("percent") or 0.0)
             text = str(progress.get("stage", ""))
@@ -347,8 +450,14 @@ class _ProgressBar:
                 text += f" {progress['node_class']} (node {progress.get('node')})"
             if progress.get("max_steps"):
                 text += f" step {progress.get('step')}/{progress['max_steps']}"
-        filled = int(self.WIDTH * min(percent, 100.0) / 100)
-        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:5.1f}% {text}"
+        self._draw(percent, text)
+
+    def _draw(self, percent: float, text: str) -> None:
+        # Never backwards, whatever order the updates arrive in.
+        percent = self._percent = max(self._percent, min(percent, 100.0))
+        filled = int(self.WIDTH * percent / 100)
+        elapsed = time.monotonic() - self._started
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:5.1f}% {elapsed:5.0f}s {text}"
         if self._tty:
             self._stream.write("\r" + line.ljust(100)[:100])
             self._drawn = True

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -26,9 +28,20 @@ from typing import Any
 import requests
 import urllib3
 
-__all__ = ["DEFAULT_BASE_URL", "EndpointClient", "EndpointError", "JobStatus", "file_input", "url_input"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "REQUEST_LIMITS",
+    "EndpointClient",
+    "EndpointError",
+    "JobStatus",
+    "file_input",
+    "url_input",
+]
 
 DEFAULT_BASE_URL = "https://api.runpod.ai/v2"
+_MB = 1024 * 1024
+# RunPod refuses larger request bodies (HTTP 413), but only after receiving all of them.
+REQUEST_LIMITS = {"/run": 10 * _MB, "/runsync": 20 * _MB}
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -121,8 +134,10 @@ class EndpointClient:
         return cls(
             overrides.pop("endpoint_id", None) or env.get("RUNPOD_ENDPOINT_ID", ""),
             overrides.pop("api_key", None) or env.get("RUNPOD_API_KEY") or None,
+            # The runpod SDK's name; RUNPOD_BASE_URL (the studio app's older name) also works.
             base_url=overrides.pop("base_url", None)
             or env.get("RUNPOD_ENDPOINT_BASE_URL")
+            or env.get("RUNPOD_BASE_URL")
             or DEFAULT_BASE_URL,
             **overrides,
         )
@@ -133,9 +148,8 @@ class EndpointClient:
 
     def run(self, job_input: Mapping[str, Any], **fields: Any) -> str:
         """Submit asynchronously; return the job id. ``fields``: webhook, policy, s3Config."""
-        body = self._request(
-            "POST", "/run", json={"input": dict(job_input), **_present(fields)}, idempotent=False
-        )
+        data = _within_limit("/run", {"input": dict(job_input), **_present(fields)})
+        body = self._request("POST", "/run", data=data, headers=_JSON, idempotent=False)
         return str(body["id"])
 
     def runsync(
@@ -147,7 +161,8 @@ class EndpointClient:
             "POST",
             "/runsync",
             idempotent=False,
-            json={"input": dict(job_input), **_present(fields)},
+            data=_within_limit("/runsync", {"input": dict(job_input), **_present(fields)}),
+            headers=_JSON,
             params=params,
             timeout=timeout,
         )
@@ -190,10 +205,12 @@ class EndpointClient:
             delay = min(delay * 1.5, max_poll_s)
 
     def save_outputs(self, output: Mapping[str, Any], folder: Path) -> list[Path]:
-        """Write every image and file of a worker result to ``folder`` under its original name.
+        """Write every image, file and text of a worker result to ``folder``.
 
-        Each file is written to a temporary name and renamed when complete, so a failed download
-        never leaves a partial file that looks like an output.
+        Files keep their name and ComfyUI subfolder (``folder/<subfolder>/<name>``; a name taken
+        already gets `` (1)``); texts go to ``text_node<id>.txt``. Each file is written to a
+        temporary name and renamed when complete, so a failed download never leaves a partial file
+        that looks like an output.
         """
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -202,16 +219,26 @@ class EndpointClient:
         saved = []
         for entry in [*output.get("images", []), *output.get("files", [])]:
             name = PurePosixPath(str(entry.get("filename") or "output")).name
-            target = _unique(folder / name)
-            partial = target.with_name(f".{target.name}.part")
-            try:
-                self._write_entry(entry, name, partial)
-                partial.replace(target)
-            except (OSError, requests.RequestException, binascii.Error, ValueError) as exc:
-                partial.unlink(missing_ok=True)
-                raise EndpointError(f"could not save {name}: {exc}") from None
-            saved.append(target)
+            relative = _safe_subfolder(entry.get("subfolder")) / name
+            saved.append(self._save(folder, relative, functools.partial(self._write_entry, entry, name)))
+        for index, text in enumerate(output.get("text", [])):
+            node = str(text.get("node_id") or "")
+            name = f"text_node{node}.txt" if node.replace("_", "").isalnum() else f"text_{index + 1}.txt"
+            content = str(text.get("text", ""))
+            saved.append(self._save(folder, Path(name), functools.partial(_write_text, content)))
         return saved
+
+    def _save(self, folder: Path, relative: Path, write: Callable[[Path], None]) -> Path:
+        target = _unique(folder / relative)
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write(partial)
+            partial.replace(target)
+        except (OSError, requests.RequestException, binascii.Error, ValueError) as exc:
+            partial.unlink(missing_ok=True)
+            raise EndpointError(f"could not save {relative}: {exc}") from None
+        return target
 
     def _write_entry(self, entry: Mapping[str, Any], name: str, path: Path) -> None:
         if entry.get("type") == "s3_url":
@@ -230,6 +257,7 @@ class EndpointClient:
         """One call with retries: 429/5xx always (nothing was done), a broken connection only when
         the request never left (connect failure) or repeating it is harmless (not run/runsync)."""
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        headers.update(kwargs.pop("headers", {}))
         url = f"{self.url}{path}"
         for attempt in range(self._retries + 1):
             try:
@@ -306,8 +334,34 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     return min(0.5 * 2.0**attempt, 8.0)
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
+def _within_limit(path: str, body: Mapping[str, Any]) -> bytes:
+    """The request body, or an error saying how far over RunPod's limit for ``path`` it is."""
+    data = json.dumps(body).encode("utf-8")
+    limit = REQUEST_LIMITS[path]
+    if len(data) > limit:
+        other = " or use runsync (20 MB)" if path == "/run" else ""
+        raise EndpointError(
+            f"the job request is {len(data) / _MB:.1f} MB, over RunPod's {limit // _MB} MB limit for "
+            f"{path}: make the input images smaller{other}; nothing was sent"
+        )
+    return data
+
+
 def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _write_text(content: str, path: Path) -> None:
+    path.write_text(content, encoding="utf-8")
+
+
+def _safe_subfolder(subfolder: Any) -> Path:
+    """ComfyUI's subfolder as a relative path inside ``folder``; anything that would leave it is dropped."""
+    parts = [p for p in PurePosixPath(str(subfolder or "")).parts if p not in ("", ".", "..", "/")]
+    return Path(*parts) if parts else Path()
 
 
 def _unique(path: Path) -> Path:

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     endpointPort: port("DEV_ENDPOINT_PORT", 8000),
     appPort: port("APP_PORT", 3000),
     say: (line) => console.log(line),
+    localS3: process.env.DEV_LOCAL_S3 !== "0",
     // Progress twice a second (the worker's default is once) so the bar moves smoothly.
     workerEnv: { COMFY_PROGRESS_INTERVAL_S: process.env.COMFY_PROGRESS_INTERVAL_S ?? "0.5" },
     // Slow sampler steps on the test server, so the progress bar has something to show.
@@ -37,6 +38,11 @@ async function main(): Promise<void> {
   console.log(`  App:       ${stack.appUrl}`);
   console.log(`  Endpoint:  ${stack.endpointUrl}  (Authorization: Bearer ${stack.apiKey})`);
   console.log(`  ComfyUI:   ${stack.comfyUrl ?? comfyHost}`);
+  if (stack.s3Url !== null) {
+    console.log(
+      `  Local S3:  ${stack.s3Url}  bucket comfy-outputs (in memory; big outputs come back as s3_url)`,
+    );
+  }
   console.log(`  Logs:      ${stack.logDir}`);
   console.log("\n  Press Ctrl+C to stop.\n");
   let stopping = false;

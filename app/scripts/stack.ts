@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -37,6 +37,19 @@ export interface StackOptions {
   appPort?: number;
   /** Where ComfyUI's folders and the logs go; a fresh temporary folder by default (removed on stop). */
   workDir?: string;
+  /**
+   * Start an in-memory S3 bucket with the endpoint (`--local-s3`) and have the app server add it to
+   * every job (APP_S3_CONFIG_FILE, APP_OUTPUT=auto), so outputs too big to return inline (a real
+   * splat) come back as s3_url. Default true.
+   */
+  localS3?: boolean;
+  /**
+   * Serve a copy of the repo's workflows/ (in the work folder) instead of the folder itself, so
+   * what the page saves there (exposed inputs) does not touch the checkout. Tests set it.
+   */
+  copyWorkflows?: boolean;
+  /** Extra environment for the app server (APP_OUTPUT, ...). */
+  appEnv?: Record<string, string>;
   /** Lines about what is starting, for people watching (dev:local); tests leave it out. */
   say?: (line: string) => void;
 }
@@ -46,9 +59,13 @@ export interface Stack {
   /** `http://127.0.0.1:P/v2/local`: RunPod's API, as the app server sees it. */
   endpointUrl: string;
   comfyUrl: string | null;
+  /** The local bucket's service URL (`http://127.0.0.1:P`, bucket `comfy-outputs`), when started. */
+  s3Url: string | null;
   apiKey: string;
   /** ComfyUI's folder (input/, output/, models/). */
   comfyuiPath: string;
+  /** The folder the app lists workflows from (a copy with `copyWorkflows`). */
+  workflowsDir: string;
   logDir: string;
   stop(): Promise<void>;
 }
@@ -120,16 +137,42 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       apiKey,
     ];
     if (comfyuiPath !== "") endpointArgs.push("--comfyui-path", comfyuiPath);
-    say("starting the local endpoint and its worker...");
+    const localS3 = options.localS3 ?? true;
+    if (localS3) endpointArgs.push("--local-s3");
+    say(`starting the local endpoint and its worker${localS3 ? " (and a local S3 bucket)" : ""}...`);
     const endpoint = await launch("endpoint", python, endpointArgs, {
       cwd: repoRoot,
       logDir,
       ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+      also: /local S3 at (http:\/\/127\.0\.0\.1:\d+)/,
       timeoutMs: READY_TIMEOUT_MS.endpoint,
       env: options.workerEnv ?? {},
     });
     started.push(endpoint);
+    const appStorage: Record<string, string> = {};
+    if (localS3) {
+      if (endpoint.also === null) throw new Error("the endpoint did not say where its local S3 is");
+      // The bucket `comfy-outputs` that `comfy-worker serve --local-s3` creates; moto checks no keys.
+      const s3ConfigFile = path.join(workDir, "s3config.json");
+      await writeFile(
+        s3ConfigFile,
+        JSON.stringify({
+          endpointUrl: endpoint.also,
+          bucketName: "comfy-outputs",
+          accessId: "local-s3",
+          accessSecret: "local-s3-secret",
+        }),
+      );
+      appStorage.APP_S3_CONFIG_FILE = s3ConfigFile;
+      appStorage.APP_OUTPUT = "auto";
+    }
 
+    let workflowsDir = path.join(repoRoot, "workflows");
+    if (options.copyWorkflows === true) {
+      const copy = path.join(workDir, "workflows");
+      await cp(workflowsDir, copy, { recursive: true });
+      workflowsDir = copy;
+    }
     say("starting the app server...");
     const app = await launch("app", process.execPath, [serverMain], {
       cwd: options.appDir,
@@ -139,10 +182,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       env: {
         RUNPOD_API_KEY: apiKey,
         RUNPOD_ENDPOINT_ID: "local",
-        RUNPOD_BASE_URL: `${endpoint.url}/v2`,
+        RUNPOD_ENDPOINT_BASE_URL: `${endpoint.url}/v2`,
         APP_HOST: "127.0.0.1",
         APP_PORT: String(options.appPort ?? 0),
-        APP_WORKFLOWS_DIR: path.join(repoRoot, "workflows"),
+        APP_WORKFLOWS_DIR: workflowsDir,
+        ...appStorage,
+        ...options.appEnv,
       },
     });
     started.push(app);
@@ -150,8 +195,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       appUrl: app.url,
       endpointUrl: `${endpoint.url}/v2/local`,
       comfyUrl,
+      s3Url: endpoint.also,
       apiKey,
       comfyuiPath,
+      workflowsDir,
       logDir,
       stop,
     };
@@ -198,6 +245,8 @@ async function prepareComfyFolder(root: string, workflowsDir: string): Promise<v
 
 interface Running {
   url: string;
+  /** LaunchOptions.also's capture, if such a line came before the ready line. */
+  also: string | null;
   stop(): Promise<void>;
 }
 
@@ -206,6 +255,8 @@ interface LaunchOptions {
   logDir: string;
   /** First capture group: the URL the process listens on. */
   ready: RegExp;
+  /** A line to pick a value from (first capture group) on the way to `ready`. */
+  also?: RegExp;
   timeoutMs: number;
   env?: Record<string, string>;
 }
@@ -227,7 +278,7 @@ async function launch(
   });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const running: Running = { url: "", stop: () => stopChild(child, exited) };
+  const running: Running = { url: "", also: null, stop: () => stopChild(child, exited) };
   try {
     running.url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(
@@ -237,6 +288,8 @@ async function launch(
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
       lines.on("line", (line) => {
         log.write(`${line}\n`);
+        const also = options.also?.exec(line);
+        if (also?.[1] !== undefined) running.also = also[1];
         const match = options.ready.exec(line);
         if (match?.[1] !== undefined) {
           clearTimeout(timer);

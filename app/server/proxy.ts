@@ -1,20 +1,24 @@
 /**
  * The browser's only way to the endpoint: `/api/runpod/<call>` becomes the same call on
- * `${RUNPOD_BASE_URL}/${RUNPOD_ENDPOINT_ID}/<call>` with the API key added here, so the key never
+ * `${RUNPOD_ENDPOINT_BASE_URL}/${RUNPOD_ENDPOINT_ID}/<call>` with the API key added here, so the key never
  * reaches the page. Only the five calls the app needs pass, and a job request passes only its
  * `input` and `policy`: `webhook` and `s3Config` are the server's decisions (a page that could set
- * them could make RunPod call any URL, or send outputs to any bucket).
+ * them could make RunPod call any URL, or send outputs to any bucket). The server's own bucket
+ * (APP_S3_CONFIG_FILE) and default output mode (APP_OUTPUT) are added here.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import type { AppConfig } from "./config.js";
+import type { AppConfig, StorageConfig } from "./config.js";
 import { refuseNonJson } from "./guard.js";
 import { BodyTooLarge, readBody, sendJson } from "./http.js";
 
 type Route = { method: "GET" | "POST"; upstreamPath: string; hasBody: boolean };
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const MB = 1024 * 1024;
+const RUN_LIMIT = 10 * MB;
+const RUNSYNC_LIMIT = 20 * MB;
 
 /** The upstream call for `/api/runpod/<rest>`, or null when the app does not offer it. */
 export function routeFor(method: string, rest: string, search: URLSearchParams): Route | null {
@@ -60,7 +64,9 @@ export async function proxyRunPod(
       sendJson(response, refusal.status, { error: refusal.error });
       return;
     }
-    const built = await jobRequestBody(request, config.maxBodyBytes);
+    // RunPod's own limit for the route (10 MB /run, 20 MB /runsync), or APP_MAX_BODY_MB if lower.
+    const limit = Math.min(config.maxBodyBytes, route.upstreamPath === "run" ? RUN_LIMIT : RUNSYNC_LIMIT);
+    const built = await jobRequestBody(request, limit, config.maxBodyBytes, config.storage);
     if ("error" in built) {
       sendJson(response, built.status, { error: built.error });
       return;
@@ -111,16 +117,19 @@ export async function proxyRunPod(
 async function jobRequestBody(
   request: IncomingMessage,
   maxBytes: number,
+  configuredBytes: number,
+  storage: StorageConfig,
 ): Promise<{ body: string } | { status: number; error: string }> {
   let text: string;
   try {
     text = await readBody(request, maxBytes);
   } catch (error) {
     if (error instanceof BodyTooLarge) {
-      const mb = (maxBytes / 1024 / 1024).toFixed(0);
+      const mb = (maxBytes / MB).toFixed(0);
+      const why = maxBytes === configuredBytes ? " (APP_MAX_BODY_MB)" : "";
       return {
         status: 413,
-        error: `the job request is larger than ${mb} MB (APP_MAX_BODY_MB); RunPod takes at most 10 MB on /run and 20 MB on /runsync, so send smaller input images`,
+        error: `the job request is larger than ${mb} MB${why}; RunPod takes at most 10 MB on /run and 20 MB on /runsync, so send smaller input images`,
       };
     }
     throw error;
@@ -138,7 +147,13 @@ async function jobRequestBody(
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     return { status: 400, error: "the job request has no input object" };
   }
-  return { body: JSON.stringify(policy === undefined ? { input } : { input, policy }) };
+  const job: Record<string, unknown> = { input };
+  if (storage.output !== null && (input as Record<string, unknown>).output === undefined) {
+    job.input = { ...input, output: storage.output };
+  }
+  if (policy !== undefined) job.policy = policy;
+  if (storage.s3Config !== null) job.s3Config = storage.s3Config;
+  return { body: JSON.stringify(job) };
 }
 
 function causeOf(error: unknown): string {

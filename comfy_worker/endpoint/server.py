@@ -34,6 +34,9 @@ STOP_HOLD_S = 10.0
 RUNSYNC_DEFAULT_WAIT_MS = 90_000  # RunPod's /runsync waits about this long
 RUNSYNC_MAX_WAIT_MS = 300_000
 WEBHOOK_ATTEMPTS = 3
+# RunPod's request size limits (docs: "Endpoint operations"): bigger bodies are refused with 413.
+MB = 1024 * 1024
+REQUEST_LIMITS = {"run": 10 * MB, "runsync": 20 * MB}
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,11 @@ class LocalEndpoint:
         return hmac.compare_digest(given.encode(), key.encode())
 
     async def run(self, request: web.Request) -> web.Response:
-        job = self.store.submit(*await self._parse_request(request))
+        job = self.store.submit(*await self._parse_request(request, "run"))
         return web.json_response({"id": job.id, "status": job.status})
 
     async def runsync(self, request: web.Request) -> web.Response:
-        job = self.store.submit(*await self._parse_request(request))
+        job = self.store.submit(*await self._parse_request(request, "runsync"))
         wait_ms = _int_param(request, "wait", RUNSYNC_DEFAULT_WAIT_MS, maximum=RUNSYNC_MAX_WAIT_MS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(job.done.wait(), wait_ms / 1000)
@@ -187,9 +190,15 @@ class LocalEndpoint:
         workers = self.pool.counts() if self.pool else {}
         return web.json_response({"jobs": self.store.counts(), "workers": workers})
 
-    async def _parse_request(self, request: web.Request) -> tuple[dict[str, Any], Policy]:
+    async def _parse_request(self, request: web.Request, route: str) -> tuple[dict[str, Any], Policy]:
+        limit = REQUEST_LIMITS[route]
+        if request.content_length is not None and request.content_length > limit:
+            raise _too_large(route, request.content_length, limit)
+        raw = await request.read()
+        if len(raw) > limit:
+            raise _too_large(route, len(raw), limit)
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
         except ValueError:
             raise _json_error(400, "the request body is not JSON") from None
         if not isinstance(body, dict) or "input" not in body:
@@ -321,6 +330,17 @@ class LocalEndpoint:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("webhook %s failed: %s", url, type(exc).__name__)
             await asyncio.sleep(0.5 * 2**attempt)
+
+
+def _too_large(route: str, size: int, limit: int) -> web.HTTPException:
+    other = ", or use /runsync (20 MB)" if route == "run" else ""
+    message = (
+        f"the request is {size / MB:.1f} MB, over RunPod's {limit // MB} MB limit for /{route}: "
+        f"make the input images smaller{other}"
+    )
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit, actual_size=size, text=json.dumps({"error": message}), content_type="application/json"
+    )
 
 
 def _json_error(status: int, message: str) -> web.HTTPException:

@@ -40,7 +40,7 @@ def calm_comfy(comfy: ComfyTestServer) -> Iterator[None]:
 
 
 class Endpoint:
-    def __init__(self, comfy: ComfyTestServer, log: Path) -> None:
+    def __init__(self, comfy: ComfyTestServer, log: Path, *extra_args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "COMFY", "BUCKET_"))}
         env.update(
             {
@@ -73,6 +73,7 @@ class Endpoint:
                 KEY,
                 "--retention-s",
                 "600",
+                *extra_args,
             ],
             env=env,
             cwd=REPO,

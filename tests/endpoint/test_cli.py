@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -10,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from comfy_testserver import ComfyTestServer
+
+from .. import workflows as wf
 from ..conftest import png_bytes
-from .conftest import KEY, REPO, Endpoint
+from .conftest import KEY, REPO, Endpoint, wait_for
 
 
 def cli(
@@ -50,7 +54,9 @@ def test_run_saves_outputs_and_prints_a_summary(endpoint: Endpoint, tmp_path: Pa
     done = cli("run", str(workflow), "--image", str(image), "--out", str(out), env=local(endpoint))
     assert done.returncode == 0, done.stderr
     saved = sorted(p.name for p in out.iterdir())
-    assert saved == ["cli_00001_.png"] and (out / saved[0]).read_bytes().startswith(b"\x89PNG")
+    assert saved == ["cli_00001_.png", "text_node4.txt"]
+    assert (out / saved[0]).read_bytes().startswith(b"\x89PNG")
+    assert (out / "text_node4.txt").read_text() == "done"
     assert "COMPLETED" in done.stdout and "saved" in done.stdout and "text from node 4: done" in done.stdout
     assert "submitted job" in done.stderr
 
@@ -61,6 +67,57 @@ def test_repo_simple_test_workflow_runs(endpoint: Endpoint, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["simple_test_00001_.png"]
+
+
+def test_run_takes_a_request_body_keeps_subfolders_and_ends_the_bar_at_100(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    # What the app (or curl) sends: {"input": {"workflow": ..., "images": [...]}}.
+    body = {
+        "input": {
+            "workflow": {
+                "1": {"class_type": "LoadImage", "inputs": {"image": "in.png"}},
+                "2": {
+                    "class_type": "SaveImage",
+                    "inputs": {"images": ["1", 0], "filename_prefix": "shots/day1/cli"},
+                },
+            },
+            "images": [{"name": "in.png", "image": base64.b64encode(png_bytes()).decode()}],
+        }
+    }
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(body))
+    out = tmp_path / "outputs"
+    done = cli("run", str(request), "--out", str(out), env=local(endpoint))
+    assert done.returncode == 0, done.stderr
+    saved = out / "shots" / "day1" / "cli_00001_.png"
+    assert saved.read_bytes().startswith(b"\x89PNG"), sorted(str(p) for p in out.rglob("*"))
+    assert "100.0%" in done.stderr.strip().splitlines()[-1]
+
+
+def test_run_says_why_a_job_cancelled_elsewhere_ended(
+    endpoint: Endpoint, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(wf.sampler(steps=200, seed=77)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "comfy_worker", "run", str(workflow), "--out", str(tmp_path / "o")],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}, **local(endpoint)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()  # "submitted job <id> to <url>"
+    job_id = first.split()[2]
+    client = endpoint.client()
+    wait_for(lambda: client.status(job_id).status == "IN_PROGRESS", 30, "the job to start")
+    client.cancel(job_id)  # from elsewhere: another terminal, the app, the console
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"job {job_id} CANCELLED" in rest and "cancelled before it finished" in rest
+    assert "no error text" not in rest
 
 
 def test_a_failed_job_prints_the_worker_error(endpoint: Endpoint, tmp_path: Path) -> None:
@@ -188,3 +245,10 @@ def test_serve_where_the_endpoint_is_left_out_says_so(tmp_path: Path) -> None:
         "comfy-worker: the local endpoint (comfy-worker serve) is not installed"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_the_app_servers_name_for_the_base_url_works_too(endpoint: Endpoint) -> None:
+    env = {"RUNPOD_BASE_URL": endpoint.base, "RUNPOD_ENDPOINT_ID": "local", "RUNPOD_API_KEY": KEY}
+    done = cli("health", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["workers"]["ready"] == 2

@@ -19,6 +19,7 @@ export {
   DEFAULT_RETRY,
   MAX_RUNSYNC_WAIT_MS,
   type PollPolicy,
+  type RetryEvent,
   type RetryPolicy,
   type RunOptions,
   RunPodClient,

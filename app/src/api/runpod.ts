@@ -47,9 +47,22 @@ export interface RunPodClientOptions {
   fetch?: typeof globalThis.fetch;
   retry?: Partial<RetryPolicy>;
   poll?: Partial<PollPolicy>;
+  /** Told before each retry, so a page can say "trying again" instead of going quiet. */
+  onRetry?: (event: RetryEvent) => void;
   /** Tests replace the clock and the jitter. */
   sleep?: Sleep;
   random?: () => number;
+}
+
+export interface RetryEvent {
+  /** `/run`, `/status`, ... */
+  path: string;
+  /** The attempt that failed (1-based) and how many there will be at most. */
+  attempt: number;
+  attempts: number;
+  delayMs: number;
+  /** "HTTP 502: ..." or "network error". */
+  reason: string;
 }
 
 export interface CallOptions {
@@ -81,6 +94,7 @@ export class RunPodClient {
   private readonly _poll: PollPolicy;
   private readonly _sleep: Sleep;
   private readonly _random: () => number;
+  private readonly _onRetry: (event: RetryEvent) => void;
 
   constructor(options: RunPodClientOptions) {
     if (!options.endpointUrl) throw new TypeError("RunPodClient needs an endpointUrl");
@@ -92,6 +106,7 @@ export class RunPodClient {
     this._poll = { ...DEFAULT_POLL, ...options.poll };
     this._sleep = options.sleep ?? abortableSleep;
     this._random = options.random ?? Math.random;
+    this._onRetry = options.onRetry ?? (() => undefined);
     if (this._retry.attempts < 1) throw new RangeError("retry.attempts must be at least 1");
   }
 
@@ -200,7 +215,15 @@ export class RunPodClient {
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (retryOnNetworkError && attempt < this._retry.attempts) {
-          await this._sleep(this._backoffMs(attempt), signal);
+          const delayMs = this._backoffMs(attempt);
+          this._onRetry({
+            path: shownPath,
+            attempt,
+            attempts: this._retry.attempts,
+            delayMs,
+            reason: "network error",
+          });
+          await this._sleep(delayMs, signal);
           continue;
         }
         throw new RunPodNetworkError(shownPath, error);
@@ -208,7 +231,10 @@ export class RunPodClient {
       const text = await readText(response, signal, shownPath);
       if (response.ok) return parseJson(text, shownPath);
       if (isRetryable(response.status) && attempt < this._retry.attempts) {
-        await this._sleep(this._retryAfterMs(response) ?? this._backoffMs(attempt), signal);
+        const delayMs = this._retryAfterMs(response) ?? this._backoffMs(attempt);
+        const reason = `HTTP ${response.status}: ${errorDetail(text)}`;
+        this._onRetry({ path: shownPath, attempt, attempts: this._retry.attempts, delayMs, reason });
+        await this._sleep(delayMs, signal);
         continue;
       }
       throw new RunPodHttpError(response.status, errorDetail(text), shownPath);

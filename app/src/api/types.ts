@@ -68,6 +68,9 @@ export interface ApiNode {
 }
 
 /** `job.input` as README.md "Job input" defines it. */
+/** RunPod's request size limits: larger bodies are refused (HTTP 413) after they have been sent. */
+export const REQUEST_LIMIT_BYTES = { run: 10 * 1024 * 1024, runsync: 20 * 1024 * 1024 } as const;
+
 export interface JobInput {
   workflow: ApiWorkflow;
   images?: InputImage[];

@@ -16,9 +16,11 @@ export class ViewerUnavailable extends Error {
   override name = "ViewerUnavailable";
 }
 
-// gsplat sorts splats in a worker after each camera move; drawing for a moment after every change
-// picks up the sorted order, and stopping afterwards keeps an idle page from burning a core.
-const DRAW_AFTER_CHANGE_MS = 1200;
+// When to draw: gsplat draws splats in the order its sort worker last sent, and that worker answers
+// (with a new order) only after a frame with a camera it has not sorted for yet. So we draw one
+// frame per change (resize, drag, key, wheel) and one more each time a sorted order arrives: the
+// view settles on the sorted picture however long the sort takes (a 1M-splat cloud on a slow CPU
+// takes seconds), and an idle page draws nothing.
 /**
  * Vertical field of view. gsplat's camera keeps a fixed focal length in pixels (1132), which makes
  * a small canvas a narrow telephoto; we set the focal length from the canvas height instead, so
@@ -46,7 +48,10 @@ export function mountSplatView(container: HTMLElement, cloud: SplatCloud, label:
   );
   container.append(canvas);
 
-  const renderer = new SPLAT.WebGLRenderer(canvas);
+  // No render passes: gsplat's default FadeInPass grows the splats a little on every drawn frame
+  // (100 frames to full size), which on a page that draws only when something changes leaves
+  // them invisible until the user has dragged for a while.
+  const renderer = new SPLAT.WebGLRenderer(canvas, []);
   const scene = new SPLAT.Scene();
   const camera = new SPLAT.Camera();
   // Near and far planes from the cloud's size, so both a 1 m object and a 100 m scene fit.
@@ -57,10 +62,14 @@ export function mountSplatView(container: HTMLElement, cloud: SplatCloud, label:
   SPLAT.Loader.LoadFromArrayBuffer(cloud.rows.slice(0), scene);
 
   let orbit: Orbit = initialOrbit(cloud.radius);
-  let drawUntil = 0;
   let frame = 0;
   let disposed = false;
+  let sorter: Worker | null = null;
+  let frames = 0;
 
+  const changed = (): void => {
+    if (frame === 0 && !disposed) frame = requestAnimationFrame(draw);
+  };
   const draw = (): void => {
     frame = 0;
     if (disposed || !canvas.isConnected) return;
@@ -68,11 +77,16 @@ export function mountSplatView(container: HTMLElement, cloud: SplatCloud, label:
     camera.position = new SPLAT.Vector3(...pose.position);
     camera.rotation = SPLAT.Quaternion.FromEuler(new SPLAT.Vector3(...pose.euler));
     renderer.render(scene, camera);
-    if (performance.now() < drawUntil) frame = requestAnimationFrame(draw);
-  };
-  const changed = (): void => {
-    drawUntil = performance.now() + DRAW_AFTER_CHANGE_MS;
-    if (frame === 0) frame = requestAnimationFrame(draw);
+    frames++;
+    canvas.dataset.frames = String(frames);
+    // The sort worker exists after the first frame; follow its answers (and a new one, should gsplat
+    // ever replace it).
+    const worker = renderer.renderProgram.worker;
+    if (worker !== sorter) {
+      sorter?.removeEventListener("message", changed);
+      worker?.addEventListener("message", changed);
+      sorter = worker;
+    }
   };
 
   const resize = new ResizeObserver(() => {
@@ -125,6 +139,7 @@ export function mountSplatView(container: HTMLElement, cloud: SplatCloud, label:
       if (disposed) return;
       disposed = true;
       if (frame !== 0) cancelAnimationFrame(frame);
+      sorter?.removeEventListener("message", changed);
       resize.disconnect();
       renderer.dispose();
       canvas.remove();

@@ -20,12 +20,52 @@ export function outputUrl(file: OutputFile): { url: string; revoke: () => void }
   return { url, revoke: () => URL.revokeObjectURL(url) };
 }
 
-/** The output's bytes; for storage URLs this needs the bucket to allow this origin (CORS). */
-export async function outputBytes(file: OutputFile): Promise<ArrayBuffer> {
+/**
+ * The output's bytes; for storage URLs this needs the bucket to allow this origin (CORS), and
+ * `onBytes` hears how much has arrived.
+ */
+export async function outputBytes(
+  file: OutputFile,
+  onBytes: (received: number, total: number | null) => void = () => undefined,
+): Promise<ArrayBuffer> {
   if (file.type === "base64") return base64ToBytes(file.data).buffer;
-  const response = await fetch(file.data);
+  let response: Response;
+  try {
+    response = await fetch(file.data);
+  } catch {
+    throw new Error(
+      "the storage URL could not be read from this page: the bucket must allow this page's origin (CORS), see app/README.md",
+    );
+  }
   if (!response.ok) throw new Error(`the storage URL answered HTTP ${response.status}`);
-  return response.arrayBuffer();
+  return readWithProgress(response, onBytes);
+}
+
+/** Read a response body, reporting progress as it arrives. */
+export async function readWithProgress(
+  response: Response,
+  onBytes: (received: number, total: number | null) => void,
+): Promise<ArrayBuffer> {
+  const header = Number(response.headers.get("content-length"));
+  const total = Number.isFinite(header) && header > 0 ? header : null;
+  if (response.body === null) return response.arrayBuffer();
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.byteLength;
+    onBytes(received, total);
+  }
+  const out = new Uint8Array(received);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out.buffer;
 }
 
 export function readAsDataUrl(file: Blob): Promise<string> {

@@ -3,7 +3,12 @@
  * for `applyForm`, and the images dropped on LoadImage nodes for `wireAttachments`.
  */
 
-import { type Attachment, AttachmentError, urlAttachment } from "../workflow/attachments.js";
+import {
+  type Attachment,
+  AttachmentError,
+  type FileAttachment,
+  urlAttachment,
+} from "../workflow/attachments.js";
 import {
   type FormField,
   type FormGroup,
@@ -11,6 +16,8 @@ import {
   type WorkflowForm,
   randomSeed,
 } from "../workflow/form.js";
+import type { ExposedField, ExposedInput } from "../workflow/exposed.js";
+import { MEDIA_ACCEPT, type MediaKind } from "../workflow/known-inputs.js";
 import { h, replaceChildren, uniqueId } from "./dom.js";
 import { dropZone } from "./drop-zone.js";
 import { readAsDataUrl } from "./files.js";
@@ -24,6 +31,8 @@ export class FormView {
   /** Seeds whose "new seed each run" box is ticked. */
   private readonly _autoSeeds = new Map<string, HTMLInputElement>();
   private readonly _images = new Map<string, Attachment>();
+  /** Per media node: show (and keep) a replacement attachment, e.g. a downscaled image. */
+  private readonly _attach = new Map<string, (attachment: Attachment) => void>();
 
   constructor(root: HTMLElement) {
     this._root = root;
@@ -34,6 +43,7 @@ export class FormView {
     this._messages.clear();
     this._autoSeeds.clear();
     this._images.clear();
+    this._attach.clear();
     if (form.groups.length === 0) {
       replaceChildren(
         this._root,
@@ -47,9 +57,20 @@ export class FormView {
     );
   }
 
+  /** No workflow: nothing to edit. */
+  clear(): void {
+    this._controls.clear();
+    this._messages.clear();
+    this._autoSeeds.clear();
+    this._images.clear();
+    this._attach.clear();
+    replaceChildren(this._root);
+  }
+
   /** Current control values; seeds marked "new seed each run" get a fresh one first. */
-  values(): FormValues {
-    for (const [key, box] of this._autoSeeds) {
+  values(options: { peek?: boolean } = {}): FormValues {
+    // `peek` (saving a draft) reads without drawing new seeds.
+    for (const [key, box] of options.peek === true ? [] : this._autoSeeds) {
       const control = this._controls.get(key);
       if (box.checked && control !== undefined) control.value = String(randomSeed());
     }
@@ -59,6 +80,22 @@ export class FormView {
         control instanceof HTMLInputElement && control.type === "checkbox" ? control.checked : control.value;
     }
     return values;
+  }
+
+  /** Put saved values back (a reload); keys the form no longer has are ignored. */
+  setValues(values: FormValues): void {
+    for (const [key, value] of Object.entries(values)) {
+      const control = this._controls.get(key);
+      if (control === undefined || control.disabled) continue;
+      if (control instanceof HTMLInputElement && control.type === "checkbox")
+        control.checked = value === true;
+      else control.value = String(value);
+    }
+  }
+
+  /** Replace an attached file (same node), e.g. with a smaller copy of the image. */
+  replaceAttachment(attachment: Attachment): void {
+    this._attach.get(attachment.nodeId)?.(attachment);
   }
 
   attachments(): Attachment[] {
@@ -83,11 +120,14 @@ export class FormView {
   }
 
   private _group(group: FormGroup): HTMLElement {
-    const legend = group.title === group.classType ? group.title : `${group.title} (${group.classType})`;
+    const legend =
+      group.nodeId === "exposed"
+        ? group.title
+        : `#${group.nodeId} ${group.title === group.classType ? group.title : `${group.title} (${group.classType})`}`;
     return h(
       "fieldset",
       { class: "node-group", "data-node": group.nodeId },
-      h("legend", {}, `#${group.nodeId} ${legend}`),
+      h("legend", {}, legend),
       group.fields.map((field) => this._field(group, field)),
     );
   }
@@ -97,7 +137,8 @@ export class FormView {
     const messageId = `${id}-message`;
     const message = h("span", { class: "field-message", id: messageId, "aria-live": "polite" });
     this._messages.set(field.key, message);
-    const label = h("label", { for: id }, field.input);
+    const exposed = (field as ExposedField).exposed;
+    const label = h("label", { for: id }, (field as ExposedField).label ?? field.input);
     const common = { id, name: field.key, "aria-describedby": messageId, "data-key": field.key };
     let body: Array<Node | string>;
     switch (field.kind) {
@@ -118,6 +159,8 @@ export class FormView {
         });
         this._controls.set(field.key, control);
         body = [label, control];
+        if (exposed?.widget === "slider") body.push(slider(control, exposed, String(field.input)));
+        if (exposed?.widget === "color") body.push(colourPicker(control, String(field.input)));
         break;
       }
       case "seed":
@@ -141,8 +184,8 @@ export class FormView {
         body = [h("span", { class: "checkbox-row" }, control, label)];
         break;
       }
-      case "image":
-        body = [h("span", { class: "label" }, field.input), this._imageSlot(group, field, common)];
+      case "media":
+        body = [h("span", { class: "label" }, field.input), this._mediaSlot(group, field, common)];
         break;
     }
     return h("div", { class: `field field-${field.kind}` }, ...body, message);
@@ -216,21 +259,35 @@ export class FormView {
     );
   }
 
-  /** A drop target for the node's input image; the current server-side name stays until one is dropped. */
-  private _imageSlot(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
+  /**
+   * A drop target for the node's input file (image, video or audio); the current server-side name
+   * stays until one is dropped, with a hint that it must then exist on the worker.
+   */
+  private _mediaSlot(group: FormGroup, field: FormField, common: Record<string, string>): HTMLElement {
+    const media: MediaKind = field.kind === "media" ? field.media : "image";
     const name = h("input", {
       ...common,
       type: "text",
       value: String(field.value),
       "aria-label": `${field.input} file name`,
     });
+    const hint = h("span", { class: "field-hint muted", "data-testid": `media-hint-${group.nodeId}` });
+    const showHint = (): void => {
+      hint.textContent =
+        name.disabled || name.value.trim() === ""
+          ? ""
+          : `Not attached: "${name.value}" must already be in ComfyUI's input/ folder on the worker; drop a file to send it with the job.`;
+    };
+    name.addEventListener("input", showHint);
     this._controls.set(field.key, name);
     const preview = h("div", { class: "image-preview" });
     const slot = h("div", { class: "image-slot" });
+    this._attach.set(group.nodeId, (attachment) => showAttached(attachment));
     const showAttached = (attachment: Attachment | null): void => {
       if (attachment === null) {
         this._images.delete(group.nodeId);
         name.disabled = false;
+        showHint();
         replaceChildren(preview);
         return;
       }
@@ -238,6 +295,7 @@ export class FormView {
       name.value = attachment.fileName;
       // The name is decided at submit (wireAttachments makes it safe and unique), not typed.
       name.disabled = true;
+      showHint();
       replaceChildren(
         preview,
         // A URL is shown, not loaded: the worker fetches it, and s3:// means nothing to a browser.
@@ -247,7 +305,7 @@ export class FormView {
               { class: "image-url", "data-testid": `image-url-shown-${group.nodeId}` },
               `By URL: ${attachment.url}`,
             )
-          : h("img", { src: attachment.data, alt: `Attached ${attachment.fileName}` }),
+          : mediaPreview(media, attachment),
         h(
           "button",
           { type: "button", class: "secondary", onclick: () => showAttached(null) },
@@ -257,9 +315,9 @@ export class FormView {
     };
     slot.append(
       dropZone({
-        text: "Drop an input image here, or press to choose one",
-        accept: "image/*",
-        label: `Input image for node #${group.nodeId}`,
+        text: `Drop an input ${media} here, or press to choose one`,
+        accept: MEDIA_ACCEPT[media],
+        label: `Input ${media} for node #${group.nodeId}`,
         testId: `image-input-${group.nodeId}`,
         onFile: (file) => {
           void readAsDataUrl(file).then((data) =>
@@ -267,10 +325,63 @@ export class FormView {
           );
         },
       }),
-      this._urlField(group, showAttached),
-      preview,
-      name,
     );
+    // Images can also come by URL (the worker fetches them, past RunPod's request limit).
+    if (media === "image") slot.append(this._urlField(group, showAttached));
+    slot.append(preview, name, hint);
+    showHint();
     return slot;
   }
+}
+
+/** A range input kept in step with the number field (which stays the value sent). */
+function slider(control: HTMLInputElement, exposed: ExposedInput, name: string): HTMLElement {
+  const range = h("input", {
+    type: "range",
+    min: String(exposed.min ?? 0),
+    max: String(exposed.max ?? 100),
+    step: String(exposed.step ?? "any"),
+    value: control.value,
+    "aria-label": `${name} slider`,
+    "data-testid": `slider-${control.name}`,
+  });
+  range.addEventListener("input", () => {
+    control.value = range.value;
+    control.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  control.addEventListener("input", () => {
+    range.value = control.value;
+  });
+  return range;
+}
+
+/** A colour picker for ComfyUI's integer colours (0xRRGGBB), kept in step with the number. */
+function colourPicker(control: HTMLInputElement, name: string): HTMLElement {
+  const toHex = (value: string): string => {
+    const n = Number(value);
+    return Number.isInteger(n) && n >= 0 && n <= 0xffffff ? `#${n.toString(16).padStart(6, "0")}` : "#000000";
+  };
+  const picker = h("input", {
+    type: "color",
+    value: toHex(control.value),
+    "aria-label": `${name} colour`,
+    "data-testid": `colour-${control.name}`,
+  });
+  picker.addEventListener("input", () => {
+    control.value = String(parseInt(picker.value.slice(1), 16));
+    control.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  control.addEventListener("input", () => {
+    picker.value = toHex(control.value);
+  });
+  return picker;
+}
+
+/** What was attached: the picture, a player for video and audio. */
+function mediaPreview(media: MediaKind, attachment: FileAttachment): HTMLElement {
+  const label = `Attached ${attachment.fileName}`;
+  if (media === "video")
+    return h("video", { src: attachment.data, controls: true, muted: true, "aria-label": label });
+  if (media === "audio") return h("audio", { src: attachment.data, controls: true, "aria-label": label });
+  return h("img", { src: attachment.data, alt: label });
 }

@@ -1,10 +1,12 @@
 /** The top bar: which endpoint the app server talks to, and its queue and workers, kept fresh. */
 
-import type { RunPodClient } from "../api/index.js";
+import type { RetryEvent, RunPodClient } from "../api/index.js";
 import { type AppInfo, fetchAppInfo } from "./app-server.js";
 import { h, replaceChildren } from "./dom.js";
 
-const HEALTH_INTERVAL_MS = 15_000;
+const HEALTH_INTERVAL_MS = 5_000;
+/** At most one extra check this often when jobs change (a submit, a job ending). */
+const HEALTH_NUDGE_MS = 1_000;
 
 /** Show the endpoint (resolves with the app server's settings, or null when it did not answer). */
 export async function showEndpoint(target: HTMLElement): Promise<AppInfo | null> {
@@ -24,16 +26,21 @@ export async function showEndpoint(target: HTMLElement): Promise<AppInfo | null>
   }
 }
 
-/** Show `/health` now and every 15 s: a quiet way to see a queue building up or workers gone. */
-export function watchHealth(target: HTMLElement, api: RunPodClient): void {
+/**
+ * Show `/health` now, every 5 s, and soon after `nudge()` (a job was submitted or ended), with the
+ * time of the answer: a quiet way to see a queue building up or workers gone.
+ */
+export function watchHealth(target: HTMLElement, api: RunPodClient): { nudge(): void } {
   const refresh = async (): Promise<void> => {
     try {
       const health = await api.health();
       const { idle, running } = health.workers;
       const { inQueue, inProgress } = health.jobs;
+      const at = new Date().toLocaleTimeString("en-GB");
       replaceChildren(
         target,
         `Workers: ${idle} idle, ${running} running · Jobs: ${inQueue} in queue, ${inProgress} running`,
+        h("span", { class: "health-time" }, ` (at ${at})`),
       );
       target.dataset.state = "ok";
     } catch (error) {
@@ -44,4 +51,27 @@ export function watchHealth(target: HTMLElement, api: RunPodClient): void {
   };
   void refresh();
   window.setInterval(() => void refresh(), HEALTH_INTERVAL_MS);
+  let pending = 0;
+  return {
+    nudge: () => {
+      if (pending !== 0) return;
+      pending = window.setTimeout(() => {
+        pending = 0;
+        void refresh();
+      }, HEALTH_NUDGE_MS);
+    },
+  };
+}
+
+/** Says, while the client retries, that the endpoint is not answering and what happens next. */
+export function connectionNotice(target: HTMLElement): (event: RetryEvent) => void {
+  let hide = 0;
+  return (event) => {
+    target.hidden = false;
+    target.textContent = `The endpoint did not answer ${event.path} (${event.reason}); trying again in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt + 1} of ${event.attempts}).`;
+    window.clearTimeout(hide);
+    hide = window.setTimeout(() => {
+      target.hidden = true;
+    }, event.delayMs + 4000);
+  };
 }

@@ -47,7 +47,9 @@ export class JobPanel {
           const id = this._shownId;
           if (id === null) return;
           this._cancel.disabled = true;
-          this._cancel.textContent = "Cancelling...";
+          // "Stopping" until the job's own status says CANCELLED (the poller sees it), not when
+          // the cancel request returns.
+          this._cancel.textContent = "Stopping...";
           void this._controller.cancel(id).then((accepted) => {
             if (!accepted && this._shownId === id) {
               this._cancel.disabled = false;

@@ -5,9 +5,9 @@
  */
 
 import type { JobError, JobOutcome, JobState, OutputFile, WorkerResult } from "../api/index.js";
-import { PlyError, cloudFromSplatRows, plyToSplat } from "../splat/ply.js";
 import { h } from "./dom.js";
 import { formatBytes, formatMs, outputBytes, outputUrl } from "./files.js";
+import { isSplatName, mountSplat } from "./splat-view.js";
 
 /** Everything a rendered result holds on to (object URLs, WebGL views), released on `dispose`. */
 export interface Rendered {
@@ -30,7 +30,7 @@ export function resultsView(outcome: JobOutcome, state: JobState | null): Render
         h(
           "p",
           { class: "status-note", role: "status", "data-testid": "job-cancelled" },
-          "Cancelled. A job that had started was stopped in ComfyUI and cleaned up by the worker.",
+          "Cancelled: RunPod will not run or return this job. If it had started, the worker asked ComfyUI to stop; a node that cannot be interrupted (a model load, a SHARP prediction) may keep ComfyUI busy until it finishes, and the next job waits until then.",
         ),
       );
       break;
@@ -40,7 +40,7 @@ export function resultsView(outcome: JobOutcome, state: JobState | null): Render
           ? h(
               "p",
               { class: "status-note", role: "alert" },
-              "Timed out: RunPod stopped the job at the endpoint's execution timeout.",
+              "Timed out: RunPod stopped the job at the endpoint's execution timeout. The worker asked ComfyUI to stop; a node that cannot be interrupted may keep it busy a while longer.",
             )
           : errorView("Timed out", outcome.error, null),
       );
@@ -60,8 +60,12 @@ export function errorView(
   error: JobError,
   details: Record<string, unknown> | null,
 ): HTMLElement {
+  // The problems are shown above (in the text, or listed), not again in the details.
+  const rest =
+    details === null ? null : Object.fromEntries(Object.entries(details).filter(([k]) => k !== "problems"));
+  // Problems the text already spells out are not listed a second time.
   const problems = Array.isArray(details?.problems)
-    ? details.problems.filter((p): p is string => typeof p === "string")
+    ? details.problems.filter((p): p is string => typeof p === "string" && !error.text.includes(p))
     : [];
   return h(
     "div",
@@ -75,20 +79,20 @@ export function errorView(
         : h("code", { class: "error-code", "data-testid": "error-code" }, error.code),
     ),
     h("pre", { class: "error-text", "data-testid": "error-text" }, error.text),
-    problems.length > 1
+    problems.length > 0
       ? h(
           "ul",
           { class: "problems" },
           problems.map((p) => h("li", {}, p)),
         )
       : null,
-    details === null || Object.keys(details).length === 0
+    rest === null || Object.keys(rest).length === 0
       ? null
       : h(
           "details",
           {},
           h("summary", {}, "Details from the worker"),
-          h("pre", { class: "details-json" }, JSON.stringify(details, null, 2)),
+          h("pre", { class: "details-json" }, JSON.stringify(rest, null, 2)),
         ),
   );
 }
@@ -99,6 +103,21 @@ function completedView(
   cleanups: Array<() => void>,
 ): HTMLElement[] {
   const parts: HTMLElement[] = [];
+  // The worker's warnings first: they say what is missing or odd about what follows.
+  if (result.errors.length > 0) {
+    parts.push(
+      h(
+        "div",
+        { class: "warnings", role: "status" },
+        h("p", {}, "The worker reported:"),
+        h(
+          "ul",
+          {},
+          result.errors.map((e) => h("li", {}, e)),
+        ),
+      ),
+    );
+  }
   const files = [...result.images, ...result.files];
   if (files.length > 0) {
     parts.push(
@@ -116,20 +135,6 @@ function completedView(
         { class: "output-card output-text", "data-testid": "output-text" },
         h("pre", {}, item.text),
         h("figcaption", {}, item.nodeId === null ? "text" : `text from node ${item.nodeId}`),
-      ),
-    );
-  }
-  if (result.errors.length > 0) {
-    parts.push(
-      h(
-        "div",
-        { class: "warnings", role: "status" },
-        h("p", {}, "The worker reported:"),
-        h(
-          "ul",
-          {},
-          result.errors.map((e) => h("li", {}, e)),
-        ),
       ),
     );
   }
@@ -157,7 +162,8 @@ function outputCard(file: OutputFile, cleanups: Array<() => void>): HTMLElement 
     );
   else if (kind === "audio")
     media.append(h("audio", { src: url, controls: true, "aria-label": file.filename }));
-  else if (kind === "splat") mountSplat(media, file, cleanups);
+  else if (kind === "splat")
+    cleanups.push(mountSplat(media, file.filename, (onBytes) => outputBytes(file, onBytes)));
   else media.append(h("p", { class: "muted" }, `${file.mimeType}: no preview, download it to open`));
   return h(
     "figure",
@@ -186,44 +192,11 @@ function outputCard(file: OutputFile, cleanups: Array<() => void>): HTMLElement 
 type OutputKind = "image" | "video" | "audio" | "splat" | "other";
 
 function outputKind(file: OutputFile): OutputKind {
-  const name = file.filename.toLowerCase();
-  if (name.endsWith(".ply") || name.endsWith(".splat")) return "splat";
+  if (isSplatName(file.filename)) return "splat";
   if (file.mimeType.startsWith("image/")) return "image";
   if (file.mimeType.startsWith("video/")) return "video";
   if (file.mimeType.startsWith("audio/")) return "audio";
   return "other";
-}
-
-/**
- * The splat viewer and gsplat (about 150 KB) load only when a result has a splat, so pages that
- * never show one never download it.
- */
-function mountSplat(container: HTMLElement, file: OutputFile, cleanups: Array<() => void>): void {
-  const note = h("p", { class: "muted", role: "status" }, "Loading the 3D view...");
-  container.append(note);
-  let disposed = false;
-  let dispose = (): void => {
-    disposed = true;
-  };
-  cleanups.push(() => dispose());
-  void (async () => {
-    try {
-      const bytes = await outputBytes(file);
-      const cloud = file.filename.toLowerCase().endsWith(".splat")
-        ? cloudFromSplatRows(bytes)
-        : plyToSplat(bytes);
-      const { mountSplatView } = await import("../splat/viewer.js");
-      if (disposed) return;
-      const view = mountSplatView(container, cloud, file.filename);
-      dispose = () => view.dispose();
-      note.textContent = `${cloud.count} ${cloud.gaussian ? "Gaussian splats" : "points"}: drag or use the arrow keys to turn, wheel or +/- to zoom.`;
-      container.dataset.splatCount = String(cloud.count);
-    } catch (error) {
-      const reason =
-        error instanceof PlyError ? `cannot read this PLY file: ${error.message}` : (error as Error).message;
-      note.textContent = `No 3D preview (${reason}); the download still works.`;
-    }
-  })();
 }
 
 function timingsView(timings: Record<string, number>, state: JobState | null): HTMLElement {

@@ -1,13 +1,15 @@
 /**
- * Input images: files a person dropped on a LoadImage node become the job's `images` list, and
- * that node's `image` input is set to the name the worker will upload them under. Pure.
+ * Input files: images, videos or audio a person dropped on a loader node (LoadImage, LoadVideo,
+ * VHS_LoadVideo, LoadAudio, ...) become the job's `images` list (the worker uploads any file
+ * type from it into ComfyUI's input folder), and that node's file input is set to the name the
+ * worker will upload them under. Pure.
  *
  *   const { workflow, images } = wireAttachments(graph, [{ nodeId: "10", fileName: "cat.png", data }]);
  *   api.run({ workflow, images });
  */
 
 import type { ApiWorkflow, InputImage } from "../api/types.js";
-import { isImageInput } from "./known-inputs.js";
+import { mediaInputKind } from "./known-inputs.js";
 
 export type Attachment =
   | {
@@ -24,6 +26,9 @@ export type Attachment =
       /** A pasted http(s) or s3:// URL: the worker downloads it, past RunPod's 10 MB request limit. */
       url: string;
     };
+
+/** An attachment whose bytes travel in the job (base64), not by URL. */
+export type FileAttachment = Extract<Attachment, { data: string }>;
 
 /** An attachment for a pasted URL, named after the URL's last path segment; throws AttachmentError. */
 export function urlAttachment(nodeId: string, pasted: string): Attachment {
@@ -57,9 +62,11 @@ export function wireAttachments(
   for (const attachment of attachments) {
     const node = edited[attachment.nodeId];
     if (node === undefined) throw new AttachmentError(`node ${attachment.nodeId} is not in this workflow`);
-    const input = Object.keys(node.inputs).find((name) => isImageInput(node.class_type, name));
+    const input = Object.keys(node.inputs).find(
+      (name) => mediaInputKind(node.class_type, name, node.inputs[name]) !== null,
+    );
     if (input === undefined) {
-      throw new AttachmentError(`node ${attachment.nodeId} (${node.class_type}) takes no input image`);
+      throw new AttachmentError(`node ${attachment.nodeId} (${node.class_type}) takes no input file`);
     }
     const source = "url" in attachment ? attachment.url : attachment.data;
     if (source === "") throw new AttachmentError(`${attachment.fileName} is empty`);

@@ -11,7 +11,14 @@
 
 import type { ApiWorkflow } from "../api/types.js";
 import { isLink, nodeTitle, sortedNodeIds } from "./graph.js";
-import { choicesFor, isImageInput, isIntegerInput, isMultilineInput, isSeedInput } from "./known-inputs.js";
+import {
+  type MediaKind,
+  choicesFor,
+  isIntegerInput,
+  isMultilineInput,
+  isSeedInput,
+  mediaInputKind,
+} from "./known-inputs.js";
 
 interface FieldBase {
   /** `nodeId.input`: unique in the form, and the name of the form control. */
@@ -26,7 +33,7 @@ export type FormField =
   | (FieldBase & { kind: "number"; integer: boolean; value: number })
   | (FieldBase & { kind: "choice"; options: readonly string[]; value: string })
   | (FieldBase & { kind: "boolean"; value: boolean })
-  | (FieldBase & { kind: "image"; value: string });
+  | (FieldBase & { kind: "media"; media: MediaKind; value: string });
 
 export interface FormGroup {
   nodeId: string;
@@ -88,7 +95,8 @@ function fieldFor(classType: string, nodeId: string, input: string, value: unkno
     return { ...base, kind: "number", integer: isIntegerInput(input) && Number.isInteger(value), value };
   }
   if (typeof value === "string") {
-    if (isImageInput(classType, input)) return { ...base, kind: "image", value };
+    const media = mediaInputKind(classType, input, value);
+    if (media !== null) return { ...base, kind: "media", media, value };
     const choices = choicesFor(classType, input);
     if (choices !== null) {
       // Keep the workflow's own value even when our table lacks it, so rendering never edits.
@@ -134,7 +142,7 @@ function parseValue(field: FormField, raw: string | boolean | undefined): Parsed
   if (typeof raw !== "string") return { problem: "must be text" };
   switch (field.kind) {
     case "text":
-    case "image":
+    case "media":
       return { value: raw };
     case "choice":
       return field.options.includes(raw)

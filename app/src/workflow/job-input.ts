@@ -12,7 +12,13 @@ import { type FormValues, FormValueError, type WorkflowForm, applyForm } from ".
 
 export type PreparedJob =
   | { ok: true; input: JobInput; sizeBytes: number }
-  | { ok: false; message: string; problems: ReadonlyArray<{ key: string; message: string }> };
+  | {
+      ok: false;
+      message: string;
+      problems: ReadonlyArray<{ key: string; message: string }>;
+      /** Set when the request is too large: its size and the limit, for offering to downscale. */
+      tooLarge?: { sizeBytes: number; maxBytes: number };
+    };
 
 export function prepareJobInput(
   workflow: ApiWorkflow,
@@ -41,8 +47,9 @@ export function prepareJobInput(
     const mb = (n: number): string => (n / 1024 / 1024).toFixed(1);
     return {
       ok: false,
-      message: `This request is ${mb(sizeBytes)} MB, over the ${mb(maxBytes)} MB limit; use smaller input images.`,
+      message: `This request is ${mb(sizeBytes)} MB, over the ${mb(maxBytes)} MB limit (RunPod takes at most 10 MB on /run, which this page uses); use smaller input images. Nothing was sent.`,
       problems: [],
+      tooLarge: { sizeBytes, maxBytes },
     };
   }
   return { ok: true, input, sizeBytes };

@@ -58,10 +58,34 @@ const INTEGER_INPUTS = new Set([
   "loop_count", "start_at_step", "end_at_step", "amount", "batch_index", "frame_rate_int",
 ]);
 
-/** Nodes whose input names a file in ComfyUI's input folder: the form offers an image drop there. */
-const IMAGE_INPUT_BY_NODE: Record<string, string> = {
-  LoadImage: "image",
-  LoadImageMask: "image",
+export type MediaKind = "image" | "video" | "audio";
+
+/**
+ * Nodes whose input names a file in ComfyUI's input folder (an upload in the node's schema):
+ * the form offers a file drop there. Core and Video Helper Suite loaders.
+ */
+const MEDIA_INPUT_BY_NODE: Record<string, { input: string; media: MediaKind }> = {
+  LoadImage: { input: "image", media: "image" },
+  LoadImageMask: { input: "image", media: "image" },
+  LoadVideo: { input: "file", media: "video" },
+  LoadAudio: { input: "audio", media: "audio" },
+  VHS_LoadVideo: { input: "video", media: "video" },
+  VHS_LoadVideoFFmpeg: { input: "video", media: "video" },
+  VHS_LoadAudioUpload: { input: "audio", media: "audio" },
+};
+
+// prettier-ignore
+const MEDIA_BY_EXTENSION: Record<string, MediaKind> = {
+  png: "image", jpg: "image", jpeg: "image", webp: "image", gif: "image", bmp: "image", tif: "image", tiff: "image",
+  mp4: "video", webm: "video", mov: "video", mkv: "video", avi: "video", m4v: "video",
+  wav: "audio", mp3: "audio", flac: "audio", ogg: "audio", m4a: "audio", opus: "audio",
+};
+
+/** The `accept` attribute of a file picker for each kind. */
+export const MEDIA_ACCEPT: Record<MediaKind, string> = {
+  image: "image/*",
+  video: "video/*",
+  audio: "audio/*",
 };
 
 /** String inputs shown as a text area: prompts and other long text. */
@@ -88,8 +112,20 @@ export function isIntegerInput(input: string): boolean {
   return SEED_INPUTS.has(input) || INTEGER_INPUTS.has(input);
 }
 
-export function isImageInput(classType: string, input: string): boolean {
-  return IMAGE_INPUT_BY_NODE[classType] === input;
+/**
+ * What kind of file the input names, when it names a file in ComfyUI's input folder: the known
+ * loaders above, and any other `Load*` node input whose value is a plain file name with a media
+ * extension (a custom loader such as `LoadImageWithAlpha`: `"photo.png"`). Paths (with `/`) are
+ * the node's own business, not an upload.
+ */
+export function mediaInputKind(classType: string, input: string, value: unknown): MediaKind | null {
+  const known = MEDIA_INPUT_BY_NODE[classType];
+  if (known !== undefined) {
+    return known.input === input ? known.media : null;
+  }
+  if (!classType.startsWith("Load") || typeof value !== "string" || /[\\/]/.test(value)) return null;
+  const extension = /\.([A-Za-z0-9]+)$/.exec(value)?.[1]?.toLowerCase();
+  return extension === undefined ? null : (MEDIA_BY_EXTENSION[extension] ?? null);
 }
 
 export function isMultilineInput(input: string): boolean {

@@ -16,6 +16,7 @@ import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../scripts/stack.js";
 import { type Browser, launchBrowser } from "./browser.js";
+import { SHARP_SPLATS, writeSharpPly } from "./splat-file.js";
 
 const APP_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const FIXTURES = path.join(APP_DIR, "test", "e2e", "fixtures");
@@ -38,6 +39,7 @@ beforeAll(async () => {
   stack = await startStack({
     appDir: APP_DIR,
     stepDelayS: STEP_DELAY_S,
+    copyWorkflows: true,
     // The pasted-URL test serves its image on loopback, which the worker's URL guard refuses
     // unless the operator's allow-list names it.
     workerEnv: { COMFY_PROGRESS_INTERVAL_S: "0.2", INPUT_URL_ALLOWLIST: "127.0.0.1/32" },
@@ -115,6 +117,50 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, name) });
 }
 
+/** How many pixels of a canvas (as shown on screen) are clearly orange or green. */
+async function countPixels(canvas: Locator, colour: "orange" | "green"): Promise<number> {
+  const png = (await canvas.screenshot({ timeout: 90_000 })).toString("base64");
+  return canvas.page().evaluate(
+    async ({ data, colour }) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${data}`;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width;
+      c.height = img.height;
+      const context = c.getContext("2d") as CanvasRenderingContext2D;
+      context.drawImage(img, 0, 0);
+      const pixels = context.getImageData(0, 0, c.width, c.height).data;
+      let count = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        const [r, g, b] = [pixels[i] as number, pixels[i + 1] as number, pixels[i + 2] as number];
+        if (colour === "orange" ? r > 120 && r > b + 60 : g > 80 && g > r + 40 && g > b + 30) count++;
+      }
+      return count;
+    },
+    { data: png, colour },
+  );
+}
+
+/**
+ * The colour at the centre of an element as shown on screen: for images from another origin (a
+ * bucket), which a canvas may not read back.
+ */
+async function shownCentrePixel(element: Locator): Promise<number[]> {
+  const png = (await element.screenshot()).toString("base64");
+  return element.page().evaluate(async (data) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${data}`;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width;
+    c.height = img.height;
+    const context = c.getContext("2d") as CanvasRenderingContext2D;
+    context.drawImage(img, 0, 0);
+    return [...context.getImageData(img.width >> 1, img.height >> 1, 1, 1).data];
+  }, png);
+}
+
 /** The colour at the centre of a displayed <img>, read back through a 2D canvas. */
 async function centrePixel(image: Locator): Promise<number[]> {
   return image.evaluate(async (element) => {
@@ -145,6 +191,114 @@ describe("running workflows", () => {
     expect(timings).toMatch(/total/);
     await shot(page, "result-image.png");
     expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("shows outputs stored in the local bucket (s3_url, read across origins)", async () => {
+    const page = await openApp();
+    await page.getByTestId("job-output").selectOption("s3");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const result = (await endpointStatus(id)).output as { images: Array<{ type: string; data: string }> };
+    expect(result.images[0]?.type).toBe("s3_url");
+    expect(result.images[0]?.data.startsWith(`${stack.s3Url}/comfy-outputs/`)).toBe(true);
+    const image = page.getByTestId("output-image");
+    await image.waitFor();
+    expect(await image.getAttribute("src")).toBe(result.images[0]?.data);
+    expect(await shownCentrePixel(image)).toEqual([0xff - 0x33, 0xff - 0x99, 0xff - 0xff, 255]);
+    // A .ply from the bucket is fetched by the page (CORS) and drawn.
+    await loadFile(page, "splat.json");
+    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    const splatJob = await run(page);
+    await waitForStatus(page, splatJob, "COMPLETED");
+    const files = ((await endpointStatus(splatJob)).output as { files: Array<{ type: string }> }).files;
+    expect(files[0]?.type).toBe("s3_url");
+    const media = page.locator(".job-results .output-splat .output-media");
+    await expect.poll(() => media.getAttribute("data-state"), { timeout: 15_000 }).toBe("ready");
+    await expect
+      .poll(() => countPixels(media.locator("canvas"), "orange"), { timeout: 15_000 })
+      .toBeGreaterThan(50);
+    await shot(page, "result-s3.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("runs a preview-only workflow: include_temp is ticked for it", async () => {
+    const page = await openApp();
+    expect(await page.getByTestId("job-include-temp").isChecked()).toBe(false);
+    await loadFile(page, "preview_only.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded preview_only/);
+    expect(await page.getByTestId("job-include-temp").isChecked()).toBe(true);
+    expect(await page.getByTestId("options-note").textContent()).toMatch(/only previews/);
+    await page.getByTestId("job-timeout").fill("30");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const image = page.getByTestId("output-image");
+    await image.waitFor();
+    expect(await centrePixel(image)).toEqual([0, 255, 0, 255]);
+    await page.close();
+  });
+
+  it("refuses a request over RunPod's 10 MB /run limit before sending it, saying by how much", async () => {
+    const page = await openApp();
+    await loadFile(page, "invert_input.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded invert_input/);
+    // 8 MB of image bytes are 10.7 MB as base64.
+    await page.getByTestId("image-input-10").setInputFiles({
+      name: "huge.png",
+      mimeType: "image/png",
+      buffer: Buffer.alloc(8 * 1024 * 1024, 7),
+    });
+    await expect.poll(() => page.locator(".image-preview img").count()).toBe(1);
+    await page.click("#submit");
+    await expect
+      .poll(() => page.getByTestId("submit-message").textContent())
+      .toMatch(/This request is 10\.7 MB, over the 10\.0 MB limit \(RunPod takes at most 10 MB on \/run/);
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.close();
+  });
+
+  it("refuses a timeout that is not a number of seconds", async () => {
+    const page = await openApp();
+    await page.getByTestId("job-timeout").fill("soon");
+    await page.click("#submit");
+    await expect
+      .poll(() => page.getByTestId("submit-message").textContent())
+      .toMatch(/timeout must be a number/);
+    expect(await page.getByTestId("job-timeout").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.close();
+  });
+
+  it("says at once that the endpoint is not answering and that it tries again, instead of going quiet", async () => {
+    const page = await openApp();
+    // The first /run answers 502 as the app server does when RunPod cannot be reached.
+    let refused = 0;
+    await page.route("**/api/runpod/run", async (route) => {
+      if (refused++ === 0) {
+        await route.fulfill({
+          status: 502,
+          contentType: "application/json",
+          body: JSON.stringify({ error: "the RunPod endpoint could not be reached: ECONNREFUSED" }),
+        });
+      } else await route.continue();
+    });
+    const started = Date.now();
+    await page.click("#submit");
+    const notice = page.getByTestId("connection");
+    await notice.waitFor({ state: "visible", timeout: 2_000 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await notice.textContent()).toMatch(
+      /^The endpoint did not answer \/run \(HTTP 502: the RunPod endpoint could not be reached: ECONNREFUSED\); trying again in \d+\.\d s \(attempt 2 of 5\)\.$/,
+    );
+    // The retry goes through and the job runs.
+    await expect.poll(() => page.locator(".job-item").count(), { timeout: 15_000 }).toBe(1);
+    const id = (await page.locator(".job-item").first().getAttribute("data-job-id")) ?? "";
+    await waitForStatus(page, id, "COMPLETED");
     await page.close();
   });
 
@@ -216,7 +370,10 @@ describe("running workflows", () => {
       .toMatch(/step \d+ of 2000/);
     const started = Date.now();
     await page.getByTestId("cancel").click();
+    // "Stopping" (not "cancelled") until the job's own status says so.
+    expect(await page.getByTestId("cancel").textContent()).toBe("Stopping...");
     await waitForStatus(page, id, "CANCELLED");
+    expect(await page.getByTestId("job-cancelled").textContent()).toMatch(/may keep ComfyUI busy/);
     expect(Date.now() - started).toBeLessThan(15_000);
     await page.getByTestId("job-cancelled").waitFor();
     expect(await page.getByTestId("cancel").isHidden()).toBe(true);
@@ -232,12 +389,19 @@ describe("running workflows", () => {
     const page = await openApp();
     await loadListed(page, "txt2img");
     await field(page, "4.ckpt_name").fill("no_such_model.safetensors");
+    await field(page, "3.steps").fill("0");
     const id = await run(page);
     await waitForStatus(page, id, "FAILED");
-    const { error } = await endpointStatus(id);
+    const { error, output } = (await endpointStatus(id)) as { error: string; output?: unknown };
     expect(error).toMatch(/^WORKFLOW_INVALID: /);
     expect(await page.getByTestId("error-code").textContent()).toBe("WORKFLOW_INVALID");
     expect(await page.getByTestId("error-text").textContent()).toBe(error);
+    // Each of ComfyUI's problems is shown once, not in the text and again in a list.
+    const shown = (await page.getByTestId("job-error").textContent()) ?? "";
+    const details = (output as { details?: { problems?: string[] } } | undefined)?.details;
+    const problems = details?.problems ?? [];
+    expect(problems.length).toBeGreaterThanOrEqual(2);
+    for (const problem of problems) expect(shown.split(problem).length - 1).toBe(1);
     expect(await page.getByTestId("job-error").getAttribute("role")).toBe("alert");
     await shot(page, "validation-error.png");
     await page.close();
@@ -272,13 +436,45 @@ describe("outputs of every kind", () => {
     await page.close();
   });
 
+  it("draws a SHARP-size binary splat at once and keeps it drawn, with no interaction", async () => {
+    const page = await openApp();
+    const file = path.join(downloads, "sharp_size.ply");
+    const size = await writeSharpPly(file, [40, 220, 60]);
+    expect(size).toBeGreaterThan(60 * 1024 * 1024);
+    await page.getByTestId("splat-file").setInputFiles(file);
+    const media = page.getByTestId("preview-media");
+    // A status line (and a progress bar) while the 66 MB file is read: never a silent blank.
+    await expect.poll(() => media.getAttribute("data-state"), { timeout: 5_000 }).not.toBeNull();
+    await expect
+      .poll(() => media.getAttribute("data-state"), { timeout: 90_000, interval: 250 })
+      .toBe("ready");
+    // Drawing 1.18M splats in software (SwiftShader) keeps the page busy for seconds per frame.
+    const slow = { timeout: 90_000 };
+    expect(await media.getAttribute("data-splat-count", slow)).toBe(String(SHARP_SPLATS));
+    const canvas = media.locator("canvas.splat-canvas");
+    // No key, no drag, no wheel: the sorted splats must appear by themselves...
+    await expect
+      .poll(() => countPixels(canvas, "green"), { timeout: 60_000, interval: 1000 })
+      .toBeGreaterThan(2000);
+    // ...and still be there once the page has gone idle.
+    await page.waitForTimeout(3000);
+    const frames = Number(await canvas.getAttribute("data-frames", slow));
+    await page.waitForTimeout(2000);
+    expect(await countPixels(canvas, "green")).toBeGreaterThan(2000);
+    // Idle means idle: no frames are drawn while nothing changes.
+    expect(Number(await canvas.getAttribute("data-frames", slow))).toBe(frames);
+    await shot(page, "splat-large.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a Gaussian-splat .ply in an interactive 3D view", async () => {
     const page = await openApp();
     await loadFile(page, "splat.json");
     await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
     const id = await run(page);
     await waitForStatus(page, id, "COMPLETED");
-    const media = page.locator(".output-splat .output-media");
+    const media = page.locator(".job-results .output-splat .output-media");
     // The test server's SharpPredict writes two layers of 16x16 gaussians (the real one: 768x768).
     await expect.poll(() => media.getAttribute("data-splat-count"), { timeout: 10_000 }).toBe("512");
     const canvas = media.locator("canvas.splat-canvas");
@@ -288,25 +484,11 @@ describe("outputs of every kind", () => {
     await page.keyboard.press("+");
     await page.waitForTimeout(1500);
     // Something orange (the source colour, 0xFF6600) is drawn on the dark canvas.
-    const png = (await canvas.screenshot()).toString("base64");
-    const orange = await page.evaluate(async (data) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${data}`;
-      await img.decode();
-      const c = document.createElement("canvas");
-      c.width = img.width;
-      c.height = img.height;
-      const context = c.getContext("2d") as CanvasRenderingContext2D;
-      context.drawImage(img, 0, 0);
-      const pixels = context.getImageData(0, 0, c.width, c.height).data;
-      let count = 0;
-      for (let i = 0; i < pixels.length; i += 4) {
-        if ((pixels[i] as number) > 120 && (pixels[i] as number) > (pixels[i + 2] as number) + 60) count++;
-      }
-      return count;
-    }, png);
+    const orange = await countPixels(canvas, "orange");
     expect(orange).toBeGreaterThan(50);
-    await expect.poll(() => page.locator(".output-splat [data-testid=download]").count()).toBe(1);
+    await expect
+      .poll(() => page.locator(".job-results .output-splat [data-testid=download]").count())
+      .toBe(1);
     await shot(page, "splat.png");
     expect(pageProblems(page)).toEqual([]);
     await page.close();
@@ -372,6 +554,87 @@ describe("workflow input", () => {
     }
   });
 
+  it("makes a too-large input image smaller on request, so the job fits and runs", async () => {
+    const page = await openApp();
+    await loadFile(page, "invert_input.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded invert_input/);
+    // A 2000x2000 PNG of noise (about 16 MB): far over RunPod's 10 MB /run limit as base64.
+    const dataTransfer = await page.evaluateHandle(async () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = 2000;
+      canvas.height = 2000;
+      const context = canvas.getContext("2d") as CanvasRenderingContext2D;
+      const pixels = context.createImageData(2000, 2000);
+      for (let i = 0; i < pixels.data.length; i += 4) {
+        pixels.data[i] = Math.random() * 256;
+        pixels.data[i + 1] = Math.random() * 256;
+        pixels.data[i + 2] = Math.random() * 256;
+        pixels.data[i + 3] = 255;
+      }
+      context.putImageData(pixels, 0, 0);
+      const blob = await new Promise<Blob>((resolve) =>
+        canvas.toBlob((b) => resolve(b as Blob), "image/png"),
+      );
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], "noise.png", { type: "image/png" }));
+      return transfer;
+    });
+    await page.dispatchEvent('[data-node="10"] .drop-zone', "drop", { dataTransfer });
+    await page.getByAltText("Attached noise.png").waitFor();
+    await page.click("#submit");
+    await expect
+      .poll(() => page.getByTestId("submit-message").textContent())
+      .toMatch(/over the 10\.0 MB limit/);
+    expect(await page.locator(".job-item").count()).toBe(0);
+    await page.getByTestId("downscale").click();
+    await expect.poll(() => page.locator(".job-item").count(), { timeout: 30_000 }).toBe(1);
+    const id = (await page.locator(".job-item").first().getAttribute("data-job-id")) ?? "";
+    await waitForStatus(page, id, "COMPLETED");
+    const width = await page
+      .getByAltText("Attached noise.png")
+      .evaluate((img) => (img as HTMLImageElement).naturalWidth);
+    expect(width).toBeLessThan(2000);
+    expect(width).toBeGreaterThan(800);
+    await page.close();
+  });
+
+  it("takes an audio file dropped on LoadAudio, with a hint while only a server-side name is set", async () => {
+    const page = await openApp();
+    await loadFile(page, "audio_in.json");
+    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded audio_in/);
+    // The exported name is not on the worker: the form says so until a file is dropped.
+    expect(await page.getByTestId("media-hint-1").textContent()).toMatch(
+      /"example\.wav" must already be in ComfyUI's input\/ folder on the worker; drop a file/,
+    );
+    expect(await page.getByTestId("image-input-1").getAttribute("accept")).toBe("audio/*");
+    // A short silent WAV (44-byte header + 4410 samples).
+    const samples = 4410;
+    const wav = Buffer.alloc(44 + samples * 2);
+    wav.write("RIFF", 0);
+    wav.writeUInt32LE(36 + samples * 2, 4);
+    wav.write("WAVEfmt ", 8);
+    wav.writeUInt32LE(16, 16);
+    wav.writeUInt16LE(1, 20);
+    wav.writeUInt16LE(1, 22);
+    wav.writeUInt32LE(44100, 24);
+    wav.writeUInt32LE(88200, 28);
+    wav.writeUInt16LE(2, 32);
+    wav.writeUInt16LE(16, 34);
+    wav.write("data", 36);
+    wav.writeUInt32LE(samples * 2, 40);
+    await page
+      .getByTestId("image-input-1")
+      .setInputFiles({ name: "my voice.wav", mimeType: "audio/wav", buffer: wav });
+    await expect.poll(() => page.locator(".image-preview audio").count()).toBe(1);
+    expect(await page.getByTestId("media-hint-1").textContent()).toBe("");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    expect(await page.locator(".output-audio audio").count()).toBe(1);
+    await page.close();
+  });
+
   it("gives a UI-format export the Save (API Format) hint without submitting", async () => {
     const page = await openApp();
     await loadFile(page, "ui_format.json");
@@ -382,6 +645,70 @@ describe("workflow input", () => {
     );
     expect(await message.getByRole("alert").count()).toBe(1);
     expect(await page.locator(".job-item").count()).toBe(0);
+    // simple_test was loaded before: the refused file replaced it, so Run cannot run the old one.
+    expect(await page.locator("#submit").isDisabled()).toBe(true);
+    expect(await page.locator("#workflow-form-fields [name]").count()).toBe(0);
+    await page.close();
+  });
+
+  it("shows a workflow's chosen inputs, chosen and saved in the page, with their widgets", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    expect(await page.getByTestId("form-toolbar").textContent()).toMatch(/^All \d+ inputs\./);
+    await page.getByTestId("choose-inputs").click();
+    const editor = page.getByTestId("exposed-editor");
+    await editor.waitFor();
+    // The editor starts with prompts first; keep the positive prompt, steps (as a slider) and the seed.
+    for (const row of await editor.locator(".exposed-row").all()) {
+      const key = await row.getAttribute("data-key");
+      const keep = key === "6.text" || key === "3.steps" || key === "3.seed";
+      await row.getByRole("checkbox").setChecked(keep);
+    }
+    await editor.getByLabel("Label for 6.text").fill("Prompt");
+    await editor.getByLabel("Widget for 3.steps").selectOption("slider");
+    await editor.getByLabel("min for 3.steps").fill("1");
+    await editor.getByLabel("max for 3.steps").fill("50");
+    await editor.getByLabel("Label for 3.steps").fill("Steps");
+    // Node order puts the seed before the steps: move the steps up.
+    await editor.getByLabel("Move 3.steps up").click();
+    await page.getByTestId("exposed-save").click();
+    await expect
+      .poll(() => page.getByTestId("form-toolbar").textContent())
+      .toMatch(/^3 chosen inputs of \d+/);
+    // Saved beside the workflow, in the folder the app lists.
+    const saved = JSON.parse(await readFile(path.join(stack.workflowsDir, "txt2img.inputs.json"), "utf8"));
+    expect(saved.inputs.map((i: { key: string }) => i.key)).toEqual(["6.text", "3.steps", "3.seed"]);
+    // The form: the prompt first, under its label; the slider moves the number that is sent.
+    const labels = await page.locator("#workflow-form-fields label[for]").allTextContents();
+    expect(labels.slice(0, 2)).toEqual(["Prompt", "Steps"]);
+    expect(await page.locator("#workflow-form-fields [name]").count()).toBe(3);
+    await page.getByTestId("slider-3.steps").fill("7");
+    expect(await field(page, "3.steps").inputValue()).toBe("7");
+    await shot(page, "exposed-inputs.png");
+    // A fresh page finds the sidecar; the full list is one click away; the job uses the values.
+    await page.reload();
+    await expect.poll(() => page.getByTestId("form-toolbar").textContent()).toMatch(/^3 chosen inputs/);
+    await page.getByTestId("toggle-all-inputs").click();
+    expect(await field(page, "4.ckpt_name").count()).toBe(1);
+    await page.getByTestId("toggle-all-inputs").click();
+    await field(page, "3.steps").fill("3");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    await page.close();
+  });
+
+  it("keeps the workflow and its edited values across a reload", async () => {
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    await field(page, "6.text").fill("a lighthouse at dusk, kept across reloads");
+    await field(page, "3.steps").fill("13");
+    await page.reload();
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded txt2img.*Restored after a reload/);
+    expect(await field(page, "6.text").inputValue()).toBe("a lighthouse at dusk, kept across reloads");
+    expect(await field(page, "3.steps").inputValue()).toBe("13");
+    expect(await page.locator("#workflow-select").inputValue()).toBe("txt2img.json");
     await page.close();
   });
 
@@ -424,9 +751,10 @@ describe("session and keyboard", () => {
         .map((el) => el.outerHTML),
     );
     expect(unnamed).toEqual([]);
-    // Tab order starts at the skip link, then the workflow picker, the file drop, the first field.
+    // Tab order starts at the skip link, then the workflow picker, the file drop, the inputs
+    // chooser, the first field.
     const order: Array<string | null> = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       await page.keyboard.press("Tab");
       order.push(
         await page.evaluate(() => {
@@ -435,7 +763,7 @@ describe("session and keyboard", () => {
         }),
       );
     }
-    expect(order).toEqual([null, "workflow-select", "Workflow file", "1.width"]);
+    expect(order).toEqual([null, "workflow-select", "Workflow file", null, "1.width"]);
     await page.keyboard.press("Control+Enter");
     await page.locator('.job-item[data-status="COMPLETED"]').waitFor({ timeout: JOB_TIMEOUT_MS });
     await page.close();

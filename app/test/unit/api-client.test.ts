@@ -144,6 +144,29 @@ describe("retries", () => {
     expect(sleeps).toEqual([100, 200, 250]);
   });
 
+  it("tells onRetry what failed and when it tries again, so a page is never silent", async () => {
+    mock.reply(
+      { status: 502, body: { error: "the RunPod endpoint could not be reached: ECONNREFUSED" } },
+      {
+        body: { id: "j", status: "IN_QUEUE" },
+      },
+    );
+    const events: unknown[] = [];
+    await client({
+      retry: { baseDelayMs: 100, maxDelayMs: 100 },
+      onRetry: (event) => events.push(event),
+    }).status("j");
+    expect(events).toEqual([
+      {
+        path: "/status/j",
+        attempt: 1,
+        attempts: 5,
+        delayMs: 100,
+        reason: "HTTP 502: the RunPod endpoint could not be reached: ECONNREFUSED",
+      },
+    ]);
+  });
+
   it("jitters backoff between half and all of the delay", async () => {
     mock.reply({ status: 502, raw: "<html>bad gateway</html>" }, { body: { id: "j", status: "IN_QUEUE" } });
     await client({ random: () => 0, retry: { baseDelayMs: 1000 } }).status("j");

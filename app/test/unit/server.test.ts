@@ -29,6 +29,7 @@ describe("loadConfig", () => {
       workflowsDir: "/srv/workflows",
       staticDir: "/srv/app/dist/web",
       maxBodyBytes: 20 * 1024 * 1024,
+      storage: { s3Config: null, output: null, origins: [] },
     });
   });
 
@@ -61,7 +62,7 @@ describe("loadConfig", () => {
       expect((error as Error).message.split("\n")).toEqual([
         "RUNPOD_API_KEY is not set (RunPod console > Settings > API Keys; it never leaves this server)",
         "RUNPOD_ENDPOINT_ID is not set (the id in your endpoint's URL, e.g. RUNPOD_ENDPOINT_ID=abc123xyz)",
-        "RUNPOD_BASE_URL must be http(s), got ftp:",
+        "RUNPOD_ENDPOINT_BASE_URL must be http(s), got ftp:",
         'APP_PORT must be a whole number from 0 to 65535, got "99999"',
       ]);
     }
@@ -70,16 +71,33 @@ describe("loadConfig", () => {
   it.each([
     [
       { RUNPOD_BASE_URL: "http://api.example.com/v2" },
-      "RUNPOD_BASE_URL must use https for api.example.com; plain http is allowed for loopback only",
+      "RUNPOD_ENDPOINT_BASE_URL must use https for api.example.com; plain http is allowed for loopback only",
     ],
     [
       { RUNPOD_BASE_URL: "not a url" },
-      'RUNPOD_BASE_URL is not a URL: "not a url" (e.g. https://api.runpod.ai/v2)',
+      'RUNPOD_ENDPOINT_BASE_URL is not a URL: "not a url" (e.g. https://api.runpod.ai/v2)',
     ],
     [{ RUNPOD_ENDPOINT_ID: "../x" }, 'RUNPOD_ENDPOINT_ID must be letters, digits, - or _, got "../x"'],
     [{ APP_MAX_BODY_MB: "0" }, 'APP_MAX_BODY_MB must be a whole number from 1 to 1024, got "0"'],
   ])("refuses %j", (override, message) => {
     expect(() => loadConfig({ ...base, ...override }, "/a")).toThrow(message);
+  });
+
+  it("reads RUNPOD_ENDPOINT_BASE_URL, the CLI's name, with RUNPOD_BASE_URL as an alias", () => {
+    const url = "http://127.0.0.1:8000/v2";
+    expect(loadConfig({ ...base, RUNPOD_ENDPOINT_BASE_URL: url }, "/a").baseUrl).toBe(url);
+    expect(loadConfig({ ...base, RUNPOD_BASE_URL: url }, "/a").baseUrl).toBe(url);
+    expect(
+      loadConfig({ ...base, RUNPOD_BASE_URL: url, RUNPOD_ENDPOINT_BASE_URL: `${url}/` }, "/a").baseUrl,
+    ).toBe(url);
+    expect(() =>
+      loadConfig(
+        { ...base, RUNPOD_BASE_URL: url, RUNPOD_ENDPOINT_BASE_URL: "https://api.runpod.ai/v2" },
+        "/a",
+      ),
+    ).toThrow(
+      "RUNPOD_ENDPOINT_BASE_URL (https://api.runpod.ai/v2) and RUNPOD_BASE_URL (http://127.0.0.1:8000/v2) disagree",
+    );
   });
 
   it("allows plain http to any loopback name", () => {
@@ -104,6 +122,65 @@ describe("loadConfig", () => {
       /is empty/,
     );
     await rm(dir, { recursive: true });
+  });
+});
+
+describe("storage settings", () => {
+  const base = { RUNPOD_API_KEY: KEY, RUNPOD_ENDPOINT_ID: "abc123" };
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "app-storage-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true });
+  });
+
+  it("reads the bucket file, the output mode and extra origins", async () => {
+    const file = path.join(dir, "s3.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        accessId: "AKIA1",
+        accessSecret: "bucket-secret",
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      }),
+    );
+    const config = loadConfig(
+      {
+        ...base,
+        APP_S3_CONFIG_FILE: file,
+        APP_OUTPUT: "auto",
+        APP_STORAGE_ORIGINS: "https://cdn.example, http://127.0.0.1:9000",
+      },
+      "/a",
+    );
+    expect(config.storage).toEqual({
+      s3Config: {
+        accessId: "AKIA1",
+        accessSecret: "bucket-secret",
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      },
+      output: "auto",
+      origins: ["http://127.0.0.1:9000", "https://cdn.example"],
+    });
+  });
+
+  it("names what is wrong with each storage setting", async () => {
+    const bad = path.join(dir, "bad.json");
+    await writeFile(bad, JSON.stringify({ accessId: "a", accessSecret: "b", bucketName: "c" }));
+    const notJson = path.join(dir, "not.json");
+    await writeFile(notJson, "{nope");
+    for (const [env, message] of [
+      [{ APP_S3_CONFIG_FILE: bad }, /endpointUrl must be a non-empty string/],
+      [{ APP_S3_CONFIG_FILE: notJson }, /cannot be read as JSON/],
+      [{ APP_S3_CONFIG_FILE: path.join(dir, "missing.json") }, /cannot be read as JSON/],
+      [{ APP_OUTPUT: "bucket" }, 'APP_OUTPUT must be base64, s3 or auto, got "bucket"'],
+      [{ APP_STORAGE_ORIGINS: "ftp://x" }, /is not an http\(s\) origin/],
+    ] as const) {
+      expect(() => loadConfig({ ...base, ...env }, "/a")).toThrow(message);
+    }
   });
 });
 
@@ -282,6 +359,7 @@ describe("the app server", () => {
         endpointUrl: `${upstream.url}/v2/ep1`,
         local: true,
         maxBodyBytes: 1024 * 1024,
+        storage: { bucket: false, output: null },
       });
       expect(text).not.toContain(KEY);
     });
@@ -304,6 +382,30 @@ describe("the app server", () => {
       for (const wanted of ["..%2Fsecret.json", "notes.txt", "a/b/too_deep.json", "missing.json"]) {
         expect((await fetch(`${appUrl}/api/workflows/${wanted}`)).status).toBe(404);
       }
+    });
+
+    it("keeps exposed-inputs files out of the list, serves and saves them beside their workflow", async () => {
+      const put = (name: string, body: string, type = "application/json"): Promise<Response> =>
+        fetch(`${appUrl}/api/workflows/${name}`, { method: "PUT", headers: { "Content-Type": type }, body });
+      // No sidecar yet: 204 (nothing to show, not an error); no such workflow: 404.
+      expect((await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).status).toBe(204);
+      expect((await fetch(`${appUrl}/api/workflows/missing.inputs.json`)).status).toBe(404);
+      const body = JSON.stringify({ version: 1, inputs: [{ key: "1.width" }] });
+      expect((await put("simple_test.inputs.json", body)).status).toBe(200);
+      expect(await (await fetch(`${appUrl}/api/workflows/simple_test.inputs.json`)).json()).toEqual(
+        JSON.parse(body),
+      );
+      const listed = (await (await fetch(`${appUrl}/api/workflows`)).json()) as {
+        workflows: Array<{ path: string }>;
+      };
+      expect(listed.workflows.map((w) => w.path)).not.toContain("simple_test.inputs.json");
+      // Only beside a listed workflow, only sidecars, only JSON.
+      expect((await put("missing.inputs.json", body)).status).toBe(400);
+      expect((await put("simple_test.json", body)).status).toBe(405);
+      expect((await put("%2E%2E%2Fsecret.inputs.json", body)).status).toBe(400);
+      expect((await put("simple_test.inputs.json", "{nope")).status).toBe(400);
+      expect((await put("simple_test.inputs.json", body, "text/plain")).status).toBe(415);
+      await rm(path.join(dir, "workflows", "simple_test.inputs.json"));
     });
 
     it("lists nothing when the folder does not exist", async () => {
@@ -420,5 +522,115 @@ describe("the app server", () => {
       expect(await response.text()).toMatch(/Run: npm --prefix app run build/);
       await new Promise((resolve) => bare.close(resolve));
     });
+  });
+});
+
+describe("an app server with its own bucket", () => {
+  const SECRET = "bucket-secret-0123";
+  let upstream: MockServer;
+  let app: Server;
+  let appUrl: string;
+  let dir: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    upstream = await MockServer.start();
+    dir = await mkdtemp(path.join(tmpdir(), "app-bucket-"));
+    await mkdir(path.join(dir, "web"), { recursive: true });
+    await writeFile(path.join(dir, "web", "index.html"), "<!doctype html><title>app</title>");
+    const file = path.join(dir, "s3.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        accessId: "AKIA1",
+        accessSecret: SECRET,
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      }),
+    );
+    const config = loadConfig(
+      {
+        RUNPOD_API_KEY: KEY,
+        RUNPOD_ENDPOINT_ID: "ep1",
+        RUNPOD_BASE_URL: `${upstream.url}/v2`,
+        APP_STATIC_DIR: path.join(dir, "web"),
+        APP_S3_CONFIG_FILE: file,
+        APP_OUTPUT: "auto",
+      },
+      dir,
+    );
+    app = createApp(config, { log: (line) => logs.push(line) });
+    await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
+    appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    app.closeAllConnections();
+    await new Promise((resolve) => app.close(resolve));
+    await upstream.stop();
+    await rm(dir, { recursive: true });
+    expect(logs.join("\n")).not.toContain(SECRET);
+  });
+  beforeEach(() => upstream.reset());
+
+  async function run(body: unknown): Promise<unknown> {
+    upstream.reply({ body: { id: "job-1", status: "IN_QUEUE" } });
+    const response = await fetch(`${appUrl}/api/runpod/run`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(200);
+    return JSON.parse(upstream.requests.at(-1)?.body ?? "");
+  }
+
+  it("adds its bucket and default output mode to each job, whatever the page sent", async () => {
+    expect(
+      await run({ input: { workflow: {} }, s3Config: { accessId: "page", endpointUrl: "http://evil" } }),
+    ).toEqual({
+      input: { workflow: {}, output: "auto" },
+      s3Config: {
+        accessId: "AKIA1",
+        accessSecret: SECRET,
+        bucketName: "outputs",
+        endpointUrl: "http://127.0.0.1:9000",
+      },
+    });
+  });
+
+  it("applies RunPod's 10 MB limit to /run and 20 MB to /runsync", async () => {
+    const body = JSON.stringify({
+      input: { images: [{ name: "a.png", image: "A".repeat(11 * 1024 * 1024) }] },
+    });
+    const send = (route: string): Promise<Response> =>
+      fetch(`${appUrl}/api/runpod/${route}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+      });
+    const refused = await send("run");
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { error: string }).error).toMatch(
+      /^the job request is larger than 10 MB; RunPod takes at most 10 MB on \/run/,
+    );
+    expect(upstream.requests).toHaveLength(0);
+    upstream.reply({ body: { id: "job-2", status: "COMPLETED" } });
+    expect((await send("runsync")).status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it("keeps the output mode the page chose", async () => {
+    const sent = (await run({ input: { workflow: {}, output: "base64" } })) as { input: { output: string } };
+    expect(sent.input.output).toBe("base64");
+  });
+
+  it("tells the page a bucket is set, never its keys, and lets the page load from it", async () => {
+    const response = await fetch(`${appUrl}/api/config`);
+    const text = await response.text();
+    expect(JSON.parse(text).storage).toEqual({ bucket: true, output: "auto" });
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain("AKIA1");
+    const csp = (await fetch(`${appUrl}/`)).headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("connect-src 'self' blob: data: https: http://127.0.0.1:9000");
+    expect(csp).toContain("img-src 'self' blob: data: https: http://127.0.0.1:9000");
   });
 });

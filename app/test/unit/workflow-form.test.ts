@@ -22,6 +22,10 @@ import {
   parseWorkflowText,
 } from "../../src/workflow/graph.js";
 import { prepareJobInput } from "../../src/workflow/job-input.js";
+import { jobOptionsInput, needsIncludeTemp } from "../../src/workflow/job-options.js";
+import { mediaInputKind } from "../../src/workflow/known-inputs.js";
+import { sideScale } from "../../src/ui/downscale.js";
+import { defaultExposed, exposedForm, parseExposedInputs, sidecarPath } from "../../src/workflow/exposed.js";
 
 /** txt2img as ComfyUI exports it (node ids out of order, `_meta` titles), plus an image loader. */
 const TXT2IMG: ApiWorkflow = {
@@ -171,7 +175,7 @@ describe("buildForm", () => {
       options: ["image/gif", "image/webp", "video/h264-mp4", "video/webm"],
     });
     expect(byKey.get("12.pingpong")).toMatchObject({ kind: "boolean", value: false });
-    expect(byKey.get("10.image")).toMatchObject({ kind: "image", value: "input.png" });
+    expect(byKey.get("10.image")).toMatchObject({ kind: "media", media: "image", value: "input.png" });
     expect(byKey.get("4.ckpt_name")).toMatchObject({ kind: "text", value: "v1-5.safetensors" });
   });
 
@@ -294,6 +298,132 @@ describe("applyForm", () => {
   });
 });
 
+describe("media inputs", () => {
+  it("offers a file drop for every core and VHS loader, and for custom Load* nodes naming a media file", () => {
+    expect(mediaInputKind("LoadImage", "image", "a.png")).toBe("image");
+    expect(mediaInputKind("LoadImageMask", "image", "a.png")).toBe("image");
+    expect(mediaInputKind("LoadVideo", "file", "clip.mp4")).toBe("video");
+    expect(mediaInputKind("VHS_LoadVideo", "video", "clip.mp4")).toBe("video");
+    expect(mediaInputKind("LoadAudio", "audio", "voice.wav")).toBe("audio");
+    expect(mediaInputKind("LoadImageWithAlpha", "image", "photo.PNG")).toBe("image");
+    expect(mediaInputKind("LoadSomethingAudio", "track", "song.flac")).toBe("audio");
+    // Not uploads: other inputs of a known loader, paths, model names, non-loaders.
+    expect(mediaInputKind("VHS_LoadVideo", "force_rate", "24")).toBeNull();
+    expect(mediaInputKind("LoadImageFromPath", "path", "/data/photo.png")).toBeNull();
+    expect(mediaInputKind("LoadSharpModel", "checkpoint_path", "sharp.pt")).toBeNull();
+    expect(mediaInputKind("SaveImage", "filename_prefix", "out.png")).toBeNull();
+  });
+
+  it("wires a dropped video into LoadVideo and audio into LoadAudio", () => {
+    const graph: ApiWorkflow = {
+      "1": { class_type: "LoadVideo", inputs: { file: "old.mp4" } },
+      "2": { class_type: "LoadAudio", inputs: { audio: "old.wav" } },
+    };
+    const form = buildForm(graph);
+    expect(form.groups.flatMap((g) => g.fields).map((f) => f.kind === "media" && f.media)).toEqual([
+      "video",
+      "audio",
+    ]);
+    const { workflow, images } = wireAttachments(graph, [
+      { nodeId: "1", fileName: "my clip.mp4", data: "data:video/mp4;base64,AAAA" },
+      { nodeId: "2", fileName: "voice.wav", data: "data:audio/wav;base64,BBBB" },
+    ]);
+    expect(workflow["1"]?.inputs.file).toBe("my_clip.mp4");
+    expect(workflow["2"]?.inputs.audio).toBe("voice.wav");
+    expect(images.map((i) => i.name)).toEqual(["my_clip.mp4", "voice.wav"]);
+  });
+});
+
+describe("exposed inputs", () => {
+  const graph: ApiWorkflow = {
+    "1": { class_type: "EmptyImage", inputs: { width: 64, color: 255 } },
+    "3": { class_type: "KSampler", inputs: { seed: 1, steps: 20 } },
+    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "a.safetensors" } },
+    "6": { class_type: "CLIPTextEncode", inputs: { text: "a fox" } },
+  };
+  const form = buildForm(graph);
+
+  it("shows only the chosen inputs, in order, with labels and widgets", () => {
+    const exposed = parseExposedInputs(
+      JSON.stringify({
+        version: 1,
+        inputs: [
+          { key: "6.text", label: "Prompt", widget: "textarea" },
+          { key: "3.steps", widget: "slider", min: 1, max: 50 },
+          { key: "1.color", label: "Background", widget: "color" },
+          { key: "4.ckpt_name", widget: "choice", options: ["b.safetensors"] },
+        ],
+      }),
+      form,
+    );
+    const fields = exposedForm(form, exposed).groups[0]?.fields ?? [];
+    expect(fields.map((f) => f.key)).toEqual(["6.text", "3.steps", "1.color", "4.ckpt_name"]);
+    expect(fields[0]).toMatchObject({ kind: "text", multiline: true, label: "Prompt" });
+    // The workflow's own model stays first, so showing the form changes nothing.
+    expect(fields[3]).toMatchObject({ kind: "choice", options: ["a.safetensors", "b.safetensors"] });
+    // Inputs not shown keep the workflow's values.
+    const edited = applyForm(graph, exposedForm(form, exposed), { "6.text": "a hare", "3.steps": "8" });
+    expect(edited["6"]?.inputs.text).toBe("a hare");
+    expect(edited["3"]?.inputs).toEqual({ seed: 1, steps: 8 });
+  });
+
+  it("names what is wrong with a sidecar", () => {
+    for (const [text, message] of [
+      ["{", /not JSON/],
+      ["[]", /must be \{"version": 1, "inputs"/],
+      ['{"inputs": [{"key": "9.text"}]}', /inputs\[0\]\.key "9\.text" is not an editable input/],
+      ['{"inputs": [{"key": "6.text"}, {"key": "6.text"}]}', /listed twice/],
+      ['{"inputs": [{"key": "3.steps", "widget": "knob"}]}', /widget must be one of/],
+      [
+        '{"inputs": [{"key": "3.steps", "widget": "slider", "min": 5, "max": 5}]}',
+        /a slider needs min below max/,
+      ],
+      ['{"inputs": [{"key": "4.ckpt_name", "widget": "choice"}]}', /a choice needs options/],
+    ] as const) {
+      expect(() => parseExposedInputs(text, form)).toThrow(message);
+    }
+  });
+
+  it("starts the editor with prompts first, and names sidecars after their workflow", () => {
+    expect(defaultExposed(form).inputs[0]).toMatchObject({ key: "6.text", widget: "textarea" });
+    expect(sidecarPath("video/clip.json")).toBe("video/clip.inputs.json");
+  });
+});
+
+describe("downscaling to fit", () => {
+  it("scales each side by the square root of the bytes to lose, with a margin", () => {
+    expect(sideScale(4_000_000, 5_000_000)).toBe(1);
+    expect(sideScale(16_000_000, 4_000_000)).toBeCloseTo(0.5 * 0.95);
+    expect(sideScale(16_000_000, -1)).toBe(0.05);
+  });
+});
+
+describe("job options", () => {
+  it("ticks include_temp only for workflows that preview and save nothing", () => {
+    const preview: ApiWorkflow = {
+      "1": { class_type: "EmptyImage", inputs: {} },
+      "2": { class_type: "PreviewImage", inputs: { images: ["1", 0] } },
+    };
+    expect(needsIncludeTemp(preview)).toBe(true);
+    expect(needsIncludeTemp({ ...preview, "3": { class_type: "SaveImage", inputs: {} } })).toBe(false);
+    expect(needsIncludeTemp({ "1": { class_type: "SaveImage", inputs: {} } })).toBe(false);
+  });
+
+  it("turns the controls into job fields, refusing a timeout that is not seconds", () => {
+    expect(jobOptionsInput({ output: "", includeTemp: false, timeout: "" })).toEqual({});
+    expect(jobOptionsInput({ output: "s3", includeTemp: true, timeout: " 90 " })).toEqual({
+      output: "s3",
+      include_temp: true,
+      timeout: 90,
+    });
+    for (const bad of ["0", "-5", "soon", "Infinity"]) {
+      expect(() => jobOptionsInput({ output: "", includeTemp: false, timeout: bad })).toThrow(
+        /timeout must be a number of seconds above 0/,
+      );
+    }
+  });
+});
+
 describe("wireAttachments", () => {
   const dataA = "data:image/png;base64,AAAA";
   const dataB = "data:image/png;base64,BBBB";
@@ -378,7 +508,7 @@ describe("wireAttachments", () => {
       new AttachmentError("node 9 is not in this workflow"),
     );
     expect(() => wireAttachments(twoLoaders, [{ nodeId: "4", fileName: "a.png", data: dataA }])).toThrow(
-      "node 4 (SaveImage) takes no input image",
+      "node 4 (SaveImage) takes no input file",
     );
     expect(() => wireAttachments(twoLoaders, [{ nodeId: "1", fileName: "a.png", data: "" }])).toThrow(
       "a.png is empty",
@@ -422,14 +552,16 @@ describe("prepareJobInput", () => {
     });
     expect(prepareJobInput(graph, form, {}, [{ ...image, nodeId: "2" }], null)).toEqual({
       ok: false,
-      message: "node 2 (KSampler) takes no input image",
+      message: "node 2 (KSampler) takes no input file",
       problems: [],
     });
     const big = { ...image, data: `data:image/png;base64,${"A".repeat(2 * 1024 * 1024)}` };
     expect(prepareJobInput(graph, form, {}, [big], 1024 * 1024)).toEqual({
       ok: false,
-      message: "This request is 2.0 MB, over the 1.0 MB limit; use smaller input images.",
+      message:
+        "This request is 2.0 MB, over the 1.0 MB limit (RunPod takes at most 10 MB on /run, which this page uses); use smaller input images. Nothing was sent.",
       problems: [],
+      tooLarge: { sizeBytes: expect.any(Number), maxBytes: 1024 * 1024 },
     });
   });
 });
