@@ -153,6 +153,8 @@ def big_output_child(mode: str, address: str, root: str) -> None:
                 "COMFY_CLEANUP": "false",
                 "COMFY_LOG_LEVEL": "WARNING",
                 "COMFY_HTTP_TIMEOUT_S": "120",
+                # The point is the cost of a big inline result, so lift the guard RunPod's limit needs.
+                "RESULT_MAX_BYTES": str(400 * 1024 * 1024),
             }
         )
         before = peak_rss_mb()
