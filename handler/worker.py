@@ -14,7 +14,6 @@ and errors.py. docs/architecture.md draws the whole flow.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
@@ -44,7 +43,7 @@ from .errors import (
     OutputFailed,
     OutputTooLarge,
 )
-from .inputs.download import InputDownloads
+from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode
 from .media import SNIFF_BYTES, sniff_mime
 from .models import check_workflow, read_missing
@@ -279,41 +278,25 @@ class _JobRun:
     async def _upload(
         self, comfy: ComfyClient, request: JobRequest, destination: Destination | None, workdir: Path
     ) -> dict[str, str]:
-        """Upload and download the job's inputs; return input name in the job -> name in input/."""
+        """The job's inputs into ComfyUI's input/; input name in the job -> name stored there."""
         started = time.monotonic()
-        renamed: dict[str, str] = {}
-        if request.images:
-            self.where.stage = "uploading inputs"
-            self.reporter.stage("uploading")
-        # A per-job prefix: concurrent jobs on one ComfyUI, and a user's own files in input/ (a dev
-        # pod), are never overwritten or cleaned up by this job. The workflow's references follow.
-        tag = uuid.uuid4().hex[:8]
-        for image in request.images:
-            tagged = f"{tag}-{image.name}"
-            self.cleanup.add_input(tagged)  # before the await: a cancel mid-upload still cleans it up
-            stored = await comfy.upload(dataclasses.replace(image, name=tagged))
-            self.cleanup.add_input(stored)
-            renamed[image.name] = stored
-        if request.remote_inputs:
-            self.where.stage = "downloading inputs"
-            downloads = InputDownloads(
-                settings=self.settings.input_urls,
-                max_file_bytes=self.settings.max_input_bytes,
-                workdir=workdir,
-                tag=tag,
-                bucket=destination,
-            )
-            stored_names = await downloads.run(
-                request.remote_inputs,
-                comfy,
-                on_upload=self.cleanup.add_input,
-                on_progress=self.reporter.stage,
-            )
-            for name in stored_names.values():
-                self.cleanup.add_input(name)
-            renamed.update(stored_names)
+        renamed = await stage_inputs(
+            comfy,
+            request,
+            url_settings=self.settings.input_urls,
+            max_file_bytes=self.settings.max_input_bytes,
+            workdir=workdir,
+            bucket=destination,
+            on_stored=self.cleanup.add_input,
+            on_stage=self._on_stage,
+        )
         self.timings.since("upload_ms", started)
         return renamed
+
+    def _on_stage(self, what: str, progress_stage: str) -> None:
+        self.where.stage = what
+        if progress_stage:
+            self.reporter.stage(progress_stage)
 
     # -- submit and track -------------------------------------------------------------------------
 
