@@ -95,3 +95,18 @@ def test_aiohttp_is_imported_only_at_the_two_http_boundaries() -> None:
             if any(name.split(".")[0] == "aiohttp" for name in names):
                 importers.add(path.relative_to(HANDLER).as_posix())
     assert importers == {"comfy/client.py", "inputs/connector.py", "inputs/fetch.py"}
+
+
+def test_only_config_reads_the_environment() -> None:
+    # __main__ hands os.environ to Settings.from_env; nothing else looks at it.
+    readers = set()
+    for path in HANDLER.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv", "environb")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ):
+                readers.add(path.relative_to(HANDLER).as_posix())
+    assert readers <= {"config.py", "__main__.py"}
