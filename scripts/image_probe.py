@@ -36,8 +36,10 @@ class Probe:
         self.failures: list[str] = []
         self.facts: dict[str, Any] = {}
 
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+    def check(self, name: str, ok: bool, detail: str = "", *, shown: str = "") -> bool:
+        """Print `name` with `shown` when it holds, with `detail` (what is wrong) when it does not."""
+        said = shown if ok else detail
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + said if said else ''}", flush=True)
         if not ok:
             self.failures.append(f"{name}: {detail}")
         return ok
@@ -119,6 +121,7 @@ def serverless(args: argparse.Namespace, probe: Probe) -> None:
         f"{Path(args.workflow).name} through /runsync",
         result.get("status") == "COMPLETED" and bool(images),
         f"HTTP {status}, status {result.get('status')}, {len(images)} image(s), {str(result)[:300]}",
+        shown=f"{result.get('status')}, {len(images)} image(s) in {probe.facts['runsync_s']} s",
     )
     check_nodes(probe, args.comfy, args.manifest, "serverless", args.node_groups, args.comfy_log)
 
@@ -137,13 +140,20 @@ def compute(args: argparse.Namespace, probe: Probe) -> None:
     jupyter_up = wait_for(f"{args.jupyter}/api", deadline)
     if probe.check("JupyterLab answers", jupyter_up, f"nothing on {args.jupyter}"):
         status, _ = http("GET", f"{args.jupyter}/api/contents")
-        probe.check("JupyterLab refuses a request without the token", status == 403, f"status {status}")
+        probe.check(
+            "JupyterLab refuses a request without the token", status == 403, f"status {status}", shown="403"
+        )
         status, _ = http(
             "GET", f"{args.jupyter}/api/contents", headers={"Authorization": f"token {args.jupyter_token}"}
         )
-        probe.check("JupyterLab accepts the token", status == 200, f"status {status}")
+        probe.check("JupyterLab accepts the token", status == 200, f"status {status}", shown="200")
     status, body = http("GET", f"{args.comfy}/manager/version")
-    probe.check("ComfyUI-Manager answers", status == 200, f"GET /manager/version: {status} {body[:80]!r}")
+    probe.check(
+        "ComfyUI-Manager answers",
+        status == 200,
+        f"GET /manager/version: {status} {body[:80]!r}",
+        shown=body[:40].decode("utf-8", "replace"),
+    )
     check_nodes(probe, args.comfy, args.manifest, "compute", args.node_groups, args.comfy_log)
 
 
