@@ -84,7 +84,7 @@ class Settings:
     log_level: str = "INFO"  # COMFY_LOG_LEVEL
     # The SDK defaults to DEBUG, which prints every job's whole result (base64 included) to the log.
     sdk_log_level: str = "INFO"  # RUNPOD_LOG_LEVEL
-    storage: Destination | None = None  # BUCKET_* (see storage/destination.py)
+    storage: Destination | None = None  # BUCKET_* (see destination.py)
     upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
     result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
     input_urls: InputURLSettings = field(default_factory=InputURLSettings)  # INPUT_URL_*
