@@ -77,6 +77,8 @@ export interface JobInput {
   timeout?: number;
   include_temp?: boolean;
   output?: "base64" | "s3" | "auto";
+  /** Convert Gaussian-splat `.ply` outputs on delivery (docs/gaussian-splats.md "Conversion"). */
+  convert?: { ply: "spz" | "splat"; keep_original?: boolean };
   /** A secret: set it server-side only, never from a browser. */
   comfy_org_api_key?: string;
 }

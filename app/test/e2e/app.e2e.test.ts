@@ -468,6 +468,34 @@ describe("outputs of every kind", () => {
     await page.close();
   }, 300_000);
 
+  it("draws the SPZ a job returns with convert: spz, with no interaction", async () => {
+    const page = await openApp();
+    await loadFile(page, "splat.json");
+    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    await expect.poll(() => page.getByTestId("convert-note").textContent()).toMatch(/makes Gaussian splats/);
+    await page.selectOption("[data-testid=job-convert]", "spz");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    // The worker converted the stand-in's .ply (and returned only the .spz, as asked).
+    const output = (await endpointStatus(id)).output as {
+      files: Array<{ filename: string; mime_type: string }>;
+      notes?: string[];
+    };
+    expect(output.files.map((f) => f.filename.replace(/_\d+/, "_N"))).toEqual(["splat_N.spz"]);
+    expect(output.files[0]?.mime_type).toBe("application/x-spz");
+    const media = page.locator(".job-results .output-splat .output-media");
+    await expect.poll(() => media.getAttribute("data-splat-count"), { timeout: 10_000 }).toBe("512");
+    const canvas = media.locator("canvas.splat-canvas");
+    expect(await canvas.getAttribute("aria-label")).toMatch(/^3D view of splat_\d+\.spz \(512 splats\)/);
+    // No key, no drag: the orange splats (0xFF6600 in the source) are drawn by themselves.
+    await expect
+      .poll(() => countPixels(canvas, "orange"), { timeout: 20_000, interval: 500 })
+      .toBeGreaterThan(50);
+    await shot(page, "splat-spz.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
   it("shows a Gaussian-splat .ply in an interactive 3D view", async () => {
     const page = await openApp();
     await loadFile(page, "splat.json");

@@ -22,7 +22,7 @@ import {
   parseWorkflowText,
 } from "../../src/workflow/graph.js";
 import { prepareJobInput } from "../../src/workflow/job-input.js";
-import { jobOptionsInput, needsIncludeTemp } from "../../src/workflow/job-options.js";
+import { jobOptionsInput, makesSplats, needsIncludeTemp } from "../../src/workflow/job-options.js";
 import { mediaInputKind } from "../../src/workflow/known-inputs.js";
 import { sideScale } from "../../src/ui/downscale.js";
 import { defaultExposed, exposedForm, parseExposedInputs, sidecarPath } from "../../src/workflow/exposed.js";
@@ -410,17 +410,34 @@ describe("job options", () => {
   });
 
   it("turns the controls into job fields, refusing a timeout that is not seconds", () => {
-    expect(jobOptionsInput({ output: "", includeTemp: false, timeout: "" })).toEqual({});
-    expect(jobOptionsInput({ output: "s3", includeTemp: true, timeout: " 90 " })).toEqual({
+    const none = { output: "", includeTemp: false, timeout: "", convert: "" } as const;
+    expect(jobOptionsInput(none)).toEqual({});
+    expect(jobOptionsInput({ output: "s3", includeTemp: true, timeout: " 90 ", convert: "" })).toEqual({
       output: "s3",
       include_temp: true,
       timeout: 90,
     });
     for (const bad of ["0", "-5", "soon", "Infinity"]) {
-      expect(() => jobOptionsInput({ output: "", includeTemp: false, timeout: bad })).toThrow(
+      expect(() => jobOptionsInput({ ...none, timeout: bad })).toThrow(
         /timeout must be a number of seconds above 0/,
       );
     }
+  });
+
+  it("sends the splat conversion the worker takes (input.convert), with the original when asked", () => {
+    const none = { output: "", includeTemp: false, timeout: "" } as const;
+    expect(jobOptionsInput({ ...none, convert: "spz" })).toEqual({ convert: { ply: "spz" } });
+    expect(jobOptionsInput({ ...none, convert: "splat+ply" })).toEqual({
+      convert: { ply: "splat", keep_original: true },
+    });
+    expect(jobOptionsInput({ ...none, convert: "spz+ply" })).toEqual({
+      convert: { ply: "spz", keep_original: true },
+    });
+  });
+
+  it("knows which workflows make splats", () => {
+    expect(makesSplats({ "1": { class_type: "SharpPredict", inputs: {} } })).toBe(true);
+    expect(makesSplats({ "1": { class_type: "SaveImage", inputs: {} } })).toBe(false);
   });
 });
 
