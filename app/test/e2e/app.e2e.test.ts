@@ -388,6 +388,8 @@ describe("running workflows", () => {
   it("shows the worker's validation error with its code and text exactly", async () => {
     const page = await openApp();
     await loadListed(page, "txt2img");
+    // A model name offered as a suggestion list still takes any name (here one the image lacks).
+    expect(await field(page, "4.ckpt_name").getAttribute("list")).toBe("models-checkpoints");
     await field(page, "4.ckpt_name").fill("no_such_model.safetensors");
     await field(page, "3.steps").fill("0");
     const id = await run(page);
@@ -722,6 +724,42 @@ describe("workflow input", () => {
     await field(page, "3.steps").fill("3");
     const id = await run(page);
     await waitForStatus(page, id, "COMPLETED");
+    await page.close();
+  });
+
+  it("offers the image's model files (manifest.toml) on loader inputs, free text still allowed", async () => {
+    const page = await openApp();
+    await loadListed(page, "qwen_edit_sharp");
+    const suggestions = async (key: string): Promise<string[]> => {
+      const list = await field(page, key).getAttribute("list");
+      if (list === null) return [];
+      return page
+        .locator(`datalist#${list} option`)
+        .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    };
+    // The lists arrive from /api/models, which reads the repo's manifest.toml (what the image installs).
+    await expect
+      .poll(() => suggestions("13.lora_name"))
+      .toEqual([
+        "Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors",
+        "Qwen-Image-Edit-2509-Lightning-8steps-V1.0-bf16.safetensors",
+      ]);
+    expect(await suggestions("10.unet_name")).toEqual(["qwen_image_edit_2509_fp8_e4m3fn.safetensors"]);
+    expect(await suggestions("11.clip_name")).toEqual(["qwen_2.5_vl_7b_fp8_scaled.safetensors"]);
+    expect(await suggestions("12.vae_name")).toEqual(["qwen_image_vae.safetensors"]);
+    // Showing the form changes nothing: the workflow's own value stays.
+    expect(await field(page, "13.lora_name").inputValue()).toBe(
+      "Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors",
+    );
+    // Picking a suggestion, or typing a name the list lacks, both stay in the field.
+    await field(page, "13.lora_name").fill("Qwen-Image-Edit-2509-Lightning-8steps-V1.0-bf16.safetensors");
+    expect(await field(page, "13.lora_name").inputValue()).toMatch(/8steps/);
+    await field(page, "12.vae_name").fill("my_own_vae.safetensors");
+    expect(await field(page, "12.vae_name").inputValue()).toBe("my_own_vae.safetensors");
+    await field(page, "13.lora_name").scrollIntoViewIfNeeded();
+    await field(page, "13.lora_name").focus();
+    await shot(page, "model-names.png");
+    expect(pageProblems(page)).toEqual([]);
     await page.close();
   });
 

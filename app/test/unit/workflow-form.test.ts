@@ -24,6 +24,7 @@ import {
 import { prepareJobInput } from "../../src/workflow/job-input.js";
 import { jobOptionsInput, makesSplats, needsIncludeTemp } from "../../src/workflow/job-options.js";
 import { mediaInputKind } from "../../src/workflow/known-inputs.js";
+import { canonicalFolder, modelFolderFor, parseModelLists } from "../../src/workflow/model-inputs.js";
 import { sideScale } from "../../src/ui/downscale.js";
 import { defaultExposed, exposedForm, parseExposedInputs, sidecarPath } from "../../src/workflow/exposed.js";
 
@@ -395,6 +396,53 @@ describe("downscaling to fit", () => {
     expect(sideScale(4_000_000, 5_000_000)).toBe(1);
     expect(sideScale(16_000_000, 4_000_000)).toBeCloseTo(0.5 * 0.95);
     expect(sideScale(16_000_000, -1)).toBe(0.05);
+  });
+});
+
+describe("model-name inputs", () => {
+  it("knows which loader inputs name a file in which models folder", () => {
+    expect(modelFolderFor("CheckpointLoaderSimple", "ckpt_name")).toBe("checkpoints");
+    expect(modelFolderFor("UNETLoader", "unet_name")).toBe("diffusion_models");
+    expect(modelFolderFor("VAELoader", "vae_name")).toBe("vae");
+    expect(modelFolderFor("LoraLoaderModelOnly", "lora_name")).toBe("loras");
+    expect(modelFolderFor("CLIPLoader", "clip_name")).toBe("text_encoders");
+    expect(modelFolderFor("DualCLIPLoader", "clip_name2")).toBe("text_encoders");
+    expect(modelFolderFor("CLIPVisionLoader", "clip_name")).toBe("clip_vision");
+    expect(modelFolderFor("UpscaleModelLoader", "model_name")).toBe("upscale_models");
+    expect(modelFolderFor("SomeNode", "model_name")).toBeNull();
+    expect(modelFolderFor("CLIPTextEncode", "text")).toBeNull();
+    expect(canonicalFolder("unet")).toBe("diffusion_models");
+    expect(canonicalFolder("clip")).toBe("text_encoders");
+    expect(canonicalFolder("loras/qwen")).toBe("loras");
+  });
+
+  it("makes model names single-line text fields marked with their folder, value untouched", () => {
+    const form = buildForm({
+      "10": { class_type: "UNETLoader", inputs: { unet_name: "qwen.safetensors", weight_dtype: "default" } },
+      "13": { class_type: "LoraLoaderModelOnly", inputs: { lora_name: "x".repeat(100), model: ["10", 0] } },
+    });
+    const fields = form.groups.flatMap((group) => group.fields);
+    expect(fields.find((f) => f.key === "10.unet_name")).toMatchObject({
+      kind: "text",
+      multiline: false,
+      value: "qwen.safetensors",
+      modelFolder: "diffusion_models",
+    });
+    // A long name stays one line (a name, not a prompt).
+    expect(fields.find((f) => f.key === "13.lora_name")).toMatchObject({
+      multiline: false,
+      modelFolder: "loras",
+    });
+    expect(fields.find((f) => f.key === "10.weight_dtype")).not.toHaveProperty("modelFolder");
+  });
+
+  it("reads /api/models answers defensively", () => {
+    expect(parseModelLists({ source: "manifest", folders: { loras: ["a", 3, "b"] }, note: "n" })).toEqual({
+      source: "manifest",
+      folders: { loras: ["a", "b"] },
+      note: "n",
+    });
+    expect(parseModelLists("nope").source).toBe("none");
   });
 });
 
