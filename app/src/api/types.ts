@@ -132,6 +132,8 @@ export interface WorkerResult {
   timings: Record<string, number>;
   /** Non-fatal problems the worker reported, plus any entries this client could not read. */
   errors: string[];
+  /** What the worker changed on purpose (a splat converted, a browser-only node left out). */
+  notes: string[];
 }
 
 /** Error codes the worker writes before the colon (README.md "Errors"). Others may appear. */
