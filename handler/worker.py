@@ -50,6 +50,7 @@ from .storage.destination import Destination
 from .storage.plan import plan_delivery, resolve_mode, serialized_size
 from .storage.s3 import S3Delivery, make_client
 from .workflow import class_types, missing_classes, with_renamed_inputs, with_rerun_marker
+from .workflow_limits import check_file_inputs, file_inputs_of
 
 __all__ = ["Worker"]
 
@@ -72,6 +73,7 @@ class Worker:
         self._progress_sender = progress_sender
         self._env_s3_client: Any = None  # boto3 clients are thread-safe and slow to build
         self._is_output_class: dict[str, bool] = {}  # from /object_info, stable for a ComfyUI's life
+        self._file_inputs: dict[str, frozenset[str]] = {}  # inputs /object_info marks as uploads
         self.browser_nodes = browser_nodes(settings.browser_nodes)
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +162,7 @@ class _JobRun:
                 max_input_bytes=self.settings.max_input_bytes,
                 default_timeout_s=self.settings.timeouts.job_s,
                 default_api_key=self.settings.comfy_org_api_key,
+                allowed_input_paths=self.settings.allowed_input_paths,
             ),
         )
         self.secrets.append(request.api_key)
@@ -232,9 +235,13 @@ class _JobRun:
                 info = await comfy.object_info(class_type)
                 if info:
                     known[class_type] = bool(info.get("output_node"))
+                    self.worker._file_inputs[class_type] = file_inputs_of(info)
         missing = missing_classes(request.workflow, known)
         if missing:  # fail before queueing, naming every missing class at once
             raise NodesMissing(missing)
+        check_file_inputs(
+            request.workflow, self.worker._file_inputs, allowed_paths=self.settings.allowed_input_paths
+        )
         plan = plan_browser_nodes(
             request.workflow, self.worker.browser_nodes, is_output=lambda cls: known.get(cls, False)
         )
