@@ -192,7 +192,10 @@ class _JobRun:
         await self._upload(comfy, request)
         workflow, output_nodes = await self._prepare(comfy, request)
         outcome = await self._track(comfy, request, workflow, output_nodes)
-        return await self._collect(comfy, request, outcome)
+        result = await self._collect(comfy, request, outcome)
+        # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
+        await comfy.delete_history(outcome.prompt_id)
+        return result
 
     async def _upload(self, comfy: ComfyClient, request: JobRequest) -> None:
         started = time.monotonic()
