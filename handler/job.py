@@ -30,6 +30,7 @@ __all__ = [
     "RemoteInput",
     "parse_job_input",
     "parse_s3_config",
+    "upload_file_limit",
 ]
 
 OUTPUT_MODES = ("base64", "s3", "auto")
@@ -270,10 +271,10 @@ def _parse_inputs(
             data = _decode_base64(entry.get(payload_key), f"{where}.{payload_key}", name)
             total += len(data)
             # ComfyUI's limit (--max-upload-size) counts the whole upload form, not just the file.
-            if len(data) > max_total_bytes - UPLOAD_FORM_BYTES:
+            if len(data) > upload_file_limit(max_total_bytes):
                 raise JobInputError(
-                    f"{where} ({name!r}) is {len(data)} bytes; one upload to ComfyUI must stay under "
-                    f"{max_total_bytes - UPLOAD_FORM_BYTES} bytes (COMFY_MAX_INPUT_BYTES less "
+                    f"{where} ({name!r}) is {len(data)} bytes; one upload to ComfyUI must stay within "
+                    f"{upload_file_limit(max_total_bytes)} bytes (COMFY_MAX_INPUT_BYTES less "
                     f"{UPLOAD_FORM_BYTES} for the upload form); send a smaller file, or raise both "
                     "COMFY_MAX_INPUT_BYTES and ComfyUI's limit (COMFY_ARGS=--max-upload-size <MB>)"
                 )
@@ -285,6 +286,17 @@ def _parse_inputs(
                 )
             decoded.append(InputImage(name=name, data=data, mime_type=sniff_mime(data[:SNIFF_BYTES], name)))
     return tuple(decoded), tuple(remote)
+
+
+def upload_file_limit(max_input_bytes: int) -> int:
+    """The largest single file ComfyUI's upload accepts when its limit is ``max_input_bytes``.
+
+    ComfyUI's --max-upload-size counts the whole multipart form, so a file just under the limit
+    is answered 413. Tiny limits (tests) are left as they are.
+    """
+    if max_input_bytes <= 4 * UPLOAD_FORM_BYTES:
+        return max_input_bytes
+    return max_input_bytes - UPLOAD_FORM_BYTES
 
 
 def _parse_remote(entry: Mapping[str, Any], where: str, name: str, kind: str) -> RemoteInput:

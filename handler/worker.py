@@ -40,7 +40,7 @@ from .errors import (
     redact_result,
 )
 from .inputs.download import InputDownloads
-from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
+from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, upload_file_limit
 from .media import SNIFF_BYTES, is_image, sniff_mime
 from .models import check_workflow, read_missing
 from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, execution_window, new_files
@@ -217,7 +217,7 @@ class _JobRun:
             self.secrets.extend(value for entry in request.remote_inputs for _, value in entry.headers)
             downloads = InputDownloads(
                 settings=self.settings.input_urls,
-                max_file_bytes=self.settings.max_input_bytes,
+                max_file_bytes=upload_file_limit(self.settings.max_input_bytes),
                 workdir=self.workdir,
                 tag=tag,
                 bucket=self.destination,

@@ -179,10 +179,13 @@ def raw_request(url: str, data: bytes, *, read_timeout_s: float = 5.0) -> bytes:
 
 
 @pytest.mark.parametrize("route", ["/v2/local/health", "/v2/local/status/x", "/internal/ping/worker-1"])
-async def test_non_ascii_authorization_is_a_json_401(endpoint: Running, route: str) -> None:
+@pytest.mark.parametrize("key", ["clé".encode(), b"cl\xe9"], ids=["utf-8", "latin-1"])
+async def test_non_ascii_authorization_is_a_json_401(endpoint: Running, route: str, key: bytes) -> None:
     request = (
         f"GET {route} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
-        + "Authorization: Bearer clé\r\n\r\n".encode()
+        + b"Authorization: Bearer "
+        + key
+        + b"\r\n\r\n"
     )
     answer = await asyncio.to_thread(raw_request, endpoint.url, request)
     head, _, body = answer.partition(b"\r\n\r\n")
