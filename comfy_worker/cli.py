@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--retention-s", type=float, default=1800.0, help="keep finished jobs this long")
     serve.add_argument("--quiet", action="store_true", help="do not echo the workers' logs")
     serve.add_argument(
+        "--webhook-allow",
+        default="",
+        help="comma-separated hosts/IPs/CIDRs that webhooks may call although not public "
+        "(e.g. 127.0.0.1 for an app on this machine); by default only public addresses",
+    )
+    serve.add_argument(
         "--local-s3",
         action="store_true",
         help="start an in-memory S3 bucket on loopback (moto) and send the workers' uploads there, "
@@ -225,6 +231,8 @@ def _client(args: argparse.Namespace) -> EndpointClient:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from handler.config import ConfigError, parse_allowlist
+
     from .endpoint.local_s3 import LocalS3Unavailable
     from .endpoint.serve import serve
     from .endpoint.server import EndpointConfig
@@ -243,6 +251,10 @@ def _serve(args: argparse.Namespace) -> int:
             f"--comfyui-path {comfyui_path} has no output/ folder: give the folder ComfyUI runs in"
         )
     env = {"COMFYUI_PATH": comfyui_path}
+    try:
+        webhook_allow = parse_allowlist(args.webhook_allow, "--webhook-allow")
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
     config = EndpointConfig(
         endpoint_id=args.endpoint_id,
         api_key=args.api_key,
@@ -251,6 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
         retention_s=args.retention_s,
         worker_env=env,
         echo_worker_logs=not args.quiet,
+        webhook_allow=webhook_allow,
     )
     try:
         asyncio.run(

@@ -28,6 +28,7 @@ Each class writes its own message, so callers pass facts, not prose. A result er
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -62,6 +63,7 @@ logger = logging.getLogger(__name__)
 MAX_TRACEBACK_FRAMES = 12
 MAX_DETAIL_CHARS = 4000
 REDACTED = "***"
+MIN_EMBEDDED_SECRET = 8  # shorter secrets are redacted only as a whole value
 
 
 class WorkerError(Exception):
@@ -328,11 +330,23 @@ def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> d
 
 
 def redact(value: Any, secrets: Iterable[str | None]) -> Any:
-    """Return ``value`` with every occurrence of every secret replaced, recursively."""
+    """Return ``value`` with every secret in its string values replaced, recursively.
+
+    Only values change, never keys. A secret of at least ``MIN_EMBEDDED_SECRET`` characters is
+    replaced wherever it stands as a whole token (not inside a longer run of letters and digits);
+    a shorter one only when it is the whole value: a Comfy.org key "image" must not turn a
+    ``mime_type`` of "image/png" into "***/png" (issue 14).
+    """
     keys = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
     if not keys:
         return value
-    return _redact(value, keys)
+    long_keys = [key for key in keys if len(key) >= MIN_EMBEDDED_SECRET]
+    pattern = (
+        re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, long_keys)) + r")(?![A-Za-z0-9])")
+        if long_keys
+        else None
+    )
+    return _redact(value, frozenset(keys), pattern)
 
 
 def redact_result(result: dict[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]:
@@ -352,15 +366,15 @@ def redact_result(result: dict[str, Any], secrets: Iterable[str | None]) -> dict
     return {key: rest[key] for key in result}
 
 
-def _redact(value: Any, keys: list[str]) -> Any:
+def _redact(value: Any, exact: frozenset[str], pattern: re.Pattern[str] | None) -> Any:
     if isinstance(value, str):
-        for key in keys:
-            value = value.replace(key, REDACTED)
-        return value
+        if value in exact:
+            return REDACTED
+        return pattern.sub(REDACTED, value) if pattern is not None else value
     if isinstance(value, dict):
-        return {k: _redact(v, keys) for k, v in value.items()}
+        return {k: _redact(v, exact, pattern) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v, keys) for v in value]
+        return [_redact(v, exact, pattern) for v in value]
     return value
 
 

@@ -40,7 +40,7 @@ from .errors import (
     redact_result,
 )
 from .inputs.download import InputDownloads
-from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config
+from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, upload_file_limit
 from .media import SNIFF_BYTES, is_image, sniff_mime
 from .models import check_workflow, read_missing
 from .outputs import FileRef, FolderSnapshot, PromptOutputs, collect_outputs, execution_window, new_files
@@ -50,6 +50,7 @@ from .storage.destination import Destination
 from .storage.plan import plan_delivery, resolve_mode, serialized_size
 from .storage.s3 import S3Delivery, make_client
 from .workflow import class_types, missing_classes, with_renamed_inputs, with_rerun_marker
+from .workflow_limits import check_file_inputs, file_inputs_of
 
 __all__ = ["Worker"]
 
@@ -72,6 +73,7 @@ class Worker:
         self._progress_sender = progress_sender
         self._env_s3_client: Any = None  # boto3 clients are thread-safe and slow to build
         self._is_output_class: dict[str, bool] = {}  # from /object_info, stable for a ComfyUI's life
+        self._file_inputs: dict[str, frozenset[str]] = {}  # inputs /object_info marks as uploads
         self.browser_nodes = browser_nodes(settings.browser_nodes)
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +162,7 @@ class _JobRun:
                 max_input_bytes=self.settings.max_input_bytes,
                 default_timeout_s=self.settings.timeouts.job_s,
                 default_api_key=self.settings.comfy_org_api_key,
+                allowed_input_paths=self.settings.allowed_input_paths,
             ),
         )
         self.secrets.append(request.api_key)
@@ -189,7 +192,10 @@ class _JobRun:
         await self._upload(comfy, request)
         workflow, output_nodes = await self._prepare(comfy, request)
         outcome = await self._track(comfy, request, workflow, output_nodes)
-        return await self._collect(comfy, request, outcome)
+        result = await self._collect(comfy, request, outcome)
+        # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
+        await comfy.delete_history(outcome.prompt_id)
+        return result
 
     async def _upload(self, comfy: ComfyClient, request: JobRequest) -> None:
         started = time.monotonic()
@@ -211,7 +217,7 @@ class _JobRun:
             self.secrets.extend(value for entry in request.remote_inputs for _, value in entry.headers)
             downloads = InputDownloads(
                 settings=self.settings.input_urls,
-                max_file_bytes=self.settings.max_input_bytes,
+                max_file_bytes=upload_file_limit(self.settings.max_input_bytes),
                 workdir=self.workdir,
                 tag=tag,
                 bucket=self.destination,
@@ -232,9 +238,13 @@ class _JobRun:
                 info = await comfy.object_info(class_type)
                 if info:
                     known[class_type] = bool(info.get("output_node"))
+                    self.worker._file_inputs[class_type] = file_inputs_of(info)
         missing = missing_classes(request.workflow, known)
         if missing:  # fail before queueing, naming every missing class at once
             raise NodesMissing(missing)
+        check_file_inputs(
+            request.workflow, self.worker._file_inputs, allowed_paths=self.settings.allowed_input_paths
+        )
         plan = plan_browser_nodes(
             request.workflow, self.worker.browser_nodes, is_output=lambda cls: known.get(cls, False)
         )

@@ -20,6 +20,7 @@ import aiohttp
 
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted
+from ..ws_trace import trace_line
 from . import events as ev
 from .client import ComfyClient
 from .process import comfy_process_dead
@@ -185,7 +186,7 @@ class PromptTracker:
                 continue
             if message.type == aiohttp.WSMsgType.TEXT:
                 if self._options.trace:
-                    logger.debug("ws <- %s", message.data[:500])
+                    logger.debug("ws <- %s", trace_line(message.data))
                 event = ev.parse_text_frame(message.data)
             elif message.type == aiohttp.WSMsgType.BINARY:
                 event = ev.parse_binary_frame(message.data)
