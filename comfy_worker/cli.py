@@ -16,7 +16,9 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--retention-s", type=float, default=1800.0, help="keep finished jobs this long")
     serve.add_argument("--quiet", action="store_true", help="do not echo the workers' logs")
+    serve.add_argument(
+        "--webhook-allow",
+        default="",
+        help="comma-separated hosts/IPs/CIDRs that webhooks may call although not public "
+        "(e.g. 127.0.0.1 for an app on this machine); by default only public addresses",
+    )
     serve.add_argument(
         "--local-s3",
         action="store_true",
@@ -235,6 +243,7 @@ def _serve(args: argparse.Namespace) -> int:
             "the local endpoint (comfy-worker serve) is not installed here; the worker image leaves "
             "it out. Run it from a checkout: pip install -e . && comfy-worker serve"
         ) from None
+    from handler.config import ConfigError, parse_allowlist
 
     logging.basicConfig(
         level=os.environ.get("COMFY_WORKER_LOG_LEVEL", "WARNING").upper(),
@@ -250,6 +259,10 @@ def _serve(args: argparse.Namespace) -> int:
             f"--comfyui-path {comfyui_path} has no output/ folder: give the folder ComfyUI runs in"
         )
     env = {"COMFYUI_PATH": comfyui_path}
+    try:
+        webhook_allow = parse_allowlist(args.webhook_allow, "--webhook-allow")
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
     config = EndpointConfig(
         endpoint_id=args.endpoint_id,
         api_key=args.api_key,
@@ -258,6 +271,7 @@ def _serve(args: argparse.Namespace) -> int:
         retention_s=args.retention_s,
         worker_env=env,
         echo_worker_logs=not args.quiet,
+        webhook_allow=webhook_allow,
     )
     try:
         asyncio.run(
@@ -421,19 +435,34 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
 
 
 class _ProgressBar:
-    """One line, redrawn in place on a terminal; a line per change elsewhere (CI logs)."""
+    """One line, redrawn in place on a terminal; a line per change elsewhere (CI logs).
+
+    Between the worker's updates (a node can run for minutes without one) the line keeps moving:
+    on a terminal a spinner and the time since the last update are redrawn twice a second; in a
+    log, a "still ..." line is added every 30 s.
+    """
 
     WIDTH = 30
+    SPINNER = "|/-\\"
+    TICK_S = 0.5  # terminal redraw between updates
+    QUIET_S = 30.0  # log line between updates
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._tty = stream.isatty()
         self._drawn = False
-        self._started = time.monotonic()
+        self._started = self._changed = time.monotonic()
         self._percent = 0.0
+        self._text = "waiting for the job"
+        self._ticks = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="progress-bar", daemon=True)
+        self._ticker.start()
 
     def finish(self, final: JobStatus) -> None:
         """A completed job ends the bar at 100%; any other end leaves it where it stopped."""
+        self._stop.set()
         if final.ok:
             self._draw(100.0, "done")
         self.close()
@@ -453,22 +482,47 @@ class _ProgressBar:
         self._draw(percent, text)
 
     def _draw(self, percent: float, text: str) -> None:
-        # Never backwards, whatever order the updates arrive in.
-        percent = self._percent = max(self._percent, min(percent, 100.0))
-        filled = int(self.WIDTH * percent / 100)
+        with self._lock:
+            # Never backwards, whatever order the updates arrive in.
+            self._percent = max(self._percent, min(percent, 100.0))
+            self._text, self._changed = text, time.monotonic()
+            self._write(self._line(" ", ""))
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.TICK_S if self._tty else self.QUIET_S):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._ticks += 1
+                quiet = time.monotonic() - self._changed
+                if self._tty:
+                    spinner = self.SPINNER[self._ticks % len(self.SPINNER)]
+                    self._write(self._line(spinner, f" ({quiet:.0f}s since the last update)"))
+                else:
+                    self._write(self._line("~", f" (still; {quiet:.0f}s since the last update)"))
+
+    def _line(self, spinner: str, suffix: str) -> str:
+        filled = int(self.WIDTH * self._percent / 100)
         elapsed = time.monotonic() - self._started
-        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:5.1f}% {elapsed:5.0f}s {text}"
+        bar = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}]"
+        return f"{bar} {self._percent:5.1f}% {elapsed:5.0f}s {spinner} {self._text}{suffix}"
+
+    def _write(self, line: str) -> None:
         if self._tty:
-            self._stream.write("\r" + line.ljust(100)[:100])
+            width = max(40, shutil.get_terminal_size((100, 20)).columns - 1)
+            self._stream.write("\r" + line.ljust(width)[:width])
             self._drawn = True
         else:
             self._stream.write(line + "\n")
         self._stream.flush()
 
     def close(self) -> None:
-        if self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
+        self._stop.set()
+        with self._lock:
+            if self._drawn:
+                self._stream.write("\n")
+                self._stream.flush()
+                self._drawn = False
 
 
 # --- status, cancel, health ----------------------------------------------------------------------

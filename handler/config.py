@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from .destination import Destination, DestinationError, build_destination
 from .inputs.netguard import AllowList
 
-__all__ = ["ComfyTimeouts", "ConfigError", "InputURLSettings", "Settings"]
+__all__ = ["ComfyTimeouts", "ConfigError", "InputURLSettings", "Settings", "parse_allowlist"]
 
 DEFAULT_COMFY_HOST = "127.0.0.1:8188"
 DEFAULT_COMFYUI_PATH = "/comfyui"
@@ -88,6 +89,8 @@ class Settings:
     upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
     result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
     input_urls: InputURLSettings = field(default_factory=InputURLSettings)  # INPUT_URL_*
+    # Absolute folders a workflow's loader inputs may name directly (handler/workflow_limits.py).
+    allowed_input_paths: tuple[str, ...] = ()  # COMFY_ALLOWED_INPUT_PATHS: comma-separated
     # Extra node classes that need a browser (handler/browser_nodes.py adds the known ones).
     browser_nodes: tuple[str, ...] = ()  # BROWSER_NODES: comma-separated class names
     # Set by RunPod on a real worker; without it progress updates have nowhere to go.
@@ -146,6 +149,7 @@ class Settings:
                 env.number("RESULT_MAX_BYTES", DEFAULT_RESULT_MAX_BYTES, minimum=1024, integer=True)
             ),
             input_urls=_input_urls(env),
+            allowed_input_paths=_folders(env.text("COMFY_ALLOWED_INPUT_PATHS", "")),
             progress_enabled=bool(env.text("RUNPOD_WEBHOOK_POST_OUTPUT", "")),
             browser_nodes=_class_names("BROWSER_NODES", env.text("BROWSER_NODES", "")),
         )
@@ -165,6 +169,10 @@ def _input_urls(env: _Env) -> InputURLSettings:
 
 
 def _allowlist(value: str) -> AllowList:
+    return parse_allowlist(value, "INPUT_URL_ALLOWLIST")
+
+
+def parse_allowlist(value: str, name: str) -> AllowList:
     """``host, *.domain, 10.0.0.5, 10.1.0.0/16, fd00::/8`` -> AllowList; raise ConfigError on junk."""
     hosts: set[str] = set()
     networks = []
@@ -179,11 +187,25 @@ def _allowlist(value: str) -> AllowList:
             pass
         if not _HOST_NAME.match(entry.rstrip(".")):
             raise ConfigError(
-                f"INPUT_URL_ALLOWLIST entry {raw.strip()!r} is neither a host name, an IP address nor a "
-                "CIDR; example: INPUT_URL_ALLOWLIST=minio.internal,10.0.0.0/8"
+                f"{name} entry {raw.strip()!r} is neither a host name, an IP address nor a "
+                f"CIDR; example: {name}=minio.internal,10.0.0.0/8"
             )
         hosts.add(entry.rstrip("."))
     return AllowList(hosts=frozenset(hosts), networks=tuple(networks))
+
+
+def _folders(value: str, name: str = "COMFY_ALLOWED_INPUT_PATHS") -> tuple[str, ...]:
+    folders = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        if not part.startswith("/") or ".." in part.split("/"):
+            raise ConfigError(
+                f"{name} entry {part!r} is not an absolute folder without '..'; "
+                f"example: {name}=/workspace/shared-inputs"
+            )
+        folders.append(posixpath.normpath(part))
+    return tuple(folders)
 
 
 def _class_names(name: str, value: str) -> tuple[str, ...]:

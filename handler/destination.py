@@ -113,8 +113,10 @@ def _split_endpoint(url: str, setting: str) -> tuple[str | None, str | None, str
     """Return (endpoint for boto3, bucket named in the URL, region named in the URL)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The value is not echoed: a pasted secret or user:password would land in the job's result.
         raise DestinationError(
-            f"{setting}={url!r} is not an http(s) URL, e.g. https://s3.us-east-1.amazonaws.com"
+            f"{setting} is not an http(s) URL with a host (its value is not shown, as it may hold a "
+            "secret); e.g. https://s3.us-east-1.amazonaws.com"
         )
     host = parts.hostname.lower()
     netloc = parts.netloc.rsplit("@", 1)[-1]

@@ -7,16 +7,18 @@ details; anything else is INTERNAL_ERROR with a generic message, its traceback i
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from .errors import WorkerError
 
-__all__ = ["REDACTED", "error_result", "redact", "redact_result"]
+__all__ = ["MIN_EMBEDDED_SECRET", "REDACTED", "error_result", "redact", "redact_result"]
 
 logger = logging.getLogger(__name__)
 
 REDACTED = "***"
+MIN_EMBEDDED_SECRET = 8  # shorter secrets are redacted only as a whole value
 
 
 def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> dict[str, Any]:
@@ -37,11 +39,23 @@ def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> d
 
 
 def redact(value: Any, secrets: Iterable[str | None]) -> Any:
-    """Return ``value`` with every occurrence of every secret replaced, recursively."""
+    """Return ``value`` with every secret in its string values replaced, recursively.
+
+    Only values change, never keys. A secret of at least ``MIN_EMBEDDED_SECRET`` characters is
+    replaced wherever it stands as a whole token (not inside a longer run of letters and digits);
+    a shorter one only when it is the whole value: a Comfy.org key "image" must not turn a
+    ``mime_type`` of "image/png" into "***/png" (issue 14).
+    """
     keys = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
     if not keys:
         return value
-    return _redact(value, keys)
+    long_keys = [key for key in keys if len(key) >= MIN_EMBEDDED_SECRET]
+    pattern = (
+        re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, long_keys)) + r")(?![A-Za-z0-9])")
+        if long_keys
+        else None
+    )
+    return _redact(value, frozenset(keys), pattern)
 
 
 def redact_result(result: dict[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]:
@@ -61,13 +75,13 @@ def redact_result(result: dict[str, Any], secrets: Iterable[str | None]) -> dict
     return {key: rest[key] for key in result}
 
 
-def _redact(value: Any, keys: list[str]) -> Any:
+def _redact(value: Any, exact: frozenset[str], pattern: re.Pattern[str] | None) -> Any:
     if isinstance(value, str):
-        for key in keys:
-            value = value.replace(key, REDACTED)
-        return value
+        if value in exact:
+            return REDACTED
+        return pattern.sub(REDACTED, value) if pattern is not None else value
     if isinstance(value, dict):
-        return {k: _redact(v, keys) for k, v in value.items()}
+        return {k: _redact(v, exact, pattern) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v, keys) for v in value]
+        return [_redact(v, exact, pattern) for v in value]
     return value

@@ -20,6 +20,7 @@ from .destination import Destination, DestinationError, build_destination
 from .errors import JobInputError
 from .media import SNIFF_BYTES, sniff_mime
 from .values import InputImage, RemoteInput
+from .workflow_limits import MAX_FILE_NAME_BYTES, check_workflow_limits
 
 __all__ = [
     "ConvertOptions",
@@ -30,6 +31,7 @@ __all__ = [
     "parse_job_input",
     "parse_s3_config",
     "resolve_mode",
+    "upload_file_limit",
 ]
 
 OUTPUT_MODES = ("base64", "s3", "auto")
@@ -46,6 +48,7 @@ _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*
 _BASE64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]*={0,2}$")
 URL_SCHEMES = ("http", "https", "s3")
 MAX_URL_CHARS = 8192
+UPLOAD_FORM_BYTES = 4096  # multipart headers around one file in POST /upload/image
 MAX_HEADER_COUNT = 32
 # Headers the fetch itself sets: a job overriding them could confuse the connection pinning.
 _RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te"}
@@ -63,6 +66,7 @@ class JobLimits:
     max_input_bytes: int
     default_timeout_s: float
     default_api_key: str | None = field(default=None, repr=False)
+    allowed_input_paths: tuple[str, ...] = ()  # COMFY_ALLOWED_INPUT_PATHS
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ def parse_job_input(raw: Any, limits: JobLimits) -> JobRequest:
     """Validate ``job["input"]`` (a dict or a JSON string of one); raise JobInputError."""
     data = _as_object(raw)
     workflow = _parse_workflow(data.get("workflow"))
+    check_workflow_limits(workflow, allowed_paths=limits.allowed_input_paths)
     images, remote = _parse_inputs(data.get("images"), data.get("files"), limits.max_input_bytes)
     return JobRequest(
         workflow=workflow,
@@ -150,28 +155,13 @@ def resolve_mode(requested: str | None, *, has_destination: bool) -> str:
     return requested
 
 
-def _loads_json(text: str, where: str) -> Any:
-    """Parse a JSON string sent inside the job, naming `where` when it is not usable JSON."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        reason = f"{exc.msg} at {exc.pos}"
-    except ValueError as exc:
-        # Python refuses integers longer than sys.get_int_max_str_digits() (4300 digits) with a plain
-        # ValueError, which has no .msg/.pos.
-        reason = str(exc).split(";")[0]
-    except RecursionError:
-        reason = "nested too deeply"
-    raise JobInputError(f"{where} is a string but not valid JSON ({reason})")
-
-
 def _as_object(raw: Any) -> Mapping[str, Any]:
     if raw is None:
         raise JobInputError(
             'the job has no input; send {"input": {"workflow": {...}}} with your API-format workflow'
         )
     if isinstance(raw, str):
-        raw = _loads_json(raw, "the job input")
+        raw = _loads(raw, "the job input")
     if not isinstance(raw, Mapping):
         raise JobInputError(
             f"the job input must be a JSON object with a 'workflow' key, got {_kind(raw)}; "
@@ -180,11 +170,22 @@ def _as_object(raw: Any) -> Mapping[str, Any]:
     return raw
 
 
+def _loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobInputError(f"{what} is a string but not valid JSON ({exc.msg} at {exc.pos})") from None
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        raise JobInputError(f"{what} is a string but not usable JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise JobInputError(f"{what} is a string of JSON nested too deeply to read; flatten it") from None
+
+
 def _parse_workflow(value: Any) -> dict[str, dict[str, Any]]:
     if value is None:
         raise JobInputError(f"input.workflow is missing: {_API_FORMAT_HINT}")
     if isinstance(value, str):
-        value = _loads_json(value, "input.workflow")
+        value = _loads(value, "input.workflow")
     if not isinstance(value, Mapping):
         raise JobInputError(
             f"input.workflow must be a JSON object of nodes, got {_kind(value)}; {_API_FORMAT_HINT}"
@@ -254,6 +255,14 @@ def _parse_inputs(
                 raise JobInputError(f"{where}.headers only applies to an entry with a 'url'")
             data = _decode_base64(entry.get(payload_key), f"{where}.{payload_key}", name)
             total += len(data)
+            # ComfyUI's limit (--max-upload-size) counts the whole upload form, not just the file.
+            if len(data) > upload_file_limit(max_total_bytes):
+                raise JobInputError(
+                    f"{where} ({name!r}) is {len(data)} bytes; one upload to ComfyUI must stay within "
+                    f"{upload_file_limit(max_total_bytes)} bytes (COMFY_MAX_INPUT_BYTES less "
+                    f"{UPLOAD_FORM_BYTES} for the upload form); send a smaller file, or raise both "
+                    "COMFY_MAX_INPUT_BYTES and ComfyUI's limit (COMFY_ARGS=--max-upload-size <MB>)"
+                )
             if total > max_total_bytes:
                 raise JobInputError(
                     f"{where} ({name!r}) brings the decoded inputs to {total} bytes, over the "
@@ -262,6 +271,17 @@ def _parse_inputs(
                 )
             decoded.append(InputImage(name=name, data=data, mime_type=sniff_mime(data[:SNIFF_BYTES], name)))
     return tuple(decoded), tuple(remote)
+
+
+def upload_file_limit(max_input_bytes: int) -> int:
+    """The largest single file ComfyUI's upload accepts when its limit is ``max_input_bytes``.
+
+    ComfyUI's --max-upload-size counts the whole multipart form, so a file just under the limit
+    is answered 413. Tiny limits (tests) are left as they are.
+    """
+    if max_input_bytes <= 4 * UPLOAD_FORM_BYTES:
+        return max_input_bytes
+    return max_input_bytes - UPLOAD_FORM_BYTES
 
 
 def _parse_remote(entry: Mapping[str, Any], where: str, name: str, kind: str) -> RemoteInput:
@@ -329,6 +349,17 @@ def _parse_name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise JobInputError(f'{where}.name must be a non-empty file name such as "photo.png"')
     name = value.strip()
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in name):
+        raise JobInputError(
+            f"{where}.name {value[:80]!r} contains a control character (a newline?); use a plain file "
+            'name such as "photo.png"'
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_FILE_NAME_BYTES:
+        raise JobInputError(
+            f"{where}.name is {size} bytes long; at most {MAX_FILE_NAME_BYTES} bytes (UTF-8), since file "
+            "systems stop at 255 and the worker adds a 9-character job tag: shorten it"
+        )
     if "/" in name or "\\" in name or name in (".", "..") or ".." in name or "\x00" in name:
         raise JobInputError(
             f"{where}.name {value!r} is not a plain file name: no '/', '\\' or '..'; "

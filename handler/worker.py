@@ -44,7 +44,7 @@ from .errors import (
     OutputTooLarge,
 )
 from .inputs.staging import stage_inputs
-from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode
+from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
 from .media import SNIFF_BYTES, sniff_mime
 from .models import check_workflow, read_missing
 from .outputs import FileRef, PromptOutputs, WrittenFiles, collect_outputs, files_written
@@ -57,6 +57,7 @@ from .storage.s3 import S3Clients, S3Delivery
 from .validation_errors import describe_validation_errors
 from .values import FolderSnapshot
 from .workflow import missing_classes, with_renamed_inputs, with_rerun_marker
+from .workflow_limits import check_file_inputs
 
 __all__ = ["Worker"]
 
@@ -211,7 +212,10 @@ class _JobRun:
         prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
         tracked = await self._track(comfy, valid.request, prepared, workdir)
         collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
-        return await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
+        await comfy.delete_history(tracked.outcome.prompt_id)
+        return result
 
     # -- validate ---------------------------------------------------------------------------------
 
@@ -223,6 +227,7 @@ class _JobRun:
                 max_input_bytes=self.settings.max_input_bytes,
                 default_timeout_s=self.settings.timeouts.job_s,
                 default_api_key=self.settings.comfy_org_api_key,
+                allowed_input_paths=self.settings.allowed_input_paths,
             ),
         )
         self.secrets.append(request.api_key)
@@ -264,6 +269,9 @@ class _JobRun:
         missing = missing_classes(request.workflow, known)
         if missing:  # fail before queueing, naming every missing class at once
             raise NodesMissing(missing)
+        check_file_inputs(
+            request.workflow, self.node_classes.file_inputs, allowed_paths=self.settings.allowed_input_paths
+        )
         plan = plan_browser_nodes(
             request.workflow, self.browser_nodes, is_output=lambda cls: known.get(cls, False)
         )
@@ -284,7 +292,7 @@ class _JobRun:
             comfy,
             request,
             url_settings=self.settings.input_urls,
-            max_file_bytes=self.settings.max_input_bytes,
+            max_file_bytes=upload_file_limit(self.settings.max_input_bytes),
             workdir=workdir,
             bucket=destination,
             on_stored=self.cleanup.add_input,

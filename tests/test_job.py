@@ -125,10 +125,13 @@ def test_bad_input_names_the_problem(raw: Any, expected: str) -> None:
         # Python refuses to convert integers over 4300 digits with a plain ValueError (no .msg/.pos).
         (
             '{"workflow": ' + "1" * 5000 + "}",
-            "the job input is a string but not valid JSON (Exceeds the limit",
+            "the job input is a string but not usable JSON: Exceeds the limit",
         ),
-        ({"workflow": '{"1": ' + "7" * 5000 + "}"}, "input.workflow is a string but not valid JSON (Exceeds"),
-        ({"workflow": "[" * 100_000}, "input.workflow is a string but not valid JSON (nested too deeply)"),
+        (
+            {"workflow": '{"1": ' + "7" * 5000 + "}"},
+            "input.workflow is a string but not usable JSON: Exceeds",
+        ),
+        ({"workflow": "[" * 100_000}, "input.workflow is a string of JSON nested too deeply to read"),
         ("{", "the job input is a string but not valid JSON (Expecting property name"),
     ],
 )
@@ -146,11 +149,23 @@ def test_ui_format_export_gets_the_api_format_hint() -> None:
 
 
 def test_decoded_size_over_limit_names_the_setting() -> None:
-    big = b64(b"x" * 6000)
-    message = rejected(
-        {"workflow": WORKFLOW, "images": [{"name": "a.bin", "image": big}, {"name": "b.bin", "image": big}]}
-    )
-    assert "input.images[1]" in message and "COMFY_MAX_INPUT_BYTES" in message and "12000 bytes" in message
+    big = b64(b"x" * 4000)
+    images = [{"name": f"{n}.bin", "image": big} for n in "abc"]
+    message = rejected({"workflow": WORKFLOW, "images": images})
+    assert "input.images[2]" in message and "COMFY_MAX_INPUT_BYTES" in message and "12000 bytes" in message
+
+
+def test_one_file_too_big_for_comfyui_upload_form_names_both_limits() -> None:
+    # ComfyUI's --max-upload-size counts the multipart form, so a file just under the limit gets 413.
+    limits = JobLimits(max_input_bytes=100_000, default_timeout_s=600.0)
+    image = {"name": "a.bin", "image": b64(b"x" * 99_000)}
+    with pytest.raises(JobInputError) as caught:
+        parse_job_input({"workflow": WORKFLOW, "images": [image]}, limits)
+    message = caught.value.message
+    assert "input.images[0]" in message and "COMFY_MAX_INPUT_BYTES" in message
+    assert "within 95904 bytes" in message and "--max-upload-size" in message
+    image = {"name": "a.bin", "image": b64(b"x" * 95_904)}
+    assert len(parse_job_input({"workflow": WORKFLOW, "images": [image]}, limits).images[0].data) == 95_904
 
 
 def test_error_result_shape() -> None:

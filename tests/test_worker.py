@@ -75,7 +75,8 @@ async def test_saves_image_returns_base64_and_cleans_up(worker: Worker, comfy: C
         "collect_ms",
         "total_ms",
     }
-    assert result["prompt_id"] in comfy.history()
+    assert result["prompt_id"] not in comfy.history()  # collected, then deleted from ComfyUI's history
+    assert any(r.path == "/history" and r.method == "POST" for r in comfy.requests)
     assert "errors" not in result
     assert files_under(comfy.root / "output") == []  # the collected file is gone from the warm worker
 

@@ -212,7 +212,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
  * `PYTHON` as test-all.sh documents it: a path relative to the app folder (`../.venv/bin/python`),
  * an absolute path, or a bare command name looked up on PATH; the repo's venv by default.
  */
-function resolvePython(value: string | undefined, appDir: string, repoRoot: string): string {
+export function resolvePython(value: string | undefined, appDir: string, repoRoot: string): string {
   if (value === undefined || value === "") return path.join(repoRoot, ".venv", "bin", "python");
   return value.includes("/") ? path.resolve(appDir, value) : value;
 }

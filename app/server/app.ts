@@ -5,6 +5,7 @@
  *   /api/workflows         the workflow picker's list; /api/workflows/<path> one file (workflows.ts);
  *                          PUT /api/workflows/<name>.inputs.json saves a workflow's exposed inputs
  *   /api/config            what the page may know about the endpoint: its id and URL, never the key
+ *   /api/models            model file names by folder, from the image's manifest.toml (models.ts)
  *   everything else (GET)  the built front end (static.ts)
  */
 
@@ -12,6 +13,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { type AppConfig, isLoopback } from "./config.js";
 import { allowedHostNames, refuse, refuseNonJson } from "./guard.js";
 import { BodyTooLarge, readBody, sendJson } from "./http.js";
+import { readModelLists } from "./models.js";
 import { proxyRunPod } from "./proxy.js";
 import { serveStatic } from "./static.js";
 import {
@@ -119,6 +121,10 @@ async function handle(
       // Whether the server adds a bucket and which output mode it sends by default; never the bucket's keys.
       storage: { bucket: config.storage.s3Config !== null, output: config.storage.output },
     });
+    return;
+  }
+  if (url.pathname === "/api/models") {
+    sendJson(response, 200, await readModelLists(config.modelsManifest));
     return;
   }
   if (url.pathname === "/api/workflows") {

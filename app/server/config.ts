@@ -16,6 +16,7 @@
  * | APP_S3_CONFIG_FILE         | none                       | JSON s3Config added to every job (the page never sees it) |
  * | APP_OUTPUT                 | none                       | base64, s3 or auto: the output mode when the page sends none |
  * | APP_STORAGE_ORIGINS        | none                       | more origins the page may load outputs from (http ones; https is allowed) |
+ * | APP_MODELS_MANIFEST        | <repo>/manifest.toml       | the image's manifest: its [[models]] are the form's model-name choices ("" for none) |
  */
 
 import { readFileSync } from "node:fs";
@@ -34,6 +35,8 @@ export interface AppConfig {
   staticDir: string;
   maxBodyBytes: number;
   storage: StorageConfig;
+  /** The manifest.toml whose [[models]] the page offers as model names; null for none. */
+  modelsManifest: string | null;
 }
 
 /** RunPod's per-request bucket settings, as the worker reads them. */
@@ -96,6 +99,10 @@ export function loadConfig(env: Record<string, string | undefined>, appDir: stri
     staticDir: path.resolve(appDir, env.APP_STATIC_DIR ?? "dist/web"),
     maxBodyBytes: maxBodyMb * 1024 * 1024,
     storage,
+    modelsManifest:
+      env.APP_MODELS_MANIFEST === ""
+        ? null
+        : path.resolve(appDir, env.APP_MODELS_MANIFEST ?? "../manifest.toml"),
   };
 }
 

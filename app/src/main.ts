@@ -19,6 +19,7 @@ import {
   saveExposed,
 } from "./ui/app-server.js";
 import { downscaleAttachment, sideScale } from "./ui/downscale.js";
+import { mountModelLists } from "./ui/model-lists.js";
 import { exposedEditor } from "./ui/exposed-editor.js";
 import {
   type ExposedInputs,
@@ -342,6 +343,7 @@ async function start(): Promise<void> {
     info = answer;
     if (answer !== null) optionsView.setServerDefault(answer.storage.output, answer.storage.bucket);
   });
+  void mountModelLists(byId("model-lists"));
   const health = watchHealth(byId("health"), api);
   let lastStatuses = "";
   store.subscribe(() => {

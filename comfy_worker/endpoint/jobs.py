@@ -6,6 +6,10 @@
 
 `delayTime` is the time in the queue and `executionTime` the time on a worker, in ms, as in
 RunPod's /status. Finished jobs are kept for `retention_s`, then forgotten (404).
+
+A job's input (up to 20 MB of base64 each) is dropped as soon as it cannot be needed again: when
+the job completes, and for jobs that may still be retried once the inputs kept for retries pass
+`retry_input_bytes` (oldest dropped first; /retry then says the input is gone).
 """
 
 from __future__ import annotations
@@ -47,6 +51,17 @@ class Job:
     stream: list[Any] = field(default_factory=list)
     retries: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    input_bytes: int = 0  # size of the request body; 0 once the input was dropped
+
+    @property
+    def has_input(self) -> bool:
+        return "input" in self.request
+
+    def drop_input(self) -> int:
+        """Forget the input (the worker has it or it cannot run again); return the bytes freed."""
+        freed, self.input_bytes = self.input_bytes, 0
+        self.request = {key: value for key, value in self.request.items() if key != "input"}
+        return freed
 
     @property
     def webhook(self) -> str | None:
@@ -82,8 +97,15 @@ class Job:
 class JobStore:
     """Every job of the endpoint, the queue, and the counters /health reports."""
 
-    def __init__(self, *, retention_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        retention_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        retry_input_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
         self.retention_s = retention_s
+        self.retry_input_bytes = retry_input_bytes
         self.clock = clock
         self.jobs: dict[str, Job] = {}
         self.queue: deque[str] = deque()
@@ -91,9 +113,11 @@ class JobStore:
         self.changed = asyncio.Event()  # set whenever a job enters the queue
         self._ids = itertools.count(1)
 
-    def submit(self, request: dict[str, Any], policy: Policy) -> Job:
+    def submit(self, request: dict[str, Any], policy: Policy, *, size_bytes: int = 0) -> Job:
         job_id = f"{uuid.uuid4()}-{next(self._ids)}"
-        job = Job(id=job_id, request=request, policy=policy, submitted_at=self.clock())
+        job = Job(
+            id=job_id, request=request, policy=policy, submitted_at=self.clock(), input_bytes=size_bytes
+        )
         self.jobs[job_id] = job
         self.queue.append(job_id)
         self.changed.set()
@@ -132,6 +156,7 @@ class JobStore:
         else:
             job.status, job.output = "COMPLETED", output
             self.counters["completed"] += 1
+            job.drop_input()  # a completed job cannot be retried: its input is dead weight
         self._end(job)
         return True
 
@@ -158,7 +183,7 @@ class JobStore:
         self.changed.set()
 
     def retry(self, job: Job) -> bool:
-        if job.status not in ("FAILED", "TIMED_OUT", "CANCELLED"):
+        if job.status not in ("FAILED", "TIMED_OUT", "CANCELLED") or not job.has_input:
             return False
         job.status, job.error, job.output = "IN_QUEUE", None, None
         job.started_at = job.finished_at = None
@@ -216,3 +241,17 @@ class JobStore:
     def _end(self, job: Job) -> None:
         job.finished_at = self.clock()
         job.done.set()
+        self._trim_retry_inputs()
+
+    def _trim_retry_inputs(self) -> None:
+        """Keep the inputs of retryable jobs under ``retry_input_bytes``, newest first."""
+        ended = sorted(
+            (j for j in self.jobs.values() if j.status in FINAL and j.input_bytes),
+            key=lambda j: j.finished_at or 0.0,
+            reverse=True,
+        )
+        kept = 0
+        for job in ended:
+            kept += job.input_bytes
+            if kept > self.retry_input_bytes:
+                job.drop_input()

@@ -13,7 +13,7 @@ from aiohttp import web
 from .local_s3 import LocalS3, start_local_s3
 from .server import EndpointConfig, LocalEndpoint
 
-__all__ = ["serve"]
+__all__ = ["app_runner", "serve"]
 
 
 async def serve(
@@ -38,6 +38,24 @@ async def serve(
             local_s3.stop()
 
 
+def app_runner(app: web.Application, config: EndpointConfig) -> web.AppRunner:
+    """The endpoint's runner: slow or silent clients are closed after ``client_idle_s``.
+
+    handler_cancellation: a long-poll whose worker died stops waiting, so it cannot take a job.
+    """
+    # keepalive_timeout also closes a connection that never completes its request headers
+    # (aiohttp's default waits an hour).
+    return web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        handler_cancellation=True,
+        keepalive_timeout=config.client_idle_s,
+        # After an answer to an unfinished body, wait this long for the rest, not 10 s.
+        lingering_time=config.client_idle_s,
+    )
+
+
 async def _serve(
     config: EndpointConfig, *, host: str, port: int, ready_timeout_s: float, local_s3: LocalS3 | None
 ) -> None:
@@ -51,8 +69,7 @@ async def _serve(
     endpoint = LocalEndpoint(config)
     app = endpoint.app()
     app["internal_url"] = f"http://{worker_host}:{actual_port}"
-    # handler_cancellation: a long-poll whose worker died stops waiting, so it cannot take a job.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True)
+    runner = app_runner(app, config)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

@@ -13,16 +13,19 @@ import contextlib
 import hmac
 import json
 import logging
+import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from handler.inputs.netguard import AllowList
+
 from .jobs import FINAL, Job, JobStore, Policy
+from .webhooks import WebhookSender, webhook_problem
 from .workers import WorkerPool, WorkerProcess
 
 __all__ = ["EndpointConfig", "LocalEndpoint"]
@@ -33,7 +36,8 @@ TAKE_HOLD_S = 5.0  # job-take long-poll: answer 204 after this long without work
 STOP_HOLD_S = 10.0
 RUNSYNC_DEFAULT_WAIT_MS = 90_000  # RunPod's /runsync waits about this long
 RUNSYNC_MAX_WAIT_MS = 300_000
-WEBHOOK_ATTEMPTS = 3
+# RunPod's policy bounds, in ms: executionTimeout 5 s..7 days, ttl 10 s..7 days. Tests go lower.
+MAX_POLICY_MS = 7 * 24 * 3600 * 1000
 # RunPod's request size limits (docs: "Endpoint operations"): bigger bodies are refused with 413.
 MB = 1024 * 1024
 REQUEST_LIMITS = {"run": 10 * MB, "runsync": 20 * MB}
@@ -48,6 +52,11 @@ class EndpointConfig:
     retention_s: float = 1800.0  # RunPod keeps /run results 30 min
     worker_env: Mapping[str, str] | None = None
     echo_worker_logs: bool = True
+    webhook_allow: AllowList = field(
+        default_factory=AllowList
+    )  # --webhook-allow: non-public webhook hosts allowed
+    client_idle_s: float = 30.0  # a connection that sends no complete request this long is closed
+    body_read_s: float = 120.0  # a request body must arrive within this
 
 
 class LocalEndpoint:
@@ -57,7 +66,7 @@ class LocalEndpoint:
         self.token = secrets.token_urlsafe(24)  # what workers authenticate with (RUNPOD_AI_API_KEY)
         self.pool: WorkerPool | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._http: aiohttp.ClientSession | None = None
+        self.webhooks = WebhookSender(config.webhook_allow)
         self.closing = False
 
     async def close_workers(self) -> None:
@@ -91,7 +100,7 @@ class LocalEndpoint:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def _start(self, app: web.Application) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        await self.webhooks.start()
         self._spawn(self._watch_deadlines())
         internal_url = app["internal_url"]
         self.pool = WorkerPool(
@@ -111,8 +120,7 @@ class LocalEndpoint:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
+        await self.webhooks.close()
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -123,6 +131,22 @@ class LocalEndpoint:
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every answer is JSON, whatever went wrong: RunPod's clients parse the body."""
+        try:
+            return await self._checked(request, handler)
+        except web.HTTPException as exc:
+            if exc.content_type == "application/json" or exc.status < 400:
+                raise
+            return web.json_response({"error": f"{exc.status} {exc.reason}"}, status=exc.status)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            logger.exception("unexpected error answering %s %s", request.method, request.path)
+            return web.json_response(
+                {"error": "the local endpoint hit an unexpected error; see its log"}, status=500
+            )
+
+    async def _checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v2/"):
             if not self._authorized(request.headers.get("Authorization", ""), self.config.api_key):
                 return web.json_response({"error": "Unauthorized: wrong or missing API key"}, status=401)
@@ -137,14 +161,19 @@ class LocalEndpoint:
         if key is None:
             return True
         given = header.removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given.encode(), key.encode())
+        try:
+            return hmac.compare_digest(given.encode("ascii"), key.encode("utf-8"))
+        except UnicodeError:  # a non-ASCII header can never be the key; it is just wrong
+            return False
 
     async def run(self, request: web.Request) -> web.Response:
-        job = self.store.submit(*await self._parse_request(request, "run"))
+        body, policy, size = await self._parse_request(request, "run")
+        job = self.store.submit(body, policy, size_bytes=size)
         return web.json_response({"id": job.id, "status": job.status})
 
     async def runsync(self, request: web.Request) -> web.Response:
-        job = self.store.submit(*await self._parse_request(request, "runsync"))
+        body, policy, size = await self._parse_request(request, "runsync")
+        job = self.store.submit(body, policy, size_bytes=size)
         wait_ms = _int_param(request, "wait", RUNSYNC_DEFAULT_WAIT_MS, maximum=RUNSYNC_MAX_WAIT_MS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(job.done.wait(), wait_ms / 1000)
@@ -177,6 +206,12 @@ class LocalEndpoint:
 
     async def retry(self, request: web.Request) -> web.Response:
         job = self._job(request)
+        if job.status in ("FAILED", "TIMED_OUT", "CANCELLED") and not job.has_input:
+            raise _json_error(
+                400,
+                f"job {job.id} can no longer be retried: its input was dropped to keep the endpoint's "
+                "memory bounded (older failed jobs' inputs go first); submit it again with /run",
+            )
         if not self.store.retry(job):
             raise _json_error(
                 400, f"job {job.id} is {job.status}; only FAILED, TIMED_OUT or CANCELLED jobs can be retried"
@@ -190,25 +225,36 @@ class LocalEndpoint:
         workers = self.pool.counts() if self.pool else {}
         return web.json_response({"jobs": self.store.counts(), "workers": workers})
 
-    async def _parse_request(self, request: web.Request, route: str) -> tuple[dict[str, Any], Policy]:
+    async def _parse_request(self, request: web.Request, route: str) -> tuple[dict[str, Any], Policy, int]:
         limit = REQUEST_LIMITS[route]
         if request.content_length is not None and request.content_length > limit:
             raise _too_large(route, request.content_length, limit)
-        raw = await request.read()
+        try:
+            async with asyncio.timeout(self.config.body_read_s):
+                raw = await request.read()
+        except TimeoutError:
+            raise _json_error(
+                408, f"the request body did not arrive within {self.config.body_read_s:g} s"
+            ) from None
         if len(raw) > limit:
             raise _too_large(route, len(raw), limit)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise _json_error(400, "the request body is not JSON") from None
+        body = _json_body(raw)
         if not isinstance(body, dict) or "input" not in body:
             raise _json_error(400, 'the request body must be an object with an "input" field')
+        if "webhook" in body:
+            problem = webhook_problem(body["webhook"], self.config.webhook_allow)
+            if problem is not None:
+                raise _json_error(400, problem)
         policy = body.get("policy") or {}
         if not isinstance(policy, dict):
             raise _json_error(400, "policy must be an object")
-        return body, Policy(
-            execution_timeout_s=_ms_to_s(policy.get("executionTimeout"), "policy.executionTimeout"),
-            ttl_s=_ms_to_s(policy.get("ttl"), "policy.ttl"),
+        return (
+            body,
+            Policy(
+                execution_timeout_s=_ms_to_s(policy.get("executionTimeout"), "policy.executionTimeout"),
+                ttl_s=_ms_to_s(policy.get("ttl"), "policy.ttl"),
+            ),
+            len(raw),
         )
 
     def _job(self, request: web.Request) -> Job:
@@ -266,7 +312,9 @@ class LocalEndpoint:
 
     async def job_done(self, request: web.Request) -> web.Response:
         worker = self._worker(request)
-        body = json.loads(await request.read())  # the SDK sends JSON as form-urlencoded
+        body = _json_body(await request.read())  # the SDK sends JSON as form-urlencoded
+        if not isinstance(body, dict):
+            raise _json_error(400, "job-done needs a JSON object")
         job = self.store.get(request.query.get("id", ""))
         if job is None or job.worker_id != worker.id:
             return web.json_response({"ignored": True})
@@ -318,18 +366,8 @@ class LocalEndpoint:
 
     async def _webhook(self, job: Job) -> None:
         url = job.webhook
-        if url is None or self._http is None:
-            return
-        body = job.status_body(self.store.clock())
-        for attempt in range(WEBHOOK_ATTEMPTS):
-            try:
-                async with self._http.post(url, json=body) as response:
-                    if response.status < 400:
-                        return
-                    logger.warning("webhook %s answered %s", url, response.status)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                logger.warning("webhook %s failed: %s", url, type(exc).__name__)
-            await asyncio.sleep(0.5 * 2**attempt)
+        if url is not None:
+            await self.webhooks.deliver(url, job.status_body(self.store.clock()))
 
 
 def _too_large(route: str, size: int, limit: int) -> web.HTTPException:
@@ -344,7 +382,12 @@ def _too_large(route: str, size: int, limit: int) -> web.HTTPException:
 
 
 def _json_error(status: int, message: str) -> web.HTTPException:
-    kinds = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 404: web.HTTPNotFound}
+    kinds = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        404: web.HTTPNotFound,
+        408: web.HTTPRequestTimeout,
+    }
     return kinds[status](text=json.dumps({"error": message}), content_type="application/json")
 
 
@@ -358,9 +401,31 @@ def _int_param(request: web.Request, name: str, default: int, *, maximum: int) -
         raise _json_error(400, f"?{name}= must be a whole number of milliseconds") from None
 
 
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise _json_error(400, "the request body is JSON nested too deeply; flatten it") from None
+    except ValueError as exc:  # not JSON, NaN/Infinity, an integer of over 4300 digits
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:120]
+        raise _json_error(400, f"the request body is not valid JSON ({detail})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _ms_to_s(value: Any, name: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise _json_error(400, f"{name} must be a positive number of milliseconds")
+    # Compare before converting: a 400-digit integer does not fit a float.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= MAX_POLICY_MS
+        or not math.isfinite(value)
+    ):
+        raise _json_error(
+            400, f"{name} must be a number of milliseconds between 1 and {MAX_POLICY_MS} (7 days)"
+        )
     return float(value) / 1000.0

@@ -22,6 +22,7 @@ from ..errors import (
     ComfyBadReply,
     ComfyHTTPError,
     ComfyNoAnswer,
+    ComfyUnavailable,
     ComfyUnreachable,
     FetchFailed,
     UploadRefused,
@@ -206,6 +207,21 @@ class ComfyClient:
         with self._mapped("removing the prompt from the queue"):
             async with self.session.post(f"{self.base_url}/queue", json={"delete": [prompt_id]}) as r:
                 r.raise_for_status()
+
+    async def delete_history(self, prompt_id: str) -> bool:
+        """POST /history {delete}: drop the prompt's entry (its outputs list, its whole workflow).
+
+        Best effort, called once the outputs are collected: a failure is logged and returns False,
+        since failing a job whose results are in hand would lose them.
+        """
+        try:
+            with self._mapped("removing the prompt from ComfyUI's history"):
+                async with self.session.post(f"{self.base_url}/history", json={"delete": [prompt_id]}) as r:
+                    r.raise_for_status()
+        except ComfyUnavailable as exc:
+            logger.warning("prompt %s stays in ComfyUI's history: %s", prompt_id, exc.message)
+            return False
+        return True
 
     async def answer_browser(self, route: str, body: dict[str, Any]) -> None:
         """POST a custom node's browser route (GaussianViewer's /geompack/render_error)."""

@@ -19,6 +19,7 @@ from typing import Any
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
 from ..values import RunProgress
+from ..ws_trace import trace_line
 from . import events as ev
 from .client import ComfyClient, ComfySocket
 from .process import comfy_process_dead
@@ -164,7 +165,7 @@ class PromptTracker:
                 continue
             if frame.kind == "text":
                 if self._options.trace:
-                    logger.debug("ws <- %s", frame.text[:500])
+                    logger.debug("ws <- %s", trace_line(frame.text))
                 event = ev.parse_text_frame(frame.text)
             elif frame.kind == "binary":
                 event = ev.parse_binary_frame(frame.data)

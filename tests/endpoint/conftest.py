@@ -73,6 +73,9 @@ class Endpoint:
                 KEY,
                 "--retention-s",
                 "600",
+                # The tests' webhook receivers listen on loopback, which the webhook guard refuses.
+                "--webhook-allow",
+                "127.0.0.1",
                 *extra_args,
             ],
             env=env,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -218,7 +220,7 @@ def test_run_converts_a_splat_and_prints_the_notes(endpoint: Endpoint, tmp_path:
 
 
 def test_serve_where_the_endpoint_is_left_out_says_so(tmp_path: Path) -> None:
-    # The worker image ships comfy_worker without endpoint/ (.dockerignore); copy it the same way.
+    # The worker image ships handler/ and comfy_worker/ without endpoint/ (.dockerignore); copy them so.
     import shutil
 
     shutil.copytree(
@@ -226,6 +228,7 @@ def test_serve_where_the_endpoint_is_left_out_says_so(tmp_path: Path) -> None:
         tmp_path / "comfy_worker",
         ignore=shutil.ignore_patterns("endpoint", "__pycache__"),
     )
+    shutil.copytree(REPO / "handler", tmp_path / "handler", ignore=shutil.ignore_patterns("__pycache__"))
     # As in the image: no editable install that would find the checkout's endpoint/ instead.
     code = (
         "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
@@ -252,3 +255,53 @@ def test_the_app_servers_name_for_the_base_url_works_too(endpoint: Endpoint) -> 
     done = cli("health", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["workers"]["ready"] == 2
+
+
+def test_the_bar_keeps_moving_while_a_node_runs_without_updates(
+    endpoint: Endpoint, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    # Two sampler steps of 3 s each: the worker has nothing new to say for seconds at a time.
+    comfy.behaviour.step_delay_s = 3.0
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(wf.sampler(steps=2, seed=5)))
+    primary, secondary = pty.openpty()  # a terminal, where the bar redraws in place
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}, **local(endpoint)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "comfy_worker", "run", str(workflow), "--out", str(tmp_path / "o")],
+        cwd=REPO,
+        env={**env, "COLUMNS": "160"},
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the CLI closed the terminal: it has exited
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(5)
+        os.close(primary)
+    seen = b"".join(chunks)
+    assert code == 0, seen.decode(errors="replace")
+    frames = [f.strip() for f in seen.decode(errors="replace").replace("\n", "\r").split("\r") if f.strip()]
+    # Frames drawn between updates: same step text, a turning spinner, the quiet time counting up.
+    quiet = [f for f in frames if "since the last update" in f and "step 1/2" in f]
+    assert len(quiet) >= 3, frames
+    assert len({f.split()[3] for f in quiet}) >= 2, quiet  # the spinner after "42.0%  7s"
+    counted = {int(f.rsplit("(", 1)[1].split("s", 1)[0]) for f in quiet}
+    assert max(counted) >= 2, quiet
+    assert any("100.0%" in f and "done" in f for f in frames), frames[-3:]

@@ -105,3 +105,28 @@ async def test_requeue_puts_a_lost_job_first(store: JobStore) -> None:
     store.requeue(lost)
     assert lost.status == "IN_QUEUE" and lost.worker_id is None
     assert store.take("w2") is lost and store.take("w3") is later
+
+
+async def test_completed_job_drops_its_input(store: JobStore) -> None:
+    # Issue 14: ten 60 MB jobs kept 810 MB for the 30-minute retention.
+    job = store.submit({"input": {"images": ["x" * 1000]}, "webhook": "http://h/"}, Policy(), size_bytes=1000)
+    store.take("w")
+    assert job.for_worker()["input"] == {"images": ["x" * 1000]}  # the worker still gets it
+    store.finish(job, {"output": {"images": []}})
+    assert "input" not in job.request and job.request["webhook"] == "http://h/"
+    assert job.status_body(0.0)["status"] == "COMPLETED"
+
+
+async def test_retryable_inputs_are_kept_within_a_budget_newest_first(clock: Clock) -> None:
+    store = JobStore(retention_s=600, clock=clock, retry_input_bytes=2500)
+    jobs = []
+    for index in range(3):
+        job = store.submit({"input": {"n": index}}, Policy(), size_bytes=1000)
+        store.take("w")
+        clock.now += 1
+        store.finish(job, {"error": "EXECUTION_FAILED: x"})
+        jobs.append(job)
+    assert [job.has_input for job in jobs] == [False, True, True]
+    assert not store.retry(jobs[0])  # its input is gone: the endpoint says so (server.retry)
+    assert store.retry(jobs[2]) and store.take("w") is jobs[2]
+    assert jobs[2].for_worker()["input"] == {"n": 2}

@@ -73,7 +73,7 @@ def test_object_key_layout() -> None:
                 "BUCKET_ACCESS_KEY_ID": "a",
                 "BUCKET_SECRET_ACCESS_KEY": "b",
             },
-            "BUCKET_ENDPOINT_URL='ftp://x/b' is not an http(s) URL",
+            "BUCKET_ENDPOINT_URL is not an http(s) URL",
         ),
         ({"BUCKET_ACCESS_KEY_ID": "a", "BUCKET_SECRET_ACCESS_KEY": "b"}, "no bucket is"),
         (

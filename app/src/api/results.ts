@@ -106,6 +106,9 @@ export function parseWorkerResult(output: unknown): WorkerResult {
   if (Array.isArray(output.errors)) {
     for (const item of output.errors) errors.push(typeof item === "string" ? item : JSON.stringify(item));
   }
+  const notes = Array.isArray(output.notes)
+    ? output.notes.map((item) => (typeof item === "string" ? item : JSON.stringify(item)))
+    : [];
   const timings: Record<string, number> = {};
   if (isObject(output.timings)) {
     for (const [key, value] of Object.entries(output.timings)) {
@@ -120,6 +123,7 @@ export function parseWorkerResult(output: unknown): WorkerResult {
     promptId: typeof output.prompt_id === "string" ? output.prompt_id : null,
     timings,
     errors,
+    notes,
   };
 }
 

@@ -77,6 +77,8 @@ export interface JobInput {
   timeout?: number;
   include_temp?: boolean;
   output?: "base64" | "s3" | "auto";
+  /** Convert Gaussian-splat `.ply` outputs on delivery (docs/gaussian-splats.md "Conversion"). */
+  convert?: { ply: "spz" | "splat"; keep_original?: boolean };
   /** A secret: set it server-side only, never from a browser. */
   comfy_org_api_key?: string;
 }
@@ -130,6 +132,8 @@ export interface WorkerResult {
   timings: Record<string, number>;
   /** Non-fatal problems the worker reported, plus any entries this client could not read. */
   errors: string[];
+  /** What the worker changed on purpose (a splat converted, a browser-only node left out). */
+  notes: string[];
 }
 
 /** Error codes the worker writes before the colon (README.md "Errors"). Others may appear. */

@@ -313,9 +313,13 @@ export function cloudFromSplatRows(buffer: ArrayBuffer): SplatCloud {
       `a .splat file is a whole number of ${SPLAT_ROW_BYTES}-byte rows; this one has ${buffer.byteLength} bytes`,
     );
   }
-  const rows = buffer.slice(0);
+  return centreRows(buffer.slice(0));
+}
+
+/** Rows moved (in place) so the cloud's centre is at the origin, with the radius for the camera. */
+export function centreRows(rows: ArrayBuffer): SplatCloud {
   const floats = new Float32Array(rows);
-  const count = buffer.byteLength / SPLAT_ROW_BYTES;
+  const count = rows.byteLength / SPLAT_ROW_BYTES;
   const min = [Infinity, Infinity, Infinity];
   const max = [-Infinity, -Infinity, -Infinity];
   for (let i = 0; i < count; i++) {

@@ -19,6 +19,7 @@ import {
 import type { ExposedField, ExposedInput } from "../workflow/exposed.js";
 import { MEDIA_ACCEPT, type MediaKind } from "../workflow/known-inputs.js";
 import { h, replaceChildren, uniqueId } from "./dom.js";
+import { modelListId } from "./model-lists.js";
 import { dropZone } from "./drop-zone.js";
 import { readAsDataUrl } from "./files.js";
 
@@ -148,6 +149,19 @@ export class FormView {
           : h("input", { ...common, type: "text", value: field.value });
         this._controls.set(field.key, control);
         body = [label, control];
+        if (field.modelFolder !== undefined) {
+          // Suggestions from the image's manifest (model-lists.ts); any other name can be typed.
+          control.setAttribute("list", modelListId(field.modelFolder));
+          control.setAttribute("autocomplete", "off");
+          control.dataset.modelFolder = field.modelFolder;
+          body.push(
+            h(
+              "span",
+              { class: "muted field-hint" },
+              `a file in models/${field.modelFolder}/: pick one the image has (arrow), or type any name`,
+            ),
+          );
+        }
         break;
       }
       case "number": {

@@ -43,10 +43,12 @@ export function watchHealth(target: HTMLElement, api: RunPodClient): { nudge(): 
         h("span", { class: "health-time" }, ` (at ${at})`),
       );
       target.dataset.state = "ok";
+      target.dataset.checkedAt = String(Date.now());
     } catch (error) {
       const message = `Health check failed: ${(error as Error).message}`;
       replaceChildren(target, h("span", { class: "error-inline" }, message));
       target.dataset.state = "error";
+      target.dataset.checkedAt = String(Date.now());
     }
   };
   void refresh();

@@ -1,7 +1,13 @@
-/** The job options controls (output mode, include_temp, timeout) under the workflow's inputs. */
+/** The job options controls (output mode, include_temp, timeout, splat conversion) under the workflow's inputs. */
 
 import type { ApiWorkflow } from "../api/types.js";
-import { type JobOptionsValues, type OutputChoice, needsIncludeTemp } from "../workflow/job-options.js";
+import {
+  type ConvertChoice,
+  type JobOptionsValues,
+  type OutputChoice,
+  makesSplats,
+  needsIncludeTemp,
+} from "../workflow/job-options.js";
 import { h, uniqueId } from "./dom.js";
 
 export class JobOptionsView {
@@ -9,12 +15,15 @@ export class JobOptionsView {
   private readonly _output: HTMLSelectElement;
   private readonly _includeTemp: HTMLInputElement;
   private readonly _timeout: HTMLInputElement;
+  private readonly _convert: HTMLSelectElement;
   private readonly _serverDefault: HTMLOptionElement;
+  private readonly _convertNote = h("p", { class: "muted field-hint", "data-testid": "convert-note" });
   private readonly _note = h("p", { class: "muted field-message", "data-testid": "options-note" });
 
   constructor() {
     const outputId = uniqueId("option");
     const timeoutId = uniqueId("option");
+    const convertId = uniqueId("option");
     this._serverDefault = h("option", { value: "" }, "Endpoint default");
     this._output = h(
       "select",
@@ -23,6 +32,15 @@ export class JobOptionsView {
       h("option", { value: "base64" }, "base64: in the result"),
       h("option", { value: "auto" }, "auto: big files to the bucket"),
       h("option", { value: "s3" }, "s3: everything to the bucket"),
+    );
+    this._convert = h(
+      "select",
+      { id: convertId, name: "job-convert", "data-testid": "job-convert" },
+      h("option", { value: "" }, "keep .ply (no conversion)"),
+      h("option", { value: "spz" }, "SPZ (Niantic): 4-15x smaller"),
+      h("option", { value: "spz+ply" }, "SPZ and the original .ply"),
+      h("option", { value: "splat" }, ".splat (antimatter15): 1.75x smaller"),
+      h("option", { value: "splat+ply" }, ".splat and the original .ply"),
     );
     this._includeTemp = h("input", {
       type: "checkbox",
@@ -46,6 +64,13 @@ export class JobOptionsView {
       h(
         "div",
         { class: "field field-text" },
+        h("label", { for: convertId }, "Gaussian-splat .ply outputs (convert)"),
+        this._convert,
+        this._convertNote,
+      ),
+      h(
+        "div",
+        { class: "field field-text" },
         h("label", { class: "checkbox-row" }, this._includeTemp, "Also return preview images (include_temp)"),
         this._note,
       ),
@@ -65,6 +90,9 @@ export class JobOptionsView {
     this._note.textContent = needed
       ? "Ticked because this workflow only previews (PreviewImage, no Save node): without it there is nothing to return."
       : "";
+    this._convertNote.textContent = makesSplats(workflow)
+      ? "This workflow makes Gaussian splats: as SPZ a SHARP splat is 4-15x smaller, often small enough to come back without a bucket. The 3D view reads all three formats."
+      : "";
   }
 
   values(): JobOptionsValues {
@@ -72,6 +100,7 @@ export class JobOptionsView {
       output: this._output.value as OutputChoice,
       includeTemp: this._includeTemp.checked,
       timeout: this._timeout.value,
+      convert: this._convert.value as ConvertChoice,
     };
   }
 

@@ -118,6 +118,20 @@ function completedView(
       ),
     );
   }
+  if (result.notes.length > 0) {
+    parts.push(
+      h(
+        "div",
+        { class: "notes", "data-testid": "worker-notes" },
+        h("p", {}, "The worker changed:"),
+        h(
+          "ul",
+          {},
+          result.notes.map((note) => h("li", {}, note)),
+        ),
+      ),
+    );
+  }
   const files = [...result.images, ...result.files];
   if (files.length > 0) {
     parts.push(

@@ -1,5 +1,5 @@
 /**
- * A splat file from disk (a `.ply` downloaded from a pod, a converted `.splat`) in the same 3D
+ * A splat file from disk (a `.ply` downloaded from a pod, a converted `.spz` or `.splat`) in the same 3D
  * view the results use, to compare with what the endpoint returns.
  */
 
@@ -13,8 +13,8 @@ export function splatPreview(root: HTMLElement): void {
   let dispose = (): void => undefined;
   root.append(
     dropZone({
-      text: "Drop a .ply or .splat file here, or press to choose one",
-      accept: ".ply,.splat",
+      text: "Drop a .ply, .spz or .splat file here, or press to choose one",
+      accept: ".ply,.spz,.splat",
       label: "Splat file to look at",
       testId: "splat-file",
       onFile: (file) => {
@@ -23,7 +23,7 @@ export function splatPreview(root: HTMLElement): void {
         delete media.dataset.splatCount;
         card.hidden = false;
         if (!isSplatName(file.name)) {
-          media.append(h("p", { role: "alert" }, `${file.name} is not a .ply or .splat file.`));
+          media.append(h("p", { role: "alert" }, `${file.name} is not a .ply, .spz or .splat file.`));
           dispose = () => undefined;
           return;
         }

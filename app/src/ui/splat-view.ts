@@ -5,6 +5,7 @@
  */
 
 import { PlyError, type SplatCloud, cloudFromSplatRows, plyToSplat } from "../splat/ply.js";
+import { spzToSplat } from "../splat/spz.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./files.js";
 
@@ -16,7 +17,15 @@ export type LoadBytes = (onBytes: OnBytes) => Promise<ArrayBuffer>;
 
 export function isSplatName(filename: string): boolean {
   const name = filename.toLowerCase();
-  return name.endsWith(".ply") || name.endsWith(".splat");
+  return name.endsWith(".ply") || name.endsWith(".splat") || name.endsWith(".spz");
+}
+
+/** Read a splat file by its kind: `.splat` rows, Niantic `.spz` (gzip), or any PLY. */
+async function readCloud(filename: string, bytes: ArrayBuffer): Promise<SplatCloud> {
+  const name = filename.toLowerCase();
+  if (name.endsWith(".splat")) return cloudFromSplatRows(bytes);
+  if (name.endsWith(".spz")) return spzToSplat(bytes);
+  return plyToSplat(bytes);
 }
 
 /** Let the browser paint a status line before a long synchronous step. */
@@ -53,9 +62,7 @@ export function mountSplat(container: HTMLElement, filename: string, load: LoadB
       bar.removeAttribute("value");
       note.textContent = `Reading ${formatBytes(bytes.byteLength)} of splats...`;
       await nextPaint();
-      const cloud: SplatCloud = filename.toLowerCase().endsWith(".splat")
-        ? cloudFromSplatRows(bytes)
-        : plyToSplat(bytes);
+      const cloud = await readCloud(filename, bytes);
       if (disposed) return;
       note.textContent = `Preparing ${cloud.count.toLocaleString("en")} splats for display...`;
       await nextPaint();
@@ -70,7 +77,9 @@ export function mountSplat(container: HTMLElement, filename: string, load: LoadB
     } catch (error) {
       bar.remove();
       const reason =
-        error instanceof PlyError ? `cannot read this PLY file: ${error.message}` : (error as Error).message;
+        error instanceof PlyError
+          ? `cannot read this ${filename.toLowerCase().endsWith(".spz") ? "SPZ" : "PLY"} file: ${error.message}`
+          : (error as Error).message;
       note.textContent = `No 3D preview (${reason}); the download still works.`;
       container.dataset.state = "error";
     }

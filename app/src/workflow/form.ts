@@ -19,6 +19,7 @@ import {
   isSeedInput,
   mediaInputKind,
 } from "./known-inputs.js";
+import { modelFolderFor } from "./model-inputs.js";
 
 interface FieldBase {
   /** `nodeId.input`: unique in the form, and the name of the form control. */
@@ -28,7 +29,13 @@ interface FieldBase {
 }
 
 export type FormField =
-  | (FieldBase & { kind: "text"; multiline: boolean; value: string })
+  | (FieldBase & {
+      kind: "text";
+      multiline: boolean;
+      value: string;
+      /** The models folder this input names a file from (ckpt_name: checkpoints), for suggestions. */
+      modelFolder?: string;
+    })
   | (FieldBase & { kind: "seed"; value: number })
   | (FieldBase & { kind: "number"; integer: boolean; value: number })
   | (FieldBase & { kind: "choice"; options: readonly string[]; value: string })
@@ -103,6 +110,8 @@ function fieldFor(classType: string, nodeId: string, input: string, value: unkno
       const options = choices.includes(value) ? choices : [value, ...choices];
       return { ...base, kind: "choice", options, value };
     }
+    const modelFolder = modelFolderFor(classType, input);
+    if (modelFolder !== null) return { ...base, kind: "text", multiline: false, value, modelFolder };
     const multiline = isMultilineInput(input) || value.includes("\n") || value.length > 80;
     return { ...base, kind: "text", multiline, value };
   }

@@ -161,6 +161,18 @@ async function shownCentrePixel(element: Locator): Promise<number[]> {
   }, png);
 }
 
+/** True when `upper` ends above where `lower` starts on the page (and comes first in the DOM). */
+async function isAbove(upper: Locator, lower: Locator): Promise<boolean> {
+  const [a, b] = [await upper.boundingBox(), await lower.boundingBox()];
+  if (a === null || b === null) return false;
+  const first = await upper.evaluate(
+    (element, other) =>
+      (element.compareDocumentPosition(other as Node) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0,
+    await lower.elementHandle(),
+  );
+  return first && a.y + a.height <= b.y + 1;
+}
+
 /** The colour at the centre of a displayed <img>, read back through a 2D canvas. */
 async function centrePixel(image: Locator): Promise<number[]> {
   return image.evaluate(async (element) => {
@@ -238,6 +250,74 @@ describe("running workflows", () => {
     const image = page.getByTestId("output-image");
     await image.waitFor();
     expect(await centrePixel(image)).toEqual([0, 255, 0, 255]);
+    await page.close();
+  });
+
+  it("shows the worker's warnings above the results they concern", async () => {
+    const page = await openApp();
+    // Two branches, one with width 0: ComfyUI runs the good one and the worker says what it skipped.
+    await loadFile(page, "partly_broken.json");
+    await expect
+      .poll(() => page.getByTestId("workflow-message").textContent())
+      .toMatch(/^Loaded partly_broken/);
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    const { output } = await endpointStatus(id);
+    const reported = (output as { errors?: string[] }).errors ?? [];
+    expect(reported.length).toBeGreaterThan(0);
+    expect(reported[0]).toMatch(/^skipped by ComfyUI: /);
+    const warnings = page.locator(".job-results .warnings");
+    for (const line of reported) expect(await warnings.textContent()).toContain(line);
+    const kept = page.locator(".job-results .outputs img");
+    await expect.poll(() => kept.count()).toBe(1);
+    expect(await centrePixel(kept)).toEqual([255, 102, 0, 255]);
+    expect(await isAbove(warnings, page.locator(".job-results .outputs"))).toBe(true);
+    await shot(page, "warnings.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("keeps the header's health at most 5 s old, and checks it again when a job starts and ends", async () => {
+    const page = await openApp();
+    const health = page.locator("#health");
+    const checks: number[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/api/runpod/health")) checks.push(Date.now());
+    });
+    const age = async (): Promise<number> =>
+      Date.now() - Number(await health.getAttribute("data-checked-at"));
+    await expect.poll(() => health.getAttribute("data-state")).toBe("ok");
+    // Idle: sampled over 12 s, the line is never older than the 5 s interval (plus a request's time).
+    for (let i = 0; i < 8; i++) {
+      expect(await age()).toBeLessThan(6_500);
+      await page.waitForTimeout(1_500);
+    }
+    // Submit right after a periodic check, so the next periodic one is ~5 s away: a check within
+    // 2.5 s can only be the one the submit asked for.
+    const before = checks.length;
+    await expect.poll(() => checks.length, { timeout: 7_000, interval: 50 }).toBeGreaterThan(before);
+    // When the page shows the job finished, by the page's own clock (the test only polls for it).
+    await page.evaluate(() => {
+      const seen = new MutationObserver(() => {
+        if (document.querySelector('.job-item[data-status="COMPLETED"]') === null) return;
+        (window as unknown as { completedAt: number }).completedAt = Date.now();
+        seen.disconnect();
+      });
+      seen.observe(document.body, { subtree: true, attributes: true, childList: true });
+    });
+    const submitted = Date.now();
+    const id = await run(page);
+    await expect
+      .poll(() => checks.some((at) => at > submitted + 200 && at < submitted + 2_500), { timeout: 3_000 })
+      .toBe(true);
+    await waitForStatus(page, id, "COMPLETED");
+    const ended = await page.evaluate(() => (window as unknown as { completedAt: number }).completedAt);
+    await expect
+      .poll(() => checks.some((at) => at >= ended && at < ended + 2_500), { timeout: 3_000 })
+      .toBe(true);
+    await expect.poll(() => health.textContent(), { timeout: 3_000 }).toMatch(/0 in queue, 0 running/);
+    expect(await age()).toBeLessThan(6_500);
+    expect(pageProblems(page)).toEqual([]);
     await page.close();
   });
 
@@ -388,6 +468,8 @@ describe("running workflows", () => {
   it("shows the worker's validation error with its code and text exactly", async () => {
     const page = await openApp();
     await loadListed(page, "txt2img");
+    // A model name offered as a suggestion list still takes any name (here one the image lacks).
+    expect(await field(page, "4.ckpt_name").getAttribute("list")).toBe("models-checkpoints");
     await field(page, "4.ckpt_name").fill("no_such_model.safetensors");
     await field(page, "3.steps").fill("0");
     const id = await run(page);
@@ -467,6 +549,38 @@ describe("outputs of every kind", () => {
     expect(pageProblems(page)).toEqual([]);
     await page.close();
   }, 300_000);
+
+  it("draws the SPZ a job returns with convert: spz, with no interaction", async () => {
+    const page = await openApp();
+    await loadFile(page, "splat.json");
+    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    await expect.poll(() => page.getByTestId("convert-note").textContent()).toMatch(/makes Gaussian splats/);
+    await page.selectOption("[data-testid=job-convert]", "spz");
+    const id = await run(page);
+    await waitForStatus(page, id, "COMPLETED");
+    // The worker converted the stand-in's .ply (and returned only the .spz, as asked).
+    const output = (await endpointStatus(id)).output as {
+      files: Array<{ filename: string; mime_type: string }>;
+      notes?: string[];
+    };
+    expect(output.files.map((f) => f.filename.replace(/_\d+/, "_N"))).toEqual(["splat_N.spz"]);
+    expect(output.files[0]?.mime_type).toBe("application/x-spz");
+    const media = page.locator(".job-results .output-splat .output-media");
+    await expect.poll(() => media.getAttribute("data-splat-count"), { timeout: 10_000 }).toBe("512");
+    const canvas = media.locator("canvas.splat-canvas");
+    expect(await canvas.getAttribute("aria-label")).toMatch(/^3D view of splat_\d+\.spz \(512 splats\)/);
+    // No key, no drag: the orange splats (0xFF6600 in the source) are drawn by themselves.
+    await expect
+      .poll(() => countPixels(canvas, "orange"), { timeout: 20_000, interval: 500 })
+      .toBeGreaterThan(50);
+    // The worker's note on the conversion is shown, above the results it explains.
+    const notes = page.locator(".job-results [data-testid=worker-notes]");
+    expect(await notes.textContent()).toMatch(/splat_\d+\.ply.*spz/);
+    expect(await isAbove(notes, page.locator(".job-results .outputs"))).toBe(true);
+    await shot(page, "splat-spz.png");
+    expect(pageProblems(page)).toEqual([]);
+    await page.close();
+  });
 
   it("shows a Gaussian-splat .ply in an interactive 3D view", async () => {
     const page = await openApp();
@@ -694,6 +808,42 @@ describe("workflow input", () => {
     await field(page, "3.steps").fill("3");
     const id = await run(page);
     await waitForStatus(page, id, "COMPLETED");
+    await page.close();
+  });
+
+  it("offers the image's model files (manifest.toml) on loader inputs, free text still allowed", async () => {
+    const page = await openApp();
+    await loadListed(page, "qwen_edit_sharp");
+    const suggestions = async (key: string): Promise<string[]> => {
+      const list = await field(page, key).getAttribute("list");
+      if (list === null) return [];
+      return page
+        .locator(`datalist#${list} option`)
+        .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    };
+    // The lists arrive from /api/models, which reads the repo's manifest.toml (what the image installs).
+    await expect
+      .poll(() => suggestions("13.lora_name"))
+      .toEqual([
+        "Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors",
+        "Qwen-Image-Edit-2509-Lightning-8steps-V1.0-bf16.safetensors",
+      ]);
+    expect(await suggestions("10.unet_name")).toEqual(["qwen_image_edit_2509_fp8_e4m3fn.safetensors"]);
+    expect(await suggestions("11.clip_name")).toEqual(["qwen_2.5_vl_7b_fp8_scaled.safetensors"]);
+    expect(await suggestions("12.vae_name")).toEqual(["qwen_image_vae.safetensors"]);
+    // Showing the form changes nothing: the workflow's own value stays.
+    expect(await field(page, "13.lora_name").inputValue()).toBe(
+      "Qwen-Image-Edit-2509-Lightning-4steps-V1.0-bf16.safetensors",
+    );
+    // Picking a suggestion, or typing a name the list lacks, both stay in the field.
+    await field(page, "13.lora_name").fill("Qwen-Image-Edit-2509-Lightning-8steps-V1.0-bf16.safetensors");
+    expect(await field(page, "13.lora_name").inputValue()).toMatch(/8steps/);
+    await field(page, "12.vae_name").fill("my_own_vae.safetensors");
+    expect(await field(page, "12.vae_name").inputValue()).toBe("my_own_vae.safetensors");
+    await field(page, "13.lora_name").scrollIntoViewIfNeeded();
+    await field(page, "13.lora_name").focus();
+    await shot(page, "model-names.png");
+    expect(pageProblems(page)).toEqual([]);
     await page.close();
   });
 

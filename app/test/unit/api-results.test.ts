@@ -39,7 +39,10 @@ describe("parseWorkerResult", () => {
       prompt_id: "p1",
       timings: { validate_ms: 0.4, total_ms: 2441.8, bogus: "x" },
       errors: ["output 'x.png' could not be fetched"],
+      notes: ["sharp_1.ply converted to .spz (66.1 MB -> 4.3 MB)"],
     });
+    expect(result.notes).toEqual(["sharp_1.ply converted to .spz (66.1 MB -> 4.3 MB)"]);
+    expect(parseWorkerResult({}).notes).toEqual([]);
     expect(result.images).toEqual([
       {
         filename: "simple_test_00001_.png",

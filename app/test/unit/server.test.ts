@@ -11,6 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../server/app.js";
 import { type AppConfig, ConfigError, loadConfig } from "../../server/config.js";
+import { modelsFromManifest } from "../../server/models.js";
 import { MockServer, closedPort } from "./support/mock-server.js";
 
 const KEY = "rp_test_key_0123456789";
@@ -30,7 +31,9 @@ describe("loadConfig", () => {
       staticDir: "/srv/app/dist/web",
       maxBodyBytes: 20 * 1024 * 1024,
       storage: { s3Config: null, output: null, origins: [] },
+      modelsManifest: "/srv/manifest.toml",
     });
+    expect(loadConfig({ ...base, APP_MODELS_MANIFEST: "" }, "/srv/app").modelsManifest).toBeNull();
   });
 
   it("reads the local endpoint's settings", () => {
@@ -184,6 +187,54 @@ describe("storage settings", () => {
   });
 });
 
+// A manifest.toml shaped like the repo's: comments, other tables, aliases, encoded URLs, filename.
+const MANIFEST = `
+[comfyui]
+url = "https://github.com/comfyanonymous/ComfyUI"  # not a model
+
+[[nodes]]
+name = "ComfyUI-Sharp"
+folder = "custom_nodes"
+
+[[models]]
+name = "SD 1.5"
+url = "https://huggingface.co/x/y/resolve/main/v1-5-pruned-emaonly-fp16.safetensors"
+folder = "checkpoints"
+
+[[models]]  # a LoRA
+name = "LoRA, 8 steps"
+url = 'https://huggingface.co/x/y/resolve/main/Lightning%208steps.safetensors'
+folder = "loras"
+
+[[models]]
+name = "LoRA, 4 steps"
+url = "https://example.com/download?id=4"
+filename = "Lightning-4steps.safetensors"
+folder = "loras"
+
+[[models]]
+name = "old-style UNet folder"
+url = "https://example.com/qwen_image_edit.safetensors"
+folder = "unet"
+
+[[models]]
+name = "no folder: skipped"
+url = "https://example.com/lost.safetensors"
+`;
+
+const EXPECTED_FOLDERS = {
+  checkpoints: ["v1-5-pruned-emaonly-fp16.safetensors"],
+  loras: ["Lightning 8steps.safetensors", "Lightning-4steps.safetensors"],
+  diffusion_models: ["qwen_image_edit.safetensors"],
+};
+
+describe("modelsFromManifest", () => {
+  it("reads [[models]] file names by ComfyUI folder, aliases merged, other tables ignored", () => {
+    expect(modelsFromManifest(MANIFEST)).toEqual(EXPECTED_FOLDERS);
+    expect(modelsFromManifest("")).toEqual({});
+  });
+});
+
 describe("the app server", () => {
   let upstream: MockServer;
   let app: Server;
@@ -216,9 +267,11 @@ describe("the app server", () => {
         APP_WORKFLOWS_DIR: path.join(dir, "workflows"),
         APP_STATIC_DIR: path.join(dir, "web"),
         APP_MAX_BODY_MB: "1",
+        APP_MODELS_MANIFEST: path.join(dir, "manifest.toml"),
       },
       dir,
     );
+    await writeFile(path.join(dir, "manifest.toml"), MANIFEST);
     app = createApp(config, { log: (line) => logs.push(line) });
     await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
     appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
@@ -348,6 +401,30 @@ describe("the app server", () => {
         error: "the RunPod endpoint could not be reached: ECONNREFUSED",
       });
       await new Promise((resolve) => down.close(resolve));
+    });
+  });
+
+  describe("/api/models", () => {
+    it("lists the manifest's model files by folder, for the form's model-name choices", async () => {
+      expect(await (await fetch(`${appUrl}/api/models`)).json()).toEqual({
+        source: "manifest",
+        folders: EXPECTED_FOLDERS,
+        note: `from ${path.join(dir, "manifest.toml")}`,
+      });
+    });
+
+    it("says why there is no list when the manifest cannot be read", async () => {
+      const missing = path.join(dir, "nowhere", "manifest.toml");
+      const other = createApp({ ...config, modelsManifest: missing });
+      await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+      const port = (other.address() as AddressInfo).port;
+      expect(await (await fetch(`http://127.0.0.1:${port}/api/models`)).json()).toEqual({
+        source: "none",
+        folders: {},
+        note: `cannot read the model list ${missing} (ENOENT); set APP_MODELS_MANIFEST to the image's manifest.toml`,
+      });
+      other.closeAllConnections();
+      await new Promise((resolve) => other.close(resolve));
     });
   });
 

@@ -22,8 +22,9 @@ import {
   parseWorkflowText,
 } from "../../src/workflow/graph.js";
 import { prepareJobInput } from "../../src/workflow/job-input.js";
-import { jobOptionsInput, needsIncludeTemp } from "../../src/workflow/job-options.js";
+import { jobOptionsInput, makesSplats, needsIncludeTemp } from "../../src/workflow/job-options.js";
 import { mediaInputKind } from "../../src/workflow/known-inputs.js";
+import { canonicalFolder, modelFolderFor, parseModelLists } from "../../src/workflow/model-inputs.js";
 import { sideScale } from "../../src/ui/downscale.js";
 import { defaultExposed, exposedForm, parseExposedInputs, sidecarPath } from "../../src/workflow/exposed.js";
 
@@ -398,6 +399,53 @@ describe("downscaling to fit", () => {
   });
 });
 
+describe("model-name inputs", () => {
+  it("knows which loader inputs name a file in which models folder", () => {
+    expect(modelFolderFor("CheckpointLoaderSimple", "ckpt_name")).toBe("checkpoints");
+    expect(modelFolderFor("UNETLoader", "unet_name")).toBe("diffusion_models");
+    expect(modelFolderFor("VAELoader", "vae_name")).toBe("vae");
+    expect(modelFolderFor("LoraLoaderModelOnly", "lora_name")).toBe("loras");
+    expect(modelFolderFor("CLIPLoader", "clip_name")).toBe("text_encoders");
+    expect(modelFolderFor("DualCLIPLoader", "clip_name2")).toBe("text_encoders");
+    expect(modelFolderFor("CLIPVisionLoader", "clip_name")).toBe("clip_vision");
+    expect(modelFolderFor("UpscaleModelLoader", "model_name")).toBe("upscale_models");
+    expect(modelFolderFor("SomeNode", "model_name")).toBeNull();
+    expect(modelFolderFor("CLIPTextEncode", "text")).toBeNull();
+    expect(canonicalFolder("unet")).toBe("diffusion_models");
+    expect(canonicalFolder("clip")).toBe("text_encoders");
+    expect(canonicalFolder("loras/qwen")).toBe("loras");
+  });
+
+  it("makes model names single-line text fields marked with their folder, value untouched", () => {
+    const form = buildForm({
+      "10": { class_type: "UNETLoader", inputs: { unet_name: "qwen.safetensors", weight_dtype: "default" } },
+      "13": { class_type: "LoraLoaderModelOnly", inputs: { lora_name: "x".repeat(100), model: ["10", 0] } },
+    });
+    const fields = form.groups.flatMap((group) => group.fields);
+    expect(fields.find((f) => f.key === "10.unet_name")).toMatchObject({
+      kind: "text",
+      multiline: false,
+      value: "qwen.safetensors",
+      modelFolder: "diffusion_models",
+    });
+    // A long name stays one line (a name, not a prompt).
+    expect(fields.find((f) => f.key === "13.lora_name")).toMatchObject({
+      multiline: false,
+      modelFolder: "loras",
+    });
+    expect(fields.find((f) => f.key === "10.weight_dtype")).not.toHaveProperty("modelFolder");
+  });
+
+  it("reads /api/models answers defensively", () => {
+    expect(parseModelLists({ source: "manifest", folders: { loras: ["a", 3, "b"] }, note: "n" })).toEqual({
+      source: "manifest",
+      folders: { loras: ["a", "b"] },
+      note: "n",
+    });
+    expect(parseModelLists("nope").source).toBe("none");
+  });
+});
+
 describe("job options", () => {
   it("ticks include_temp only for workflows that preview and save nothing", () => {
     const preview: ApiWorkflow = {
@@ -410,17 +458,34 @@ describe("job options", () => {
   });
 
   it("turns the controls into job fields, refusing a timeout that is not seconds", () => {
-    expect(jobOptionsInput({ output: "", includeTemp: false, timeout: "" })).toEqual({});
-    expect(jobOptionsInput({ output: "s3", includeTemp: true, timeout: " 90 " })).toEqual({
+    const none = { output: "", includeTemp: false, timeout: "", convert: "" } as const;
+    expect(jobOptionsInput(none)).toEqual({});
+    expect(jobOptionsInput({ output: "s3", includeTemp: true, timeout: " 90 ", convert: "" })).toEqual({
       output: "s3",
       include_temp: true,
       timeout: 90,
     });
     for (const bad of ["0", "-5", "soon", "Infinity"]) {
-      expect(() => jobOptionsInput({ output: "", includeTemp: false, timeout: bad })).toThrow(
+      expect(() => jobOptionsInput({ ...none, timeout: bad })).toThrow(
         /timeout must be a number of seconds above 0/,
       );
     }
+  });
+
+  it("sends the splat conversion the worker takes (input.convert), with the original when asked", () => {
+    const none = { output: "", includeTemp: false, timeout: "" } as const;
+    expect(jobOptionsInput({ ...none, convert: "spz" })).toEqual({ convert: { ply: "spz" } });
+    expect(jobOptionsInput({ ...none, convert: "splat+ply" })).toEqual({
+      convert: { ply: "splat", keep_original: true },
+    });
+    expect(jobOptionsInput({ ...none, convert: "spz+ply" })).toEqual({
+      convert: { ply: "spz", keep_original: true },
+    });
+  });
+
+  it("knows which workflows make splats", () => {
+    expect(makesSplats({ "1": { class_type: "SharpPredict", inputs: {} } })).toBe(true);
+    expect(makesSplats({ "1": { class_type: "SaveImage", inputs: {} } })).toBe(false);
   });
 });
 
