@@ -201,6 +201,8 @@ COPY provision /opt/worker/provision
 COPY scripts /opt/worker/scripts
 COPY extra_model_paths.yaml /comfyui/extra_model_paths.yaml
 COPY handler /opt/worker/handler
+# The client and `comfy-worker` CLI only: .dockerignore leaves out comfy_worker/endpoint (the local
+# RunPod emulator, a development tool; `comfy-worker serve` says so here).
 COPY comfy_worker /opt/worker/comfy_worker
 
 ARG BUILD_MODE

@@ -10,7 +10,7 @@
    download nothing). The server gives each connection a first-byte latency and a bandwidth cap,
    as a CDN does; ``--rate-mib 0`` removes the cap to show the raw overhead.
 
-Stubs and the server are the test suite's (tests/scripts/stubs.py, tests/provision/fileserver.py).
+Stubs and the server are the test suite's (testkit/stubs.py, testkit/fileserver.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.provision.fileserver import Fault, FileServer
-from tests.provision.helpers import payload, sha256, write_manifest
-from tests.scripts.stubs import SCRIPTS, StubBox
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import payload, sha256, write_manifest
+from testkit.stubs import SCRIPTS, StubBox
 
 REPO = Path(__file__).resolve().parents[1]
 

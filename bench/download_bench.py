@@ -8,7 +8,7 @@
 2. 20 small files (below ``DOWNLOAD_SPLIT_MIN_MIB``), as boot_bench measures them: sequential
    curl (baseline), one stream per file, and the default settings.
 
-The server runs in its own process (tests/provision/fileserver.py), so it does not share the
+The server runs in its own process (testkit/fileserver.py), so it does not share the
 client's interpreter lock. Files live in a temporary directory that is deleted at the end;
 the big file needs about twice its size in free disk.
 """
@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.provision.fileserver import Fault, FileServer
-from tests.provision.helpers import write_manifest
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "download_models.sh"

@@ -32,8 +32,8 @@ def child(mode: str, url: str, path: str) -> None:
     """One upload in a fresh process, so the RSS high-water mark is this upload's alone."""
     import boto3
 
+    from handler.destination import build_destination
     from handler.storage.base import OutputFile
-    from handler.storage.destination import build_destination
     from handler.storage.s3 import S3Delivery
 
     destination = build_destination(
@@ -74,7 +74,8 @@ def run_child(mode: str, url: str, path: Path, ca_bundle: Path) -> dict[str, flo
         check=True,
         env={**os.environ, "AWS_CA_BUNDLE": str(ca_bundle)},  # botocore trusts our local certificate
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    numbers: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return numbers
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import base64
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,12 @@ def errors(a: SplatCloud, b: SplatCloud, *, sorted_output: bool) -> dict[str, tu
     def stat(values: np.ndarray) -> tuple[float, float]:
         return float(values.max()), float(np.percentile(values, 99))
 
-    shown = lambda dc: np.clip((0.5 + SH_C0 * dc) * 255.0, 0, 255)  # noqa: E731
-    sig = lambda x: 1 / (1 + np.exp(-x.astype(np.float64)))  # noqa: E731
+    def shown(dc: Any) -> Any:
+        return np.clip((0.5 + SH_C0 * dc) * 255.0, 0, 255)
+
+    def sig(x: Any) -> Any:
+        return 1 / (1 + np.exp(-x.astype(np.float64)))
+
     return {
         "position (m)": stat(np.abs(a.positions - b.positions).max(axis=1)),
         "scale (relative)": stat(np.abs(np.exp(b.log_scales - a.log_scales) - 1).max(axis=1)),

@@ -60,7 +60,7 @@ class NodeCache:
                 return keys[node_id]
             node = prompt.get(node_id)
             known = isinstance(node, dict) and node.get("class_type") in NODE_CLASSES
-            if not known or node_id in visiting:
+            if not isinstance(node, dict) or not known or node_id in visiting:
                 return f"uncacheable:{uuid.uuid4()}"  # ComfyUI uses NaN here: equal to nothing
             visiting.add(node_id)
             cls = NODE_CLASSES[node["class_type"]]

@@ -31,7 +31,7 @@ class ClientSocket:
 
     sid: str
     ws: web.WebSocketResponse
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     serial: int
     feature_flags: dict[str, Any] = field(default_factory=dict)
 

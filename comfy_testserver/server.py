@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler
 
 from .behaviour import Behaviour
 from .executor import Executor
@@ -81,7 +81,7 @@ class ComfyApp:
         await self.hub.close()
 
     @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path[4:] if request.path.startswith("/api/") else request.path
         body = None
         if request.can_read_body and not request.content_type.startswith(("multipart/", "application/x-www")):

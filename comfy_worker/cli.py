@@ -231,11 +231,19 @@ def _client(args: argparse.Namespace) -> EndpointClient:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .endpoint.local_s3 import LocalS3Unavailable
+        from .endpoint.serve import serve
+        from .endpoint.server import EndpointConfig
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(__package__ or "comfy_worker"):
+            raise
+        # The worker image leaves the emulator out (.dockerignore): it is a development tool.
+        raise CliError(
+            "the local endpoint (comfy-worker serve) is not installed here; the worker image leaves "
+            "it out. Run it from a checkout: pip install -e . && comfy-worker serve"
+        ) from None
     from handler.config import ConfigError, parse_allowlist
-
-    from .endpoint.local_s3 import LocalS3Unavailable
-    from .endpoint.serve import serve
-    from .endpoint.server import EndpointConfig
 
     logging.basicConfig(
         level=os.environ.get("COMFY_WORKER_LOG_LEVEL", "WARNING").upper(),

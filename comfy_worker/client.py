@@ -175,7 +175,8 @@ class EndpointClient:
         return JobStatus.from_body(self._request("POST", f"/cancel/{job_id}"))
 
     def health(self) -> dict[str, Any]:
-        return self._request("GET", "/health")
+        body: dict[str, Any] = self._request("GET", "/health")
+        return body
 
     def wait(
         self,
@@ -330,7 +331,7 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
             return min(float(retry_after), 30.0)
         except ValueError:
             pass  # an HTTP date: fall back to our own backoff
-    return min(0.5 * 2**attempt, 8.0)
+    return min(0.5 * 2.0**attempt, 8.0)
 
 
 _JSON = {"Content-Type": "application/json"}

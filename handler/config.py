@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .destination import Destination, DestinationError, build_destination
 from .inputs.netguard import AllowList
-from .storage.destination import Destination, DestinationError, build_destination
 
 __all__ = ["ComfyTimeouts", "ConfigError", "InputURLSettings", "Settings", "parse_allowlist"]
 
@@ -85,7 +85,7 @@ class Settings:
     log_level: str = "INFO"  # COMFY_LOG_LEVEL
     # The SDK defaults to DEBUG, which prints every job's whole result (base64 included) to the log.
     sdk_log_level: str = "INFO"  # RUNPOD_LOG_LEVEL
-    storage: Destination | None = None  # BUCKET_* (see storage/destination.py)
+    storage: Destination | None = None  # BUCKET_* (see destination.py)
     upload_concurrency: int = 4  # BUCKET_UPLOAD_CONCURRENCY
     result_max_bytes: int = DEFAULT_RESULT_MAX_BYTES  # RESULT_MAX_BYTES
     input_urls: InputURLSettings = field(default_factory=InputURLSettings)  # INPUT_URL_*

@@ -1,11 +1,18 @@
-"""Every error the worker reports, and the one function that turns an error into a job result.
+"""Every error the worker reports: the tree, each class wording its own message.
 
     WorkerError (code)
     ├── JobInputError        INVALID_INPUT      the job input is malformed
-    │   └── InputRefused     INVALID_INPUT      an input URL the guard will not fetch (entry, reason)
+    │   ├── InputRefused     INVALID_INPUT      an input URL the guard will not fetch (entry, reason)
+    │   └── UploadRefused    INVALID_INPUT      ComfyUI refused an input file with a 4xx (name, status)
     ├── InputFetchFailed     INPUT_FETCH_FAILED an input URL could not be downloaded
     ├── ModelMissing         MODEL_MISSING      the workflow needs a model the boot could not provide
     ├── ComfyUnavailable     COMFY_UNAVAILABLE  ComfyUI did not answer (start-up, network)
+    │   ├── ComfyUnreachable COMFY_UNAVAILABLE  no connection to COMFY_HOST (refused, reset)
+    │   ├── ComfyNoAnswer    COMFY_UNAVAILABLE  connected, but no answer within COMFY_HTTP_TIMEOUT_S
+    │   ├── ComfyHTTPError   COMFY_UNAVAILABLE  an HTTP error status where ComfyUI never sends one
+    │   ├── ComfyBadReply    COMFY_UNAVAILABLE  a reply that is not the JSON ComfyUI sends
+    │   ├── ComfyNotReady    COMFY_UNAVAILABLE  no answer within COMFY_READY_TIMEOUT_S at start
+    │   └── HistoryMissing   COMFY_UNAVAILABLE  "finished", but /history never had the entry
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
     │   └── NodesMissing     NODES_MISSING      node classes this ComfyUI does not have
@@ -14,29 +21,38 @@
     ├── JobTimeout           TIMEOUT            the job's deadline passed
     ├── NoOutputs            NO_OUTPUTS         the workflow ran and produced nothing
     ├── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
-    │   └── FetchFailed      OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
+    ├── FetchFailed          OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
     ├── OutputTooLarge       OUTPUT_TOO_LARGE   the result would not fit RunPod's limit, no bucket
     ├── WarmupFailed         WARMUP_FAILED      WARMUP_WORKFLOW failed: the boot stops (no job result)
+    ├── WorkdirUnavailable   WORKDIR_UNAVAILABLE the worker cannot create the job's temp folder
     └── StorageError                            object storage failed
         ├── StorageMisconfigured STORAGE_MISCONFIGURED  missing key, endpoint down, no bucket, denied
         └── UploadFailed     UPLOAD_FAILED      one output could not be uploaded
 
-Each class writes its own message, so callers pass facts, not prose. A result error is always
-``{"error": "<CODE>: <one line>", "details": {...}}``.
+Each class writes its own message, so callers pass facts, not prose. `error_result.error_result`
+turns any exception into the job result, ``{"error": "<CODE>: <one line>", "details": {...}}``;
+`validation_errors` reads ComfyUI's 400 body for `WorkflowInvalid`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from .validation_errors import describe_validation_errors
+
 __all__ = [
+    "ComfyBadReply",
     "ComfyCrashed",
+    "ComfyHTTPError",
+    "ComfyNoAnswer",
+    "ComfyNotReady",
     "ComfyUnavailable",
+    "ComfyUnreachable",
     "ExecutionFailed",
     "FetchFailed",
+    "HistoryMissing",
     "InputFetchFailed",
     "InputRefused",
     "Interrupted",
@@ -50,20 +66,17 @@ __all__ = [
     "StorageError",
     "StorageMisconfigured",
     "UploadFailed",
+    "UploadRefused",
     "WarmupFailed",
+    "WorkdirUnavailable",
     "WorkerError",
     "WorkflowInvalid",
-    "error_result",
-    "redact",
-    "redact_result",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_TRACEBACK_FRAMES = 12
 MAX_DETAIL_CHARS = 4000
-REDACTED = "***"
-MIN_EMBEDDED_SECRET = 8  # shorter secrets are redacted only as a whole value
 
 
 class WorkerError(Exception):
@@ -111,7 +124,7 @@ class ModelMissing(WorkerError):
 
     code = "MODEL_MISSING"
 
-    def __init__(self, models: list[Mapping[str, Any]]) -> None:
+    def __init__(self, models: Sequence[Mapping[str, Any]]) -> None:
         first = models[0]
         names = ", ".join(
             f"{m.get('name')!r} (models/{m.get('folder')}/{m.get('filename')}, group {m.get('group')})"
@@ -145,11 +158,124 @@ class ComfyUnavailable(WorkerError):
     code = "COMFY_UNAVAILABLE"
 
 
+class ComfyUnreachable(ComfyUnavailable):
+    """No connection to ComfyUI at all: refused, reset, or the host does not resolve."""
+
+    def __init__(self, *, host: str, action: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach ComfyUI at {host} while {action} ({reason}); check COMFY_HOST and that "
+            "ComfyUI is running",
+            details={"comfy_host": host, "action": action},
+        )
+
+
+class ComfyNoAnswer(ComfyUnavailable):
+    """ComfyUI took the connection but did not answer in time."""
+
+    def __init__(self, *, host: str, action: str, timeout_s: float) -> None:
+        super().__init__(
+            f"ComfyUI at {host} did not answer within {timeout_s:g} s while {action}; it may be stuck "
+            "or overloaded (raise COMFY_HTTP_TIMEOUT_S if it is only slow)",
+            details={"comfy_host": host, "action": action, "timeout_s": timeout_s},
+        )
+
+
+class ComfyHTTPError(ComfyUnavailable):
+    """ComfyUI answered an HTTP error status where it never should."""
+
+    def __init__(self, *, host: str, action: str, status: int, body: str = "") -> None:
+        shown = " ".join(body.split())[:200]
+        super().__init__(
+            f"ComfyUI at {host} answered HTTP {status} while {action}" + (f": {shown}" if shown else ""),
+            details={"comfy_host": host, "action": action, "status": status},
+        )
+
+
+class ComfyBadReply(ComfyUnavailable):
+    """ComfyUI answered, but not with the JSON it always sends: COMFY_HOST may be another server."""
+
+    def __init__(self, *, host: str, action: str, body: str) -> None:
+        shown = " ".join(body.split())[:120]
+        super().__init__(
+            f"the server at {host} answered with something that is not ComfyUI's JSON while {action} "
+            f"({shown!r}); check that COMFY_HOST points at ComfyUI and not at another server",
+            details={"comfy_host": host, "action": action},
+        )
+
+
+class UploadRefused(JobInputError):
+    """ComfyUI refused an input file with a 4xx: too big for it, or not a file it accepts."""
+
+    def __init__(self, *, name: str, status: int, body: str = "") -> None:
+        if status == 413:
+            hint = "it is over ComfyUI's upload limit: raise it with COMFY_ARGS=--max-upload-size <MB>"
+        else:
+            hint = "check that the file is a valid image or media file"
+        shown = " ".join(body.split())[:200]
+        super().__init__(
+            f"ComfyUI refused the input {name!r} with HTTP {status}: {hint}"
+            + (f" (ComfyUI said: {shown})" if shown else ""),
+            details={"name": name, "status": status},
+        )
+
+
+class ComfyNotReady(ComfyUnavailable):
+    """ComfyUI did not answer GET /system_stats within COMFY_READY_TIMEOUT_S."""
+
+    def __init__(self, *, host: str, timeout_s: float, last_error: str) -> None:
+        super().__init__(
+            f"ComfyUI at {host} did not answer within {timeout_s:g} s; check that it is running and "
+            "that COMFY_HOST points at it, or raise COMFY_READY_TIMEOUT_S if its start-up takes longer",
+            details={"comfy_host": host, "last_error": last_error},
+        )
+
+
+class HistoryMissing(ComfyUnavailable):
+    """ComfyUI said the prompt finished, but /history never got its entry."""
+
+    def __init__(self, *, prompt_id: str) -> None:
+        super().__init__(
+            f"ComfyUI reported prompt {prompt_id} finished but /history has no entry for it",
+            details={"prompt_id": prompt_id},
+        )
+
+
 class ComfyCrashed(WorkerError):
-    """ComfyUI's process is gone; RunPod should replace this worker."""
+    """ComfyUI's process is gone; RunPod should replace this worker.
+
+    Without a ``stage`` it died at start-up (its PID file names a dead process); with one, while
+    running the prompt: its process exited, or (``host`` given) it stopped answering HTTP.
+    """
 
     code = "COMFY_CRASHED"
     refresh_worker = True
+
+    def __init__(
+        self,
+        *,
+        stage: str | None = None,
+        prompt_id: str | None = None,
+        host: str | None = None,
+        pid_file: str | None = None,
+    ) -> None:
+        if stage is None:
+            super().__init__(
+                f"ComfyUI crashed at start-up (the process in {pid_file} exited); see its log "
+                "(common causes: a custom node that fails to import, a CUDA/driver mismatch, out of memory)",
+                details={"pid_file": pid_file},
+            )
+        elif host is not None:
+            super().__init__(
+                f"ComfyUI stopped answering at {host} while running the prompt ({stage}); it probably "
+                "crashed (out of memory?). See its log; this worker will be replaced",
+                details={"prompt_id": prompt_id, "stage": stage},
+            )
+        else:
+            super().__init__(
+                f"ComfyUI's process exited while running the prompt ({stage}); see its log (often out "
+                "of memory). This worker will be replaced",
+                details={"prompt_id": prompt_id, "stage": stage},
+            )
 
 
 class WorkflowInvalid(WorkerError):
@@ -266,11 +392,16 @@ class OutputFailed(WorkerError):
         )
 
 
-class FetchFailed(OutputFailed):
-    """One output could not be fetched; reported in ``errors`` unless every output failed."""
+class FetchFailed(WorkerError):
+    """One output could not be fetched; reported in ``errors`` unless every output failed
+    (then the job fails with `OutputFailed`, which lists them all)."""
+
+    code = "OUTPUT_FAILED"
 
     def __init__(self, filename: str, reason: str) -> None:
-        WorkerError.__init__(self, f"output {filename!r} could not be fetched: {reason}")
+        super().__init__(
+            f"output {filename!r} could not be fetched: {reason}", details={"filename": filename}
+        )
         self.filename = filename
 
 
@@ -295,6 +426,21 @@ class OutputTooLarge(WorkerError):
         )
 
 
+class WorkdirUnavailable(WorkerError):
+    """The job's temp folder cannot be created (a full or read-only disk); a fresh worker may have room."""
+
+    code = "WORKDIR_UNAVAILABLE"
+    refresh_worker = True
+
+    def __init__(self, *, parent: str, reason: str) -> None:
+        super().__init__(
+            f"the worker could not create the job's temp folder in {parent} ({reason}); free space on "
+            "the container disk (a bigger Container Disk in the endpoint's template) or set TMPDIR to a "
+            "writable folder",
+            details={"temp_dir": parent},
+        )
+
+
 class StorageError(WorkerError):
     """Object storage failed; the message names the bucket, never a key."""
 
@@ -306,76 +452,20 @@ class StorageMisconfigured(StorageError):
 
     code = "STORAGE_MISCONFIGURED"
 
+    def __init__(self, *, label: str, reason: str, details: Mapping[str, Any]) -> None:
+        super().__init__(f"{label} cannot be used: {reason}", details=details)
+
 
 class UploadFailed(StorageError):
     """An output could not be uploaded after retries."""
 
     code = "UPLOAD_FAILED"
 
-
-def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> dict[str, Any]:
-    """Turn any exception into the job result RunPod receives; unexpected ones are logged."""
-    if isinstance(exc, WorkerError):
-        result: dict[str, Any] = {"error": f"{exc.code}: {exc.message}", "details": exc.details}
-        if exc.refresh_worker:
-            result["refresh_worker"] = True
-    else:
-        logger.error("unexpected error in the worker", exc_info=exc)
-        result = {
-            "error": f"INTERNAL_ERROR: the worker hit an unexpected {type(exc).__name__}; "
-            "see the worker log and report it",
-            "details": {"exception_type": type(exc).__name__},
-        }
-    return redact(result, secrets)
-
-
-def redact(value: Any, secrets: Iterable[str | None]) -> Any:
-    """Return ``value`` with every secret in its string values replaced, recursively.
-
-    Only values change, never keys. A secret of at least ``MIN_EMBEDDED_SECRET`` characters is
-    replaced wherever it stands as a whole token (not inside a longer run of letters and digits);
-    a shorter one only when it is the whole value: a Comfy.org key "image" must not turn a
-    ``mime_type`` of "image/png" into "***/png" (issue 14).
-    """
-    keys = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-    if not keys:
-        return value
-    long_keys = [key for key in keys if len(key) >= MIN_EMBEDDED_SECRET]
-    pattern = (
-        re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, long_keys)) + r")(?![A-Za-z0-9])")
-        if long_keys
-        else None
-    )
-    return _redact(value, frozenset(keys), pattern)
-
-
-def redact_result(result: dict[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]:
-    """``redact`` for a job result, leaving output ``data`` alone.
-
-    Base64 data and presigned URLs must reach the client byte for byte: a short secret can occur
-    inside base64 by chance, and MinIO's default secret equals its key id, which every presigned
-    URL carries (X-Amz-Credential). Secrets never go into those fields in the first place.
-    """
-    protected = {key: result[key] for key in ("images", "files") if key in result}
-    rest = redact({k: v for k, v in result.items() if k not in protected}, secrets)
-    for key, entries in protected.items():
-        rest[key] = [
-            {**redact({k: v for k, v in entry.items() if k != "data"}, secrets), "data": entry.get("data")}
-            for entry in entries
-        ]
-    return {key: rest[key] for key in result}
-
-
-def _redact(value: Any, exact: frozenset[str], pattern: re.Pattern[str] | None) -> Any:
-    if isinstance(value, str):
-        if value in exact:
-            return REDACTED
-        return pattern.sub(REDACTED, value) if pattern is not None else value
-    if isinstance(value, dict):
-        return {k: _redact(v, exact, pattern) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, exact, pattern) for v in value]
-    return value
+    def __init__(self, *, label: str, reason: str, filename: str | None, details: Mapping[str, Any]) -> None:
+        what = f"output {filename!r}" if filename else "an output"
+        super().__init__(
+            f"{what} could not be uploaded to {label}: {reason}", details={**details, "filename": filename}
+        )
 
 
 def _truncate_traceback(frames: list[str]) -> list[str]:
@@ -386,86 +476,10 @@ def _truncate_traceback(frames: list[str]) -> list[str]:
     return text
 
 
-def describe_validation_errors(body: Any, workflow: Mapping[str, Any]) -> list[str]:
-    """One readable line per problem in ComfyUI's 400 body from POST /prompt."""
-    if not isinstance(body, Mapping):
-        return [f"ComfyUI answered 400 without a JSON error body: {str(body)[:300]!r}"]
-    problems: list[str] = []
-    node_errors = body.get("node_errors")
-    if isinstance(node_errors, Mapping):
-        for node_id, entry in node_errors.items():
-            problems.extend(_describe_node(str(node_id), entry, workflow))
-    if not problems:
-        problems.append(_describe_top_level(body.get("error")))
-    return problems
+def __getattr__(name: str) -> Any:
+    # error_result, redact and redact_result moved to handler/error_result.py; old imports still work.
+    if name in ("error_result", "redact", "redact_result"):
+        from . import error_result as module
 
-
-def _describe_top_level(error: Any) -> str:
-    if not isinstance(error, Mapping):
-        return "ComfyUI rejected the prompt without saying why"
-    kind = str(error.get("type", ""))
-    message = str(error.get("message", "")).strip().rstrip(".")
-    details = str(error.get("details", "")).strip()
-    line = f"{message} ({details})" if details and details != message else message
-    hints = {
-        "invalid_prompt": "install the custom node pack that provides it, or fix the class_type",
-        "prompt_no_outputs": "add an output node such as SaveImage",
-    }
-    if "missing the class_type" in message:
-        return f"{line}: every node needs a class_type; export with 'Save (API Format)'"
-    if kind in hints:
-        return f"{line}: {hints[kind]}"
-    return line or kind or "ComfyUI rejected the prompt"
-
-
-def _describe_node(node_id: str, entry: Any, workflow: Mapping[str, Any]) -> list[str]:
-    if not isinstance(entry, Mapping):
-        return [f"node {node_id}: {entry!r}"]
-    class_type = entry.get("class_type")
-    if not class_type and isinstance(workflow.get(node_id), Mapping):
-        class_type = workflow[node_id].get("class_type")
-    where = f"node {node_id} ({class_type or '?'})"
-    lines = []
-    for error in entry.get("errors") or []:
-        if not isinstance(error, Mapping):
-            continue
-        lines.append(f"{where} {_describe_input_error(error)}")
-    return lines or [f"{where}: rejected by ComfyUI"]
-
-
-def _describe_input_error(error: Mapping[str, Any]) -> str:
-    kind = str(error.get("type", ""))
-    message = str(error.get("message", "")).strip()
-    details = str(error.get("details", "")).strip()
-    extra = error.get("extra_info") if isinstance(error.get("extra_info"), Mapping) else {}
-    input_name = extra.get("input_name")
-    prefix = f"input '{input_name}': " if input_name else ""
-    if kind == "required_input_missing":
-        return f"input '{details or input_name}': required input is missing"
-    if kind == "value_not_in_list":
-        # details look like "ckpt_name: 'x.safetensors' not in ['a', 'b']"
-        name, _, rest = details.partition(": ")
-        value, _, options = rest.partition(" not in ")
-        available = options if options and options != "[]" else "none (the folder is empty)"
-        hint = "; the file is missing from ComfyUI's models folder" if _looks_like_file(value) else ""
-        return f"input '{name}': value {value} is not available{hint}. Available: {available}"
-    if kind == "custom_validation_failed":
-        text = details.split(" - ", 1)[1] if " - " in details else details or message
-        hint = ""
-        if "Invalid image file" in text:
-            hint = "; send the file in input.images under that name, or fix the name in the node"
-        return f"{prefix}{text}{hint}"
-    if kind == "exception_during_validation":
-        exc_type = extra.get("exception_type", "error")
-        return f"{prefix}validation raised {exc_type}: {details} (a link points at a missing node or output?)"
-    if details == input_name:
-        details = ""  # ComfyUI repeats the input name here; the prefix already says it
-    text = f"{message}: {details}" if details and details not in message else message
-    return f"{prefix}{text}" if text else f"{prefix}{kind}"
-
-
-def _looks_like_file(value: str) -> bool:
-    return any(
-        value.strip("'\"").lower().endswith(ext)
-        for ext in (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
-    )
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .destination import Destination, DestinationError, build_destination
 from .errors import JobInputError
-from .inputs.netguard import display_url
 from .media import SNIFF_BYTES, sniff_mime
-from .storage.destination import Destination, DestinationError, build_destination
+from .values import InputImage, RemoteInput
 from .workflow_limits import MAX_FILE_NAME_BYTES, check_workflow_limits
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RemoteInput",
     "parse_job_input",
     "parse_s3_config",
+    "resolve_mode",
     "upload_file_limit",
 ]
 
@@ -56,34 +57,6 @@ _API_FORMAT_HINT = (
     "in ComfyUI use Workflow > Export (API) (older menus: 'Save (API Format)') and send that file's "
     "content as input.workflow"
 )
-
-
-@dataclass(frozen=True)
-class InputImage:
-    """One decoded input file, uploaded to ComfyUI's input folder under ``name``."""
-
-    name: str
-    data: bytes = field(repr=False)
-    mime_type: str
-
-
-@dataclass(frozen=True)
-class RemoteInput:
-    """One input the worker downloads (http, https or s3) and uploads under ``name``.
-
-    ``where`` names the entry in messages (``input.images[2]``); ``kind`` is "image" for
-    ``images`` entries (the bytes must be an image) and "file" for ``files`` (any media).
-    """
-
-    name: str
-    url: str = field(repr=False)  # may carry a presigned query string: shown via display_url only
-    where: str
-    kind: str = "image"
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-
-    @property
-    def shown_url(self) -> str:
-        return display_url(urlsplit(self.url))
 
 
 @dataclass(frozen=True)
@@ -168,6 +141,18 @@ def parse_s3_config(raw: Any, *, defaults: Destination | None) -> Destination | 
         )
     except DestinationError as exc:
         raise JobInputError(f"s3Config: {exc}") from None
+
+
+def resolve_mode(requested: str | None, *, has_destination: bool) -> str:
+    """The job's ``output`` mode; omitted means s3 when a bucket is configured (as worker-comfyui)."""
+    if requested is None:
+        return "s3" if has_destination else "base64"
+    if requested == "s3" and not has_destination:
+        raise JobInputError(
+            'input.output is "s3" but no bucket is configured: set BUCKET_ENDPOINT_URL, '
+            "BUCKET_ACCESS_KEY_ID and BUCKET_SECRET_ACCESS_KEY on the endpoint, or send s3Config"
+        )
+    return requested
 
 
 def _as_object(raw: Any) -> Mapping[str, Any]:

@@ -48,7 +48,7 @@ def check_workflow(workflow: Mapping[str, Mapping[str, Any]], missing: list[dict
     if not missing:
         return
     classes = {str(node.get("class_type", "")) for node in workflow.values() if isinstance(node, Mapping)}
-    names = set()
+    names: set[str] = set()
     for node in workflow.values():
         inputs = node.get("inputs") if isinstance(node, Mapping) else None
         if isinstance(inputs, Mapping):

@@ -8,21 +8,24 @@ their own keys; ``text`` lists are text outputs. Nodes that write files without 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .values import FolderSnapshot
 
 __all__ = [
     "FileRef",
     "FolderSnapshot",
     "PromptOutputs",
     "TextOutput",
+    "WrittenFiles",
     "collect_outputs",
     "execution_window",
+    "files_written",
     "new_files",
 ]
 
-FolderSnapshot = Mapping[str, tuple[int, int]]  # relative posix path -> (size, mtime_ns)
 _FILE_TYPES = ("output", "temp")
 
 
@@ -135,3 +138,43 @@ def execution_window(history: Mapping[str, Any]) -> tuple[int, int] | None:
         return None
     # Timestamps are whole milliseconds; widen by one on each side for the truncation.
     return (start - 1) * 1_000_000, (end + 1) * 1_000_000
+
+
+@dataclass(frozen=True)
+class WrittenFiles:
+    """Every file a prompt wrote: all of them to clean up, and the ones no node reported."""
+
+    paths: list[tuple[str, str]]  # (folder type, relative path)
+    unreported: list[FileRef]  # found on disk, credited to the one silent output node if there is one
+
+
+def files_written(
+    history: Mapping[str, Any] | None,
+    *,
+    output_nodes: frozenset[str],
+    streamed_nodes: set[str],
+    before: FolderSnapshot,
+    snapshot_after: Callable[[], FolderSnapshot],
+) -> WrittenFiles:
+    """What the prompt wrote, reported or not.
+
+    Unreported files are looked for only when an output node reported nothing (SharpPredict), and
+    only among files written while this prompt executed: other prompts on the same ComfyUI (other
+    workers, a user in the UI) write to the same folder. ``snapshot_after`` is called only then.
+    """
+    history = history or {}
+    reported_outputs = history.get("outputs") or {}
+    found = collect_outputs(reported_outputs, include_temp=True)
+    paths = [(ref.folder_type, ref.relpath) for ref in found.files]
+    silent = output_nodes - set(reported_outputs.keys()) - streamed_nodes
+    window = execution_window(history)
+    if not silent or window is None:
+        return WrittenFiles(paths, [])
+    reported = [ref.relpath for ref in found.files if ref.folder_type == "output"]
+    unreported = new_files(before, snapshot_after(), reported=reported, written_between=window)
+    node_id = next(iter(silent)) if len(silent) == 1 else ""
+    refs = []
+    for relpath in unreported:
+        subfolder, _, filename = relpath.rpartition("/")
+        refs.append(FileRef(node_id, filename, subfolder, "output"))
+    return WrittenFiles([*paths, *(("output", path) for path in unreported)], refs)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from .comfy.session import RunProgress
+from .values import RunProgress
 
 __all__ = ["ProgressReporter"]
 

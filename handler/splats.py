@@ -132,7 +132,8 @@ def decode(data: bytes, fmt: str) -> SplatCloud:
 def _unit_quaternions(q: Floats) -> Floats:
     norm = np.linalg.norm(q, axis=1, keepdims=True)
     norm[norm == 0] = 1.0
-    return (q / norm).astype(np.float32)
+    unit: Floats = (q / norm).astype(np.float32)
+    return unit
 
 
 def _sigmoid(x: Floats) -> Floats:
@@ -145,7 +146,8 @@ def _logit(p: Floats) -> Floats:
 
 
 def _u8(x: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    clipped: npt.NDArray[np.uint8] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return clipped
 
 
 _FLIP = np.array([1.0, -1.0, -1.0], dtype=np.float32)  # RDF (PLY) <-> RUB (SPZ)
@@ -225,7 +227,8 @@ def _smallest_three(q: Floats) -> npt.NDArray[np.uint8]:
         mag = np.floor(_MAG * (np.abs(component) / _SQRT1_2) + 0.5).astype(np.uint32)
         packed = (words << 10) | (sign << 9) | np.minimum(mag, _MAG)
         words = np.where(largest == index, words, packed)
-    return words.astype("<u4").view(np.uint8)
+    packed_bytes: npt.NDArray[np.uint8] = words.astype("<u4").view(np.uint8)
+    return packed_bytes
 
 
 def _from_smallest_three(words: npt.NDArray[np.uint32]) -> Floats:
@@ -275,4 +278,5 @@ def _from_splat(data: bytes) -> SplatCloud:
 def quaternion_angle_deg(a: Floats, b: Floats) -> Floats:
     """The angle between rotations a and b (degrees), for error bounds."""
     dot = np.abs((_unit_quaternions(a) * _unit_quaternions(b)).sum(axis=1))
-    return np.degrees(2.0 * np.arccos(np.clip(dot, 0.0, 1.0))).astype(np.float32)
+    angle: Floats = np.degrees(2.0 * np.arccos(np.clip(dot, 0.0, 1.0))).astype(np.float32)
+    return angle

@@ -33,7 +33,7 @@ from .download import Downloader, DownloadOptions, Outcome, link_into_comfyui, r
 from .errors import InstallError, ProvisionError
 from .install import install_comfyui, install_nodes, install_packages, install_torch, latest_release_tag
 from .layers import layer_files, write_layers
-from .manifest import ALL_GROUPS, BUILD_MODES, Manifest, load_manifest, parse_groups
+from .manifest import ALL_GROUPS, BUILD_MODES, Manifest, ModelSpec, load_manifest, parse_groups
 from .node_classes import dumps, record
 from .paths import VOLUME_ROOTS, candidate_roots, models_root
 from .progress import PREFIX, Progress, human_bytes
@@ -214,7 +214,7 @@ def _volume(args: argparse.Namespace, manifest: Manifest, environ: Mapping[str, 
     return code
 
 
-def _plan(models: Sequence, root: Path, require: bool) -> int:
+def _plan(models: Sequence[ModelSpec], root: Path, require: bool) -> int:
     for model in models:
         size = human_bytes(model.size) if model.size else "size unknown"
         check = (

@@ -231,7 +231,7 @@ class _TokenRedirects(urllib.request.HTTPRedirectHandler):
         self._token = token
         self._hosts = hosts
 
-    def redirect_request(  # type: ignore[override]
+    def redirect_request(
         self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
     ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -444,7 +444,7 @@ class Downloader:
         retry_after = getattr(exc, "retry_after_s", None)
         if retry_after is not None:
             return float(min(retry_after, self.options.backoff_max_s))
-        base = min(self.options.backoff_max_s, self.options.backoff_s * 2**attempt)
+        base = min(self.options.backoff_max_s, self.options.backoff_s * 2.0**attempt)
         return base * (0.5 + random.random() / 2)
 
     def _ranged_size(self, model: ModelSpec, target: Path, part: _Part, plan: _Plan) -> int | None:

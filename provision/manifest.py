@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from .errors import ManifestError
@@ -296,7 +296,7 @@ class _Table:
     def __contains__(self, key: str) -> bool:
         return key in self._data
 
-    def fail(self, key: str, rule: str) -> Any:
+    def fail(self, key: str, rule: str) -> NoReturn:
         where = f"{self._where} {key}".strip()
         raise ManifestError(rule, source=self._source, where=where)
 
@@ -349,7 +349,8 @@ class _Table:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, "must be a whole number")
-        return value
+        number: int = value
+        return number
 
     def boolean(self, key: str, *, default: bool) -> bool:
         value = self._data.get(key, default)

@@ -22,60 +22,54 @@
 set -Eeuo pipefail
 
 WORKER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LIB_TAG=models
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Variables named DOWNLOAD_* that are settings, not groups.
 DOWNLOAD_SETTINGS=(DOWNLOAD_ALL DOWNLOAD_CONCURRENCY DOWNLOAD_CONNECTIONS DOWNLOAD_SPLIT_MIN_MIB
 	DOWNLOAD_RETRIES DOWNLOAD_REQUIRE_SHA256 DOWNLOAD_STRICT DOWNLOAD_TIMEOUT_S DOWNLOAD_PROGRESS_INTERVAL_S)
 
-# Exit 0 when DOWNLOAD_ALL or some DOWNLOAD_<GROUP> is true: download_any_enabled
+# Exit 0 when DOWNLOAD_ALL or some DOWNLOAD_<GROUP> is true, 1 when none is, 2 when a flag is
+# not a boolean (lib_bool names it): download_any_enabled
 # Checked here so a boot with no flags costs no Python start.
 download_any_enabled() {
-	local name value
+	local name enabled=1
 	for name in $(compgen -e); do
 		[[ "$name" == DOWNLOAD_* ]] || continue
 		if [[ "$name" != DOWNLOAD_ALL && " ${DOWNLOAD_SETTINGS[*]} " == *" $name "* ]]; then
 			continue
 		fi
-		value="${!name,,}"
-		case "$value" in
-			true | 1 | yes | on) return 0 ;;
-		esac
+		lib_bool "$name" false || return 2
+		[[ "$REPLY" == true ]] && enabled=0
 	done
-	return 1
+	return "$enabled"
 }
 
-_is_sourced() {
-	# https://unix.stackexchange.com/a/215279
-	[[ "${#FUNCNAME[@]}" -ge 2 && "${FUNCNAME[0]}" == '_is_sourced' && "${FUNCNAME[1]}" == 'source' ]]
-}
-
-# Exit 0 when DOWNLOAD_STRICT is true: download_strict
-download_strict() {
-	case "${DOWNLOAD_STRICT:-false}" in
-		true | 1 | yes | on) return 0 ;;
-	esac
-	return 1
-}
-
-_main() {
+# Usage: main [plan|volume] [--groups ...] [--volume DIR] (see the top of this file)
+main() {
 	local command=download
 	if [[ "${1:-}" == plan || "${1:-}" == volume ]]; then
 		command="$1"
 		shift
 	fi
-	if [[ "$command" == download && $# -eq 0 ]] && ! download_any_enabled; then
+	local enabled=0
+	if [[ "$command" == download && $# -eq 0 ]]; then
+		download_any_enabled || enabled=$?
+		((enabled != 2)) || return 1
+	fi
+	if ((enabled == 1)); then
 		# Nothing downloaded this boot, so nothing is missing: no status from an earlier boot.
 		rm -f "${MODELS_STATUS_FILE:-${COMFYUI_PATH:-/comfyui}/.provision/models-status.json}"
 		printf '[models] no model group enabled; set DOWNLOAD_ALL=true or DOWNLOAD_<GROUP>=true\n' >&2
 		return 0
 	fi
-	if [[ "$command" == download ]] && ! download_strict; then
+	lib_bool DOWNLOAD_STRICT false || return 1
+	if [[ "$command" == download && "$REPLY" == false ]]; then
 		set -- --keep-going "$@"
 	fi
 	export PYTHONPATH="$WORKER_DIR${PYTHONPATH:+:$PYTHONPATH}"
 	exec "${PYTHON:-python}" -m provision "$command" "$@"
 }
 
-if ! _is_sourced; then
-	_main "$@"
-fi
+lib_is_sourced || main "$@"

@@ -1,7 +1,10 @@
 #!/bin/bash
-# Functions shared by the build and image-test scripts (sourced, never run):
+# Functions shared by every script in scripts/ (sourced, never run), the boot scripts in the image
+# (start.sh, runtime-init.sh, download_models.sh) included:
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Each script sets LIB_TAG (its log prefix) before calling these.
+# Each script sets LIB_TAG (its log prefix) before calling these, and ends with
+#   lib_is_sourced || main "$@"
+# so a test can source it and call one function.
 
 # Print a progress line: lib_log 'building serverless'
 lib_log() {

@@ -18,6 +18,9 @@
 set -Eeuo pipefail
 
 WORKER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LIB_TAG=runtime-init
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 init_log() {
 	printf '[runtime-init] %s\n' "$*"
@@ -38,14 +41,8 @@ init_setup_env() {
 	: "${WORKER_BUILD_INFO:=$WORKER_DIR/BUILD_INFO}"
 	export COMFYUI_PATH PROVISION_MANIFEST
 	export PYTHONPATH="$WORKER_DIR${PYTHONPATH:+:$PYTHONPATH}"
-	case "${COMFYUI_USE_LATEST,,}" in
-		true | 1 | yes | on) COMFYUI_USE_LATEST=true ;;
-		false | 0 | no | off | '') COMFYUI_USE_LATEST=false ;;
-		*)
-			init_error "COMFYUI_USE_LATEST=$COMFYUI_USE_LATEST is not a boolean" "use true or false"
-			return 1
-			;;
-	esac
+	lib_bool COMFYUI_USE_LATEST false || return 1
+	COMFYUI_USE_LATEST="$REPLY"
 	if [[ ! -r "$PROVISION_MANIFEST" ]]; then
 		init_error "no manifest at PROVISION_MANIFEST=$PROVISION_MANIFEST"
 		return 1
@@ -101,12 +98,8 @@ init_install() {
 	init_provision install packages --groups "$NODE_GROUPS"
 }
 
-_is_sourced() {
-	# https://unix.stackexchange.com/a/215279
-	[[ "${#FUNCNAME[@]}" -ge 2 && "${FUNCNAME[0]}" == '_is_sourced' && "${FUNCNAME[1]}" == 'source' ]]
-}
-
-_main() {
+# Usage: main [--force|--record]
+main() {
 	local option="${1:-}" fingerprint
 	if [[ "${WORKER_MODE:-compute}" == serverless && "$option" != --record ]]; then
 		init_error "runtime-init.sh is for compute pods" \
@@ -137,6 +130,4 @@ _main() {
 	init_log "done; marker written to $RUNTIME_INIT_MARKER"
 }
 
-if ! _is_sourced; then
-	_main "$@"
-fi
+lib_is_sourced || main "$@"

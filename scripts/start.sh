@@ -17,6 +17,9 @@ set -Eeuo pipefail
 
 SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CHILD_PIDS=()
+LIB_TAG=start
+# shellcheck source=scripts/lib.sh
+source "$SCRIPTS_DIR/lib.sh"
 
 # Print a progress line: start_log 'ComfyUI is ready'
 start_log() {
@@ -76,14 +79,11 @@ start_setup_env() {
 			"example: COMFY_READY_POLL_MS=20"
 		return 1
 	fi
-	case "${SERVE_API_LOCALLY,,}" in
-		true | 1 | yes | on) SERVE_API_LOCALLY=true ;;
-		false | 0 | no | off | '') SERVE_API_LOCALLY=false ;;
-		*)
-			start_error "SERVE_API_LOCALLY=$SERVE_API_LOCALLY is not a boolean" "use true or false"
-			return 1
-			;;
-	esac
+	lib_bool SERVE_API_LOCALLY false || return 1
+	SERVE_API_LOCALLY="$REPLY"
+	# JupyterLab is a shell on the pod: JUPYTER_ENABLED=0/no/off must turn it off like false.
+	lib_bool JUPYTER_ENABLED true || return 1
+	JUPYTER_ENABLED="$REPLY"
 }
 
 # Seconds ("300", "0.5") to whole microseconds, in REPLY: _seconds_to_us 1.5 -> 1500000
@@ -309,7 +309,7 @@ start_compute() {
 
 # JupyterLab on JUPYTER_PORT, only with a token: it is a shell on the pod.
 start_jupyter() {
-	if [[ "${JUPYTER_ENABLED:-true}" == false ]]; then
+	if [[ "$JUPYTER_ENABLED" == false ]]; then
 		return 0
 	fi
 	if [[ -z "${JUPYTER_TOKEN:-}" ]]; then
@@ -361,7 +361,8 @@ start_keep_jupyter() {
 #   start_drop_privileges compute
 start_drop_privileges() {
 	local mode="$1" user="${WORKER_USER:-comfy}" volume dir home
-	[[ "$(id -u)" == 0 && "${RUN_AS_ROOT:-false}" != true ]] || return 0
+	lib_bool RUN_AS_ROOT false || return 1
+	[[ "$(id -u)" == 0 && "$REPLY" == false ]] || return 0
 	# As root, run only system binaries: the venv on PATH is writable by the worker user.
 	local user_path="$PATH"
 	local PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -385,12 +386,8 @@ start_drop_privileges() {
 		-- /usr/bin/env PATH="$user_path" "$BASH" "${BASH_SOURCE[0]}" "$mode"
 }
 
-_is_sourced() {
-	# https://unix.stackexchange.com/a/215279
-	[[ "${#FUNCNAME[@]}" -ge 2 && "${FUNCNAME[0]}" == '_is_sourced' && "${FUNCNAME[1]}" == 'source' ]]
-}
-
-_main() {
+# Usage: main [serverless|compute|healthcheck|CMD...] (see the top of this file)
+main() {
 	local mode="${1:-${WORKER_MODE:-serverless}}"
 	case "$mode" in
 		serverless | compute)
@@ -407,6 +404,4 @@ _main() {
 	esac
 }
 
-if ! _is_sourced; then
-	_main "$@"
-fi
+lib_is_sourced || main "$@"

@@ -98,6 +98,7 @@ async def test_preview_viewer_is_left_out_and_the_ply_returned(slow_viewer: Comf
     (note,) = result["notes"]
     assert note.startswith("node 4 (GaussianViewer) left out")
     (queued,) = [r.json for r in slow_viewer.requests if r.method == "POST" and r.path == "/prompt"]
+    assert queued is not None
     assert "4" not in queued["prompt"] and slow_viewer.executions[-1].executed_nodes == ["1", "2", "3"]
 
 
@@ -114,6 +115,7 @@ async def test_used_viewer_gets_its_render_request_answered_at_once(slow_viewer:
     assert time.monotonic() - started < 10.0
     assert "4" in slow_viewer.executions[-1].executed_nodes
     (answer,) = [r for r in slow_viewer.requests if r.path == "/geompack/render_error"]
+    assert answer.json is not None
     assert answer.json["request_id"].startswith("render-") and "serverless" in answer.json["error"]
     (ply,) = splat_files(result)
     assert ply["filename"].startswith("room_") and base64.b64decode(ply["data"])[:4] == b"ply\n"

@@ -6,13 +6,18 @@ from typing import Any
 
 import pytest
 
+from handler.error_result import error_result, redact
 from handler.errors import (
     ComfyCrashed,
+    ComfyNotReady,
     ExecutionFailed,
+    FetchFailed,
+    HistoryMissing,
     JobTimeout,
+    StorageMisconfigured,
+    UploadFailed,
+    WorkerError,
     WorkflowInvalid,
-    error_result,
-    redact,
 )
 
 from .conftest import recorded
@@ -145,9 +150,39 @@ def test_long_tracebacks_are_truncated() -> None:
 
 
 def test_crash_asks_runpod_to_replace_the_worker() -> None:
-    result = error_result(ComfyCrashed("ComfyUI died"))
-    assert result["error"] == "COMFY_CRASHED: ComfyUI died"
+    result = error_result(ComfyCrashed(stage="running node 3 (KSampler)", prompt_id="p"))
+    assert result["error"].startswith(
+        "COMFY_CRASHED: ComfyUI's process exited while running the prompt (running node 3 (KSampler))"
+    )
     assert result["refresh_worker"] is True
+
+
+@pytest.mark.parametrize(
+    ("error", "start"),
+    [
+        (
+            ComfyCrashed(pid_file="/tmp/comfyui.pid"),
+            "ComfyUI crashed at start-up (the process in /tmp/comfyui.pid",
+        ),
+        (ComfyCrashed(stage="running", prompt_id="p", host="h:1"), "ComfyUI stopped answering at h:1 while"),
+        (ComfyNotReady(host="h:1", timeout_s=5, last_error="x"), "ComfyUI at h:1 did not answer within 5 s"),
+        (HistoryMissing(prompt_id="p1"), "ComfyUI reported prompt p1 finished but /history has no entry"),
+        (
+            StorageMisconfigured(label="bucket 'b'", reason="denied", details={}),
+            "bucket 'b' cannot be used: denied",
+        ),
+        (
+            UploadFailed(label="bucket 'b'", reason="503", filename="a.png", details={}),
+            "output 'a.png' could not be uploaded to bucket 'b': 503",
+        ),
+        (FetchFailed("a.png", "GET /view answered not found"), "output 'a.png' could not be fetched"),
+    ],
+)
+def test_each_error_class_words_its_own_message(error: WorkerError, start: str) -> None:
+    # Callers pass facts; the class says what happened and what to do, in one line.
+    assert error.message.startswith(start)
+    assert "\n" not in error.message
+    assert error_result(error)["error"] == f"{error.code}: {error.message}"
 
 
 def test_timeout_says_what_to_raise() -> None:
@@ -174,7 +209,7 @@ def test_secrets_are_redacted_everywhere() -> None:
 
 
 def test_result_redaction_leaves_output_data_alone() -> None:
-    from handler.errors import redact_result
+    from handler.error_result import redact_result
 
     url = "http://minio:9000/b/k?X-Amz-Credential=minioadmin%2F20261127&X-Amz-Signature=abc"
     result = {

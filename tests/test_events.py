@@ -17,7 +17,7 @@ def recorded_text_frames(name: str) -> list[dict]:
 def test_normal_run_sequence_from_recording() -> None:
     parsed = [ev.parse_text_frame(json.dumps(frame)) for frame in recorded_text_frames("01_save_image")]
     kinds = [type(p).__name__ for p in parsed]
-    assert kinds[:1] == ["Status"] and parsed[0].sid
+    assert kinds[:1] == ["Status"] and isinstance(parsed[0], ev.Status) and parsed[0].sid
     assert kinds[-3:] == ["ExecutionSuccess", "Status", "Executing"]
     final = parsed[-1]
     assert isinstance(final, ev.Executing) and final.node is None and final.prompt_id

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handler.errors import JobInputError, error_result
+from handler.error_result import error_result
+from handler.errors import JobInputError
 from handler.job import JobLimits, parse_job_input
 
 from .conftest import b64, png_bytes
@@ -116,6 +117,30 @@ def test_images_decoded_with_real_type_from_bytes() -> None:
 )
 def test_bad_input_names_the_problem(raw: Any, expected: str) -> None:
     assert expected in rejected(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Python refuses to convert integers over 4300 digits with a plain ValueError (no .msg/.pos).
+        (
+            '{"workflow": ' + "1" * 5000 + "}",
+            "the job input is a string but not usable JSON: Exceeds the limit",
+        ),
+        (
+            {"workflow": '{"1": ' + "7" * 5000 + "}"},
+            "input.workflow is a string but not usable JSON: Exceeds",
+        ),
+        ({"workflow": "[" * 100_000}, "input.workflow is a string of JSON nested too deeply to read"),
+        ("{", "the job input is a string but not valid JSON (Expecting property name"),
+    ],
+)
+def test_unusable_json_string_is_invalid_input(raw: Any, expected: str) -> None:
+    with pytest.raises(JobInputError) as info:
+        parse_job_input(raw, LIMITS)
+    result = error_result(info.value)
+    assert result["error"].startswith("INVALID_INPUT: ")
+    assert expected in result["error"]
 
 
 def test_ui_format_export_gets_the_api_format_hint() -> None:

@@ -10,7 +10,7 @@ from .conftest import recorded
 
 
 def history_outputs(name: str) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for event in recorded(name)["events"]:
         if event["kind"] == "http" and event["request"]["path"].startswith("/history/"):
             body = event["response"].get("json") or {}
@@ -112,7 +112,9 @@ def test_execution_window_from_recorded_history() -> None:
         if e["kind"] == "http" and e["request"]["path"].startswith("/history/")
     )
     history = next(iter(entry["response"]["json"].values()))
-    start, end = execution_window(history)
+    window = execution_window(history)
+    assert window is not None
+    start, end = window
     assert 0 < end - start < 10_000_000_000  # a few ms of a real run, in ns
     assert execution_window({"status": {"messages": [["execution_start", {"timestamp": 5}]]}}) is None
     assert execution_window({}) is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.comfy.session import RunProgress
 from handler.progress import ProgressReporter
+from handler.values import RunProgress
 
 
 class FakeClock:

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from comfy_testserver import ComfyTestServer
-from handler.errors import redact, redact_result
+from handler.error_result import redact, redact_result
 from handler.worker import Worker
 from handler.ws_trace import trace_line
 

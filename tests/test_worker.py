@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -380,6 +380,7 @@ async def test_api_key_reaches_comfy_but_never_the_result(
         {"id": "k", "input": {"workflow": wf.save_image(), "comfy_org_api_key": "comfyui-job-secret-2"}}
     )
     prompt = next(r for r in comfy.requests if r.path == "/prompt" and r.method == "POST")
+    assert prompt.json is not None
     assert prompt.json["extra_data"] == {"api_key_comfy_org": "comfyui-job-secret-2"}
     assert "comfyui-job-secret-2" not in str(result)
     failed = await worker.handle(
@@ -403,11 +404,23 @@ async def test_invalid_input_never_touches_comfy(worker: Worker, comfy: ComfyTes
     assert len(comfy.requests) == before
 
 
-def test_no_temp_files_are_left_behind(tmp_path: Path, comfy: ComfyTestServer) -> None:
-    before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+def test_no_temp_files_are_left_behind(
+    tmp_path: Path, comfy: ComfyTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job's temp folder goes under this test's own folder, not the /tmp other work shares.
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def watched_mkdtemp(*args: Any, **kwargs: Any) -> str:
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", watched_mkdtemp)
     worker = Worker(make_settings(comfy))
-    asyncio.run(worker.handle({"id": "t", "input": {"workflow": wf.every_output_kind()}}))
-    leftovers = {
-        n for n in set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - before if n.startswith("comfy-job-")
-    }
-    assert leftovers == set()
+    result = asyncio.run(worker.handle({"id": "t", "input": {"workflow": wf.every_output_kind()}}))
+    assert "error" not in result, result
+    assert [Path(p).parent for p in made] == [own_tmp]  # the job did use a temp folder here
+    assert list(own_tmp.iterdir()) == []

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from handler.workflow import RERUN_INPUT, class_types, with_renamed_inputs, with_rerun_marker
 
-WORKFLOW = {
+WORKFLOW: dict[str, dict[str, Any]] = {
     "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
     "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a photo.png of a cat", "clip": ["9", 1]}},
     "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "photo.png"}},

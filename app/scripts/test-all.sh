@@ -37,6 +37,7 @@ app_vitest() {
 # Print `app: N passed, N failed` from the JSON reports (read by people and by CI log scanners).
 # Usage: app_summary test-results/unit.json test-results/e2e.json
 app_summary() {
+  # shellcheck disable=SC2016  # JavaScript template literals, not shell expansions
   node -e '
     let passed = 0, failed = 0, skipped = 0;
     for (const file of process.argv.slice(1)) {

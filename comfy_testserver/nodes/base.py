@@ -101,5 +101,7 @@ class Node:
         """ComfyUI's IS_CHANGED: part of the cache key, so a new value forces a re-run."""
         return ""
 
-    async def run(self, ctx: NodeRun, **inputs: Any) -> NodeResult:
+    # `*args: Any, **inputs: Any` lets each node declare its own keyword inputs (the executor passes the
+    # node's inputs by name) without breaking the override rule.
+    async def run(self, ctx: NodeRun, *args: Any, **inputs: Any) -> NodeResult:
         raise NotImplementedError

@@ -89,7 +89,7 @@ class LoadImage(Node):
     CLASS_TYPE = "LoadImage"
     DISPLAY_NAME = "Load Image"
     CATEGORY = "image"
-    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_TYPES: ClassVar[tuple[str, ...]] = ("IMAGE", "MASK")
     VALIDATED_INPUTS = ("image",)
 
     @classmethod
@@ -116,7 +116,8 @@ class LoadImage(Node):
 def _load_frames(path: str) -> tuple[Images, Masks]:
     # A corrupt file raises PIL.UnidentifiedImageError here, with the message ComfyUI reports.
     with Image.open(path) as img:
-        frames, masks = [], []
+        frames: list[Image.Image] = []
+        masks: list[Image.Image] = []
         for frame in ImageSequence.Iterator(img):
             frame = ImageOps.exif_transpose(frame) or frame
             if frames and frame.size != frames[0].size:

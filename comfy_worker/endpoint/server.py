@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from handler.inputs.netguard import AllowList
 
@@ -129,7 +130,7 @@ class LocalEndpoint:
     # --- public API ----------------------------------------------------------------------------
 
     @web.middleware
-    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every answer is JSON, whatever went wrong: RunPod's clients parse the body."""
         try:
             return await self._checked(request, handler)
@@ -145,7 +146,7 @@ class LocalEndpoint:
                 {"error": "the local endpoint hit an unexpected error; see its log"}, status=500
             )
 
-    async def _checked(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v2/"):
             if not self._authorized(request.headers.get("Authorization", ""), self.config.api_key):
                 return web.json_response({"error": "Unauthorized: wrong or missing API key"}, status=401)

@@ -1,7 +1,9 @@
 """HTTP and WebSocket calls to ComfyUI, and the one place aiohttp's errors become ours.
 
-Every method maps connection failures to `ComfyUnavailable` (with the original as ``__cause__``),
-so no other module catches aiohttp exceptions.
+Every method maps transport failures to a `ComfyUnavailable` subclass that says what happened
+(no connection, no answer in time, an HTTP error status, a reply that is not JSON), keeping the
+original as ``__cause__``; an input ComfyUI refuses with a 4xx is `UploadRefused` (INVALID_INPUT).
+The WebSocket is handed out as a `ComfySocket` of typed frames, so no other module imports aiohttp.
 """
 
 from __future__ import annotations
@@ -12,15 +14,24 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
-from ..errors import ComfyUnavailable, FetchFailed, WorkflowInvalid
-from ..job import InputImage
+from ..errors import (
+    ComfyBadReply,
+    ComfyHTTPError,
+    ComfyNoAnswer,
+    ComfyUnavailable,
+    ComfyUnreachable,
+    FetchFailed,
+    UploadRefused,
+    WorkflowInvalid,
+)
+from ..values import InputImage
 from .events import feature_flags_frame
 
-__all__ = ["ComfyClient", "QueuedPrompt"]
+__all__ = ["ComfyClient", "ComfySocket", "Frame", "QueuedPrompt"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +46,56 @@ class QueuedPrompt:
     node_errors: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One WebSocket frame: ``text`` (JSON), ``binary`` (preview/streamed image), or ``closed``."""
+
+    kind: Literal["text", "binary", "closed", "other"]
+    text: str = ""
+    data: bytes = b""
+
+
+_CLOSED = (
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+)
+
+
+class ComfySocket:
+    """ComfyUI's ``/ws`` for one client id; the caller closes it."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+
+    async def receive(self, timeout_s: float) -> Frame:
+        """The next frame; raise TimeoutError if none came within ``timeout_s``."""
+        try:
+            message = await self._ws.receive(timeout=timeout_s)
+        except TimeoutError:
+            raise
+        except aiohttp.ClientError:
+            return Frame("closed")  # a broken socket ends like a closed one: the caller reconnects
+        if message.type == aiohttp.WSMsgType.TEXT:
+            return Frame("text", text=message.data)
+        if message.type == aiohttp.WSMsgType.BINARY:
+            return Frame("binary", data=message.data)
+        if message.type in _CLOSED:
+            return Frame("closed")
+        return Frame("other")
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
 class ComfyClient:
     """A session with one ComfyUI server. Use as ``async with ComfyClient(...) as comfy:``."""
 
     def __init__(self, host: str, *, http_timeout_s: float) -> None:
         self.host = host
         self.base_url = f"http://{host}"
+        self._http_timeout_s = http_timeout_s
         self._timeout = aiohttp.ClientTimeout(total=http_timeout_s)
         # Downloads of large outputs may take longer than one API call: bound the gaps only.
         self._download_timeout = aiohttp.ClientTimeout(
@@ -78,12 +133,7 @@ class ComfyClient:
         form.add_field("overwrite", "true")
         with self._mapped(f"uploading input {image.name!r}"):
             async with self.session.post(f"{self.base_url}/upload/image", data=form) as response:
-                if response.status != 200:
-                    text = (await response.text())[:200]
-                    raise ComfyUnavailable(
-                        f"ComfyUI refused the upload of {image.name!r} "
-                        f"with HTTP {response.status} {text}".strip()
-                    )
+                await self._check_upload(response, image.name)
                 data = await response.json(content_type=None)
         name = data.get("name") if isinstance(data, dict) else None
         return str(name or image.name)
@@ -98,17 +148,7 @@ class ComfyClient:
                 async with self.session.post(
                     f"{self.base_url}/upload/image", data=form, timeout=self._download_timeout
                 ) as response:
-                    if response.status != 200:
-                        text = (await response.text())[:200]
-                        hint = (
-                            " (over ComfyUI's upload limit: raise it with COMFY_ARGS=--max-upload-size <MB>)"
-                            if response.status == 413
-                            else ""
-                        )
-                        raise ComfyUnavailable(
-                            f"ComfyUI refused the upload of {name!r} with HTTP {response.status}{hint} "
-                            f"{text}".strip()
-                        )
+                    await self._check_upload(response, name)
                     data = await response.json(content_type=None)
         stored = data.get("name") if isinstance(data, dict) else None
         return str(stored or name)
@@ -126,12 +166,12 @@ class ComfyClient:
         if response.status == 400:
             raise WorkflowInvalid(_json_or_text(text), workflow=workflow)
         if response.status != 200:
-            raise ComfyUnavailable(
-                f"ComfyUI answered POST /prompt with HTTP {response.status}: {text.strip()[:200]}"
+            raise ComfyHTTPError(
+                host=self.host, action="queueing the workflow", status=response.status, body=text
             )
         data = _json_or_text(text)
         if not isinstance(data, dict) or "prompt_id" not in data:
-            raise ComfyUnavailable(f"ComfyUI answered POST /prompt with an unexpected body: {text[:200]}")
+            raise ComfyBadReply(host=self.host, action="queueing the workflow", body=text)
         node_errors = data.get("node_errors")
         return QueuedPrompt(
             prompt_id=str(data["prompt_id"]),
@@ -217,7 +257,7 @@ class ComfyClient:
             raise FetchFailed(filename, f"the download broke off ({type(exc).__name__})") from exc
         return size
 
-    async def open_websocket(self, client_id: str) -> aiohttp.ClientWebSocketResponse:
+    async def open_websocket(self, client_id: str) -> ComfySocket:
         """Open ``/ws?clientId=...`` and ask for frames that name their node; the caller closes it."""
         with self._mapped("connecting to ComfyUI's WebSocket"):
             ws = await self.session.ws_connect(
@@ -227,21 +267,38 @@ class ComfyClient:
                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
             )
             await ws.send_str(feature_flags_frame())
-        return ws
+        return ComfySocket(ws)
+
+    async def _check_upload(self, response: aiohttp.ClientResponse, name: str) -> None:
+        """A 4xx is about the file (too big, not an image): the job's input. Anything else is ComfyUI's."""
+        if response.status == 200:
+            return
+        body = (await response.text())[:400]
+        if 400 <= response.status < 500:
+            raise UploadRefused(name=name, status=response.status, body=body)
+        raise ComfyHTTPError(
+            host=self.host, action=f"uploading input {name!r}", status=response.status, body=body
+        )
 
     @contextlib.contextmanager
     def _mapped(self, action: str) -> Iterator[None]:
+        """aiohttp's failures as ours, the most specific first (several are also TimeoutError or
+        OSError subclasses); the original stays the cause for the log."""
         try:
             yield
-        except aiohttp.ClientResponseError as exc:
-            raise ComfyUnavailable(
-                f"ComfyUI at {self.host} answered HTTP {exc.status} while {action}"
-            ) from exc
-        except (TimeoutError, aiohttp.ClientError, json.JSONDecodeError) as exc:
-            raise ComfyUnavailable(
-                f"cannot reach ComfyUI at {self.host} while {action} ({type(exc).__name__}); "
-                "check COMFY_HOST and that ComfyUI is running"
-            ) from exc
+        except aiohttp.ClientResponseError as exc:  # raise_for_status, a refused WebSocket upgrade
+            raise ComfyHTTPError(host=self.host, action=action, status=exc.status) from exc
+        except json.JSONDecodeError as exc:
+            raise ComfyBadReply(host=self.host, action=action, body=exc.doc) from exc
+        except aiohttp.ConnectionTimeoutError as exc:  # no connection within the timeout: unreachable
+            raise ComfyUnreachable(host=self.host, action=action, reason="connect timed out") from exc
+        except TimeoutError as exc:  # connected, then no answer (aiohttp's read timeouts included)
+            raise ComfyNoAnswer(host=self.host, action=action, timeout_s=self._http_timeout_s) from exc
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            raise ComfyUnreachable(host=self.host, action=action, reason=reason) from exc
+        except aiohttp.ClientError as exc:  # reset or closed mid-answer, a malformed HTTP reply
+            raise ComfyUnreachable(host=self.host, action=action, reason=type(exc).__name__) from exc
 
 
 def _json_or_text(text: str) -> Any:

@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..outputs import FolderSnapshot
+from ..values import FolderSnapshot
 
 __all__ = ["ComfyFolders"]
 

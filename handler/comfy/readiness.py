@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from ..errors import ComfyCrashed, ComfyUnavailable
+from ..errors import ComfyCrashed, ComfyNotReady, ComfyUnavailable
 from .client import ComfyClient
 from .process import comfy_process_dead
 
@@ -21,21 +21,11 @@ async def wait_until_ready(
     deadline = started + timeout_s
     while True:
         if comfy_process_dead(pid_file):
-            raise ComfyCrashed(
-                f"ComfyUI crashed at start-up (the process in {pid_file} exited); see its log "
-                "(common causes: a custom node that fails to import, a CUDA/driver mismatch, "
-                "out of memory)",
-                details={"pid_file": str(pid_file)},
-            )
+            raise ComfyCrashed(pid_file=str(pid_file))
         try:
             await comfy.system_stats()
             return time.monotonic() - started
         except ComfyUnavailable as exc:
             if time.monotonic() >= deadline:
-                raise ComfyUnavailable(
-                    f"ComfyUI at {comfy.host} did not answer within {timeout_s:g} s; check that it is "
-                    "running and that COMFY_HOST points at it, or raise COMFY_READY_TIMEOUT_S if its "
-                    "start-up takes longer",
-                    details={"comfy_host": comfy.host, "last_error": exc.message},
-                ) from exc
+                raise ComfyNotReady(host=comfy.host, timeout_s=timeout_s, last_error=exc.message) from exc
         await asyncio.sleep(poll_s)

@@ -16,25 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
-from ..errors import ComfyCrashed, ComfyUnavailable, Interrupted
+from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
+from ..values import RunProgress
 from ..ws_trace import trace_line
 from . import events as ev
-from .client import ComfyClient
+from .client import ComfyClient, ComfySocket
 from .process import comfy_process_dead
 
-__all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions"]
+__all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions", "stop_prompt"]
 
 logger = logging.getLogger(__name__)
-
-_CLOSED = (
-    aiohttp.WSMsgType.CLOSE,
-    aiohttp.WSMsgType.CLOSING,
-    aiohttp.WSMsgType.CLOSED,
-    aiohttp.WSMsgType.ERROR,
-)
 
 
 @dataclass(frozen=True)
@@ -44,19 +36,6 @@ class StreamedImage:
     node_id: str
     path: Path
     mime_type: str
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """What the prompt is doing now; the worker forwards it to RunPod."""
-
-    stage: str
-    node: str | None = None
-    node_class: str | None = None
-    step: int | None = None
-    max_steps: int | None = None
-    nodes_done: int = 0
-    nodes_total: int = 0
 
 
 @dataclass
@@ -129,7 +108,7 @@ class PromptTracker:
         self._current_node: str | None = None
         self._done_nodes: set[str] = set()
         self._streamed: list[StreamedImage] = []
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: ComfySocket | None = None
         self.started_at: float | None = None
         self.stage = "waiting in ComfyUI's queue"
 
@@ -169,14 +148,14 @@ class PromptTracker:
                 self._ws = await self._reconnect()
                 continue
             try:
-                message = await self._ws.receive(timeout=idle_s)
+                frame = await self._ws.receive(idle_s)
             except TimeoutError:
                 # Silence: a long node, or a socket that stopped delivering. /history decides.
                 history = await self._history_if_done()
                 if history is not None:
                     return history
                 continue
-            if message.type in _CLOSED:
+            if frame.kind == "closed":
                 logger.warning("ComfyUI's WebSocket closed during prompt %s; reconnecting", self._prompt_id)
                 await self._ws.close()
                 self._ws = await self._reconnect()
@@ -184,12 +163,12 @@ class PromptTracker:
                 if history is not None:
                     return history
                 continue
-            if message.type == aiohttp.WSMsgType.TEXT:
+            if frame.kind == "text":
                 if self._options.trace:
-                    logger.debug("ws <- %s", trace_line(message.data))
-                event = ev.parse_text_frame(message.data)
-            elif message.type == aiohttp.WSMsgType.BINARY:
-                event = ev.parse_binary_frame(message.data)
+                    logger.debug("ws <- %s", trace_line(frame.text))
+                event = ev.parse_text_frame(frame.text)
+            elif frame.kind == "binary":
+                event = ev.parse_binary_frame(frame.data)
             else:
                 continue
             if isinstance(event, ev.BrowserRequest):
@@ -258,9 +237,7 @@ class PromptTracker:
             if history is not None:
                 return history
             await asyncio.sleep(0.1)
-        raise ComfyUnavailable(
-            f"ComfyUI reported prompt {self._prompt_id} finished but /history has no entry for it"
-        )
+        raise HistoryMissing(prompt_id=self._prompt_id)
 
     async def _history_if_done(self) -> dict[str, Any] | None:
         """The history entry if the prompt finished; raise if ComfyUI died or dropped the prompt."""
@@ -284,7 +261,7 @@ class PromptTracker:
             )
         return history
 
-    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
+    async def _reconnect(self) -> ComfySocket | None:
         """Reconnect with the same clientId; None (poll /history) if only HTTP still works."""
         for attempt in range(1, self._options.reconnect_attempts + 1):
             self._check_process()
@@ -312,20 +289,11 @@ class PromptTracker:
             except ComfyUnavailable:
                 if attempt + 1 < attempts:
                     await asyncio.sleep(self._options.reconnect_delay_s)
-        raise ComfyCrashed(
-            f"ComfyUI stopped answering at {self._comfy.host} while running the prompt "
-            f"({self.stage}); it probably crashed (out of memory?). "
-            "See its log; this worker will be replaced",
-            details={"prompt_id": self._prompt_id, "stage": self.stage},
-        )
+        raise ComfyCrashed(stage=self.stage, prompt_id=self._prompt_id, host=self._comfy.host)
 
     def _check_process(self) -> None:
         if comfy_process_dead(self._options.pid_file):
-            raise ComfyCrashed(
-                f"ComfyUI's process exited while running the prompt ({self.stage}); see its log "
-                "(often out of memory). This worker will be replaced",
-                details={"prompt_id": self._prompt_id, "stage": self.stage},
-            )
+            raise ComfyCrashed(stage=self.stage, prompt_id=self._prompt_id)
 
     def _class_of(self, node: str) -> str:
         entry = self._workflow.get(node)
@@ -346,3 +314,27 @@ class PromptTracker:
                 nodes_total=len(self._workflow),
             )
         )
+
+
+async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
+    """Interrupt and dequeue one prompt, wait (bounded) until ComfyUI has let go of it, and return
+    its history entry (what it wrote before it stopped), if any. Never raises a WorkerError."""
+    try:
+        deadline = time.monotonic() + settle_s
+        while True:
+            running, pending = await comfy.queue()
+            # Again on every pass: a POST /prompt still in flight may queue it after a first delete.
+            if prompt_id in pending:
+                await comfy.delete_queued(prompt_id)
+            elif prompt_id in running:
+                await comfy.interrupt(prompt_id)  # only ours: never another job's prompt
+            else:
+                break
+            if time.monotonic() >= deadline:
+                logger.warning("prompt %s still in ComfyUI's queue after the interrupt", prompt_id)
+                break
+            await asyncio.sleep(0.05)
+        return await comfy.history(prompt_id)
+    except WorkerError as exc:
+        logger.warning("could not stop prompt %s: %s", prompt_id, exc.message)
+        return None

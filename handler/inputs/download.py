@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ..comfy.client import ComfyClient
 from ..config import InputURLSettings
+from ..destination import Destination
 from ..errors import WorkerError
-from ..job import RemoteInput
-from ..storage.destination import Destination
+from ..values import RemoteInput
 from .connector import Lookup, system_lookup
 from .fetch import FetchedFile, FetchLimits, JobBudget, UrlFetcher
 from .netguard import AddressPolicy

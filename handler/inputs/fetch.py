@@ -21,8 +21,8 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import aiohttp
 
 from ..errors import InputFetchFailed, InputRefused
-from ..job import RemoteInput
 from ..media import SNIFF_BYTES, sniff_mime
+from ..values import RemoteInput
 from .connector import AddressRefused, Lookup, guarded_connector, system_lookup
 from .netguard import AddressPolicy, display_url, parse_ip
 

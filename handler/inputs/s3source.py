@@ -18,11 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from ..destination import Destination
 from ..errors import InputFetchFailed, InputRefused, JobInputError
-from ..job import RemoteInput
 from ..media import SNIFF_BYTES, sniff_mime
-from ..storage.destination import Destination
 from ..storage.s3 import make_client
+from ..values import RemoteInput
 from .fetch import CHUNK_BYTES, FetchedFile, FetchLimits, JobBudget, media_refusal
 from .netguard import AddressPolicy, parse_ip
 

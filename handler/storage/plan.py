@@ -10,27 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import JobInputError, OutputTooLarge
+from ..errors import OutputTooLarge
 
-__all__ = ["URL_ALLOWANCE_BYTES", "b64_length", "plan_delivery", "resolve_mode", "serialized_size"]
+__all__ = ["URL_ALLOWANCE_BYTES", "b64_length", "plan_delivery", "serialized_size"]
 
 URL_ALLOWANCE_BYTES = 2048  # a presigned URL is ~500-1500 characters
 
 
 def b64_length(size_bytes: int) -> int:
     return 4 * ((size_bytes + 2) // 3)
-
-
-def resolve_mode(requested: str | None, *, has_destination: bool) -> str:
-    """The job's ``output`` mode; omitted means s3 when a bucket is configured (as worker-comfyui)."""
-    if requested is None:
-        return "s3" if has_destination else "base64"
-    if requested == "s3" and not has_destination:
-        raise JobInputError(
-            'input.output is "s3" but no bucket is configured: set BUCKET_ENDPOINT_URL, '
-            "BUCKET_ACCESS_KEY_ID and BUCKET_SECRET_ACCESS_KEY on the endpoint, or send s3Config"
-        )
-    return requested
 
 
 def plan_delivery(

@@ -27,11 +27,11 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from ..destination import Destination
 from ..errors import StorageMisconfigured, UploadFailed
 from .base import OutputFile
-from .destination import Destination
 
-__all__ = ["S3Delivery", "check_destination", "make_client"]
+__all__ = ["S3Clients", "S3Delivery", "check_destination", "make_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +138,9 @@ def _mapped(
             "source": destination.source,
         }
         if misconfigured or (is_config and filename is None):
-            raise StorageMisconfigured(
-                f"{destination.label} cannot be used: {reason}", details=details
-            ) from exc
-        what = f"output {filename!r}" if filename else "an output"
+            raise StorageMisconfigured(label=destination.label, reason=reason, details=details) from exc
         raise UploadFailed(
-            f"{what} could not be uploaded to {destination.label}: {reason}",
-            details={**details, "filename": filename},
+            label=destination.label, reason=reason, filename=filename, details=details
         ) from exc
 
 
@@ -172,3 +168,21 @@ def _reason(exc: BaseException, destination: Destination) -> tuple[str, bool]:
             return f"the storage service kept failing after retries ({code or status})", False
         return f"{code or status}: {error.get('Message', '')}".strip(), False
     return f"{type(exc).__name__}: {exc}"[:300], False
+
+
+class S3Clients:
+    """Builds each job's `S3Delivery`. boto3 clients are thread-safe and slow to build, so the
+    environment's bucket keeps one client for the worker's life; a job's s3Config gets its own."""
+
+    def __init__(self, env_destination: Destination | None) -> None:
+        self._env_destination = env_destination
+        self._env_client: Any = None
+
+    def delivery(self, destination: Destination, *, job_id: str, concurrency: int) -> S3Delivery:
+        if destination == self._env_destination:
+            if self._env_client is None:
+                self._env_client = make_client(destination)
+            client = self._env_client
+        else:
+            client = make_client(destination)
+        return S3Delivery(destination, job_id=job_id, concurrency=concurrency, client=client)

@@ -29,7 +29,7 @@ def sharp_server(server: ComfyTestServer) -> ComfyTestServer:
     return server
 
 
-def splat_workflow(batch: int = 1, **extra: dict[str, Any]) -> dict[str, Any]:
+def splat_workflow(batch: int = 1, /, **extra: Any) -> dict[str, Any]:
     return {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 24, "height": 16, "batch_size": batch, "color": 0x336699}},
         "2": {"class_type": "LoadSharpModel", "inputs": {"device": "cpu"}},
@@ -39,7 +39,7 @@ def splat_workflow(batch: int = 1, **extra: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-VIEWER = {
+VIEWER: dict[str, Any] = {
     "class_type": "GaussianViewer",
     "inputs": {"ply_path": ["3", 0], "extrinsics": ["3", 1], "intrinsics": ["3", 2]},
 }
@@ -79,7 +79,7 @@ async def test_sharp_predict_writes_a_timestamped_3dgs_ply_and_reports_nothing(
 async def test_sharp_predict_batch_writes_a_numbered_folder(
     sharp_server: ComfyTestServer, session: aiohttp.ClientSession
 ) -> None:
-    history = await run(sharp_server, session, splat_workflow(batch=3))
+    history = await run(sharp_server, session, splat_workflow(3))
     (folder,) = (sharp_server.root / "output").glob("room_*")
     assert folder.is_dir() and sorted(p.name for p in folder.iterdir()) == ["001.ply", "002.ply", "003.ply"]
     assert history["outputs"]["5"] == {"text": [str(folder)]}

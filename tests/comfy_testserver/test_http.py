@@ -10,10 +10,16 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
+from PIL.PngImagePlugin import PngImageFile
 
 from comfy_testserver import ComfyTestServer
 
 from .helpers import Socket, recorded_http, recorded_prompts, recorded_summary, submit, wait_history
+
+
+def _rgb(pixel: Any) -> tuple[int, int, int]:
+    red, green, blue = pixel[:3]
+    return (red, green, blue)
 
 
 async def fetch(
@@ -131,7 +137,7 @@ async def test_02_upload_semantics_and_load_image(
     assert sock.summaries() == recorded_summary(name)
     with Image.open(server.root / "output" / "probe_invert_00001_.png") as inverted:
         original = Image.open(server.root / "input" / "probe_upload_71d5977a.png").convert("RGB")
-        assert inverted.getpixel((3, 3)) == tuple(255 - c for c in original.getpixel((3, 3)))
+        assert inverted.getpixel((3, 3)) == tuple(255 - c for c in _rgb(original.getpixel((3, 3))))
 
 
 def multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
@@ -229,5 +235,6 @@ async def test_15_client_chosen_prompt_id_and_extra_pnginfo(
     history = await wait_history(session, server.url, first["prompt_id"])
     assert history["prompt"][3] == {"extra_pnginfo": {"workflow": {"note": "probe"}}}
     with Image.open(server.root / "output" / "probe_opts_00001_.png") as image:
+        assert isinstance(image, PngImageFile)
         assert json.loads(image.text["workflow"]) == {"note": "probe"}
         assert json.loads(image.text["prompt"]) == first["prompt"]

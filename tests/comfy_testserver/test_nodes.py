@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import aiohttp
 from PIL import Image
@@ -101,7 +102,7 @@ async def test_stand_ins_write_real_looking_files(
 
 async def test_load_audio_feeds_save_audio(server: ComfyTestServer, session: aiohttp.ClientSession) -> None:
     (server.root / "input" / "clip.wav").write_bytes(b"RIFF" + bytes(400))
-    prompt = {
+    prompt: dict[str, dict[str, Any]] = {
         "1": {"class_type": "LoadAudio", "inputs": {"audio": "clip.wav"}},
         "2": {"class_type": "SaveAudio", "inputs": {"audio": ["1", 0], "filename_prefix": "a"}},
     }

@@ -219,6 +219,37 @@ def test_run_converts_a_splat_and_prints_the_notes(endpoint: Endpoint, tmp_path:
     assert wrong.returncode == 2 and "--keep-original only makes sense with --convert" in wrong.stderr
 
 
+def test_serve_where_the_endpoint_is_left_out_says_so(tmp_path: Path) -> None:
+    # The worker image ships handler/ and comfy_worker/ without endpoint/ (.dockerignore); copy them so.
+    import shutil
+
+    shutil.copytree(
+        REPO / "comfy_worker",
+        tmp_path / "comfy_worker",
+        ignore=shutil.ignore_patterns("endpoint", "__pycache__"),
+    )
+    shutil.copytree(REPO / "handler", tmp_path / "handler", ignore=shutil.ignore_patterns("__pycache__"))
+    # As in the image: no editable install that would find the checkout's endpoint/ instead.
+    code = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
+        "from comfy_worker.cli import main; sys.exit(main(['serve', '--port', '0']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith(
+        "comfy-worker: the local endpoint (comfy-worker serve) is not installed"
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_the_app_servers_name_for_the_base_url_works_too(endpoint: Endpoint) -> None:
     env = {"RUNPOD_BASE_URL": endpoint.base, "RUNPOD_ENDPOINT_ID": "local", "RUNPOD_API_KEY": KEY}
     done = cli("health", env=env)

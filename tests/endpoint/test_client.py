@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -14,7 +15,7 @@ from comfy_worker.client import EndpointClient, EndpointError
 BASE = "https://api.example.test/v2"
 
 
-def client(**kwargs: object) -> tuple[EndpointClient, list[float]]:
+def client(**kwargs: Any) -> tuple[EndpointClient, list[float]]:
     sleeps: list[float] = []
     return EndpointClient("ep1", "key-1", base_url=BASE, sleep=sleeps.append, **kwargs), sleeps
 
@@ -109,7 +110,11 @@ def test_a_broken_connection_does_not_resubmit_a_job_but_a_refused_one_does() ->
     with pytest.raises(EndpointError, match="cannot reach"):
         c.run({"workflow": {}})
     assert len(responses.calls) == 1 and sleeps == []  # the job may exist: never submit it twice
-    refused = MaxRetryError(None, f"{BASE}/ep1/run", reason=NewConnectionError(None, "Connection refused"))
+    refused = MaxRetryError(
+        None,  # type: ignore[arg-type]  # urllib3 wants the pool; requests only reads the reason
+        f"{BASE}/ep1/run",
+        reason=NewConnectionError(None, "Connection refused"),  # type: ignore[arg-type]
+    )
     responses.replace(responses.POST, f"{BASE}/ep1/run", body=requests.ConnectionError(refused))
     responses.add(responses.POST, f"{BASE}/ep1/run", json={"id": "j2", "status": "IN_QUEUE"})
     assert c.run({"workflow": {}}) == "j2"

@@ -94,7 +94,7 @@ def test_execution_timeout_interrupts_comfy(endpoint: Endpoint, comfy: ComfyTest
     job_id = client.run({"workflow": wf.sampler(steps=200, seed=51)}, policy={"executionTimeout": 1500})
     final = client.wait(job_id, timeout_s=30)
     assert final.status == "TIMED_OUT"
-    assert final.error.startswith("TIMED_OUT: the job exceeded its policy.executionTimeout of 1.5 s")
+    assert (final.error or "").startswith("TIMED_OUT: the job exceeded its policy.executionTimeout of 1.5 s")
     wait_for(lambda: comfy.queue_state() == ([], []), what="ComfyUI idle after timeout")
     assert comfy.executions[-1].outcome == "interrupted"
 
@@ -182,7 +182,9 @@ def test_killed_worker_fails_its_job_and_the_endpoint_keeps_serving(
     os.kill(pid, signal.SIGKILL)
     final = client.wait(job_id, timeout_s=30)
     assert final.status == "FAILED"
-    assert final.error.startswith(f"WORKER_LOST: the worker process ({worker_id}) exited with code -9")
+    assert (final.error or "").startswith(
+        f"WORKER_LOST: the worker process ({worker_id}) exited with code -9"
+    )
     comfy.behaviour.step_delay_s = 0.0
     wait_for(lambda: client.health()["workers"]["ready"] == 2, timeout_s=30, what="worker restarted")
     results = [
@@ -236,7 +238,7 @@ def test_wrong_api_key_and_unknown_job(endpoint: Endpoint) -> None:
 def test_worker_errors_arrive_with_code_and_details(endpoint: Endpoint) -> None:
     client = endpoint.client()
     final = client.wait(client.run({"workflow": wf.sampler(ckpt="missing.safetensors")}), timeout_s=30)
-    assert final.status == "FAILED" and final.error.startswith("WORKFLOW_INVALID: ")
+    assert final.status == "FAILED" and (final.error or "").startswith("WORKFLOW_INVALID: ")
     assert final.output["details"]["problems"]
     retried = requests.post(
         f"{endpoint.base}/local/retry/{final.id}", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
@@ -254,7 +256,7 @@ def test_purge_queue_and_ttl(endpoint: Endpoint, comfy: ComfyTestServer) -> None
     short = client.run({"workflow": wf.save_image("ttl")}, policy={"ttl": 500})
     purged = [client.run({"workflow": wf.save_image(f"purged{i}")}) for i in range(2)]
     final = client.wait(short, timeout_s=10)
-    assert final.status == "TIMED_OUT" and "policy.ttl" in final.error
+    assert final.status == "TIMED_OUT" and "policy.ttl" in (final.error or "")
     body = requests.post(
         f"{endpoint.base}/local/purge-queue", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
     ).json()

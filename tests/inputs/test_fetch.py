@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from handler.errors import InputFetchFailed, InputRefused, error_result
-from handler.inputs.connector import Lookup
+from handler.error_result import error_result
+from handler.errors import InputFetchFailed, InputRefused
+from handler.inputs.connector import Lookup, system_lookup
 from handler.inputs.fetch import FetchLimits, JobBudget, UrlFetcher
 from handler.inputs.netguard import AddressPolicy, AllowList, IPAddress
-from handler.job import RemoteInput
+from handler.values import RemoteInput
 
 from .conftest import PNG, TOKEN, FileServer, ip, self_signed
 
@@ -40,9 +41,12 @@ async def fetch(
     lookup: Lookup | None = None,
     ssl_context=None,
 ):
-    extra = {"lookup": lookup} if lookup else {}
     async with UrlFetcher(
-        policy, limits, budget or JobBudget(10_000_000), ssl_context=ssl_context, **extra
+        policy,
+        limits,
+        budget or JobBudget(10_000_000),
+        ssl_context=ssl_context,
+        lookup=lookup or system_lookup,
     ) as fetcher:
         return await fetcher.fetch(entry(url, kind=kind, headers=headers), dest)
 

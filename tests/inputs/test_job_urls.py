@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from handler.errors import JobInputError, error_result
+from handler.error_result import error_result
+from handler.errors import JobInputError
 from handler.job import JobLimits, parse_job_input
 
 from ..conftest import b64, png_bytes

@@ -23,7 +23,8 @@ from .conftest import TOKEN, FileServer
 
 def pixel(result: dict[str, Any], index: int = 0) -> tuple[int, int, int]:
     image = Image.open(io.BytesIO(base64.b64decode(result["images"][index]["data"])))
-    return image.convert("RGB").getpixel((1, 1))
+    red, green, blue = image.convert("RGB").getpixel((1, 1))  # type: ignore[misc]  # an RGB pixel
+    return (red, green, blue)
 
 
 def two_inputs_workflow() -> dict[str, Any]:
@@ -79,7 +80,9 @@ async def test_url_and_base64_inputs_share_the_per_job_names(
     }
     result = await worker.handle({"id": "mixed", "input": job_input})
     assert "error" not in result, result
-    prompt = next(r for r in comfy.requests if r.path == "/prompt" and r.method == "POST").json["prompt"]
+    request = next(r for r in comfy.requests if r.path == "/prompt" and r.method == "POST")
+    assert request.json is not None
+    prompt = request.json["prompt"]
     stored = [prompt["1"]["inputs"]["image"], prompt["11"]["inputs"]["image"]]
     assert len({name.split("-", 1)[0] for name in stored}) == 1  # one tag for the job
     assert [name.split("-", 1)[1] for name in stored] == ["a.png", "b.png"]

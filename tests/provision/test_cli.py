@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import provision.__main__ as cli
+from provision.errors import InstallError
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = str(REPO / "manifest.toml")
@@ -58,7 +59,7 @@ def test_install_commands_use_the_selected_groups(monkeypatch: pytest.MonkeyPatc
 
 def test_an_install_failure_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:
-        raise cli.InstallError("installing PyTorch", command=["pip"], returncode=1)
+        raise InstallError("installing PyTorch", command=["pip"], returncode=1)
 
     monkeypatch.setattr(cli, "install_torch", fail)
     assert cli.main(["--manifest", MANIFEST, "install", "torch"], environ={}) == cli.EXIT_FAILED

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from provision import download as download_module
 from provision.download import Downloader, DownloadOptions, link_into_comfyui, restamp, stamp_path
 from provision.errors import AuthRequired, NoSpace, RetryableDownloadError, SizeMismatch
 from provision.manifest import ModelSpec
 from provision.progress import Progress, human_bytes
-
-from .fileserver import Fault, FileServer
-from .helpers import payload, sha256
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import payload, sha256
 
 
 @pytest.fixture
@@ -156,9 +154,7 @@ def test_not_enough_disk_space_is_said_up_front(
     server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = _model(server, "huge.safetensors", payload(5_000))
-    monkeypatch.setattr(
-        download_module.shutil, "disk_usage", lambda _: type("U", (), {"free": 1000, "total": 0, "used": 0})()
-    )
+    monkeypatch.setattr("shutil.disk_usage", lambda _: type("U", (), {"free": 1000, "total": 0, "used": 0})())
     downloader, _, _ = _downloader()
 
     outcome = downloader.fetch(model, tmp_path)

@@ -18,8 +18,7 @@ from provision.install import (
     subprocess_runner,
 )
 from provision.manifest import ComfyUISpec, NodeSpec, PackageSpec, TorchSpec
-
-from .helpers import commit_files, git
+from testkit.helpers import commit_files, git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

@@ -17,8 +17,7 @@ import pytest
 
 from provision.layers import layer_files
 from provision.manifest import load_manifest, parse_manifest
-
-from .helpers import commit_files, git
+from testkit.helpers import commit_files, git
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = """schema = 1

@@ -14,9 +14,8 @@ from provision.errors import ChecksumMismatch, DownloadError, SizeMismatch
 from provision.manifest import ModelSpec
 from provision.progress import Progress
 from provision.ranged import ranges_path
-
-from .fileserver import Fault, FileServer
-from .helpers import payload, sha256
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import payload, sha256
 
 KIB = 1024
 SIZE = 1024 * KIB

@@ -1,4 +1,4 @@
-"""Fixtures for the container-script tests: a stub box per test (tests/scripts/stubs.py)."""
+"""Fixtures for the container-script tests: a stub box per test (testkit/stubs.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .stubs import StubBox
+from testkit.stubs import StubBox
 
 
 @pytest.fixture

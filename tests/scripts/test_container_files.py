@@ -105,7 +105,7 @@ def test_the_build_context_holds_exactly_what_the_dockerfile_copies() -> None:
         for line in (REPO / ".dockerignore").read_text().splitlines()
         if line.startswith("!")
     }
-    copied = set()
+    copied: set[str] = set()
     for line in re.findall(r"^COPY (.*)$", DOCKERFILE, re.M):
         if "--from=" in line:
             continue
@@ -148,10 +148,10 @@ def test_compose_runs_either_mode_on_a_gpu_without_an_open_jupyterlab() -> None:
 def test_the_workflow_tests_builds_boots_then_pushes_both_tags_to_ghcr() -> None:
     workflow = _yaml(REPO / ".github" / "workflows" / "docker-build.yml")
     jobs = workflow["jobs"]
-    test_steps = " ".join(str(step.get("run", "")) for step in jobs["test"]["steps"])
-    assert ".venv/bin/pip install -e '.[test]'" in test_steps and ".venv/bin/pytest" in test_steps
-    for linter in ("shellcheck", "hadolint", "check-jsonschema"):
-        assert linter in test_steps
+    test_steps = [str(step.get("run", "")) for step in jobs["test"]["steps"]]
+    # The checks themselves are .ci/checks, which .ci/run ends with too (tests/test_ci.py runs it).
+    assert any(".venv/bin/pip install -e '.[test]'" in run for run in test_steps)
+    assert "bash .ci/checks" in test_steps
     image = jobs["image"]
     assert image["needs"] == "test" and image["permissions"]["packages"] == "write"
     names = [step.get("name", step.get("uses", "")) for step in image["steps"]]

@@ -9,6 +9,7 @@ step that must be rebuilt: everything from there on is what every RunPod host pu
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 import tomllib
@@ -95,16 +96,32 @@ def _keys(
     return out
 
 
+def _excluded(relpath: str) -> bool:
+    """Whether .dockerignore's exclusions (the lines after the `!` includes) drop this path."""
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith(("#", "!")) or pattern == "*":
+            continue
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatch(part, pattern[3:]) for part in Path(relpath).parts):
+                return True
+        elif relpath == pattern.rstrip("/") or relpath.startswith(pattern.rstrip("/") + "/"):
+            return True
+    return False
+
+
 def _context(edit: Callable[[dict[str, bytes]], None] | None = None) -> dict[str, bytes]:
     state = {}
     for name in CONTEXT:
         path = REPO / name
-        files = (
-            [path]
-            if path.is_file()
-            else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        state.update(
+            {
+                str(f.relative_to(REPO)): f.read_bytes()
+                for f in files
+                if not _excluded(str(f.relative_to(REPO)))
+            }
         )
-        state.update({str(f.relative_to(REPO)): f.read_bytes() for f in files})
     if edit is not None:
         edit(state)
     return state
@@ -193,6 +210,23 @@ def test_a_code_or_model_entry_edit_rebuilds_only_the_worker_code_layers(
         assert step is not None
         assert _index(step, chain) > _last_install(SERVERLESS), step.text  # torch, ComfyUI, nodes, deps kept
         assert step.stage == "runtime" and step.text.startswith("COPY ") and "--from" not in step.text
+
+
+def test_the_local_endpoint_is_not_in_the_image_but_the_client_and_cli_are() -> None:
+    context = _context()
+    assert "comfy_worker/cli.py" in context and "comfy_worker/client.py" in context
+    assert not [name for name in context if name.startswith("comfy_worker/endpoint/")]
+    assert not [name for name in context if name.endswith(".pyc")]
+
+
+def test_an_edit_of_the_local_endpoint_rebuilds_nothing(tmp_path: Path) -> None:
+    def edit(state: dict[str, bytes]) -> None:
+        path = REPO / "comfy_worker" / "endpoint" / "server.py"
+        if not _excluded("comfy_worker/endpoint/server.py"):
+            state["comfy_worker/endpoint/server.py"] = path.read_bytes() + b"# edited\n"
+
+    for chain in (SERVERLESS, COMPUTE):
+        assert _first_rebuilt(edit, tmp_path, chain) is None
 
 
 def test_readme_and_tests_are_not_in_the_image_at_all() -> None:

@@ -1,4 +1,4 @@
-"""scripts/download_models.sh, run for real against a loopback HTTP server (tests/provision/fileserver.py)."""
+"""scripts/download_models.sh, run for real against a loopback HTTP server (testkit/fileserver.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.provision.fileserver import Fault, FileServer
-from tests.provision.helpers import payload, sha256, write_manifest
-
-from .stubs import SCRIPTS
+from testkit.fileserver import Fault, FileServer
+from testkit.helpers import payload, sha256, write_manifest
+from testkit.stubs import SCRIPTS
 
 
 @pytest.fixture
@@ -290,6 +289,28 @@ def test_a_flag_naming_no_group_is_an_error(run: Run, server: FileServer) -> Non
 
     assert result.returncode == 2
     assert "DOWNLOAD_GAUSIAN='true': manifest.toml has no group 'GAUSIAN' (groups: GAUSSIAN)" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("DOWNLOAD_GAUSSIAN", "maybe"), ("DOWNLOAD_STRICT", "2")])
+def test_a_flag_that_is_not_a_boolean_stops_the_boot_naming_it(
+    run: Run, server: FileServer, name: str, value: str
+) -> None:
+    write_manifest(run.manifest, [run.model("a.safetensors", payload(10), group="GAUSSIAN")])
+
+    result = run(**{name: value, "DOWNLOAD_ALL": "true"})
+
+    assert result.returncode == 1
+    assert f"{name}={value} is not a boolean" in result.stderr
+    assert server.requests == []
+
+
+def test_one_and_yes_enable_a_group_like_true(run: Run, server: FileServer) -> None:
+    write_manifest(run.manifest, [run.model("a.safetensors", payload(10), group="GAUSSIAN")])
+
+    result = run(DOWNLOAD_GAUSSIAN="1", DOWNLOAD_STRICT="yes")
+
+    assert result.returncode == 0, result.stderr
+    assert run.path("a.safetensors").exists()
 
 
 def test_groups_argument_overrides_the_flags_and_plan_changes_nothing(run: Run, server: FileServer) -> None:

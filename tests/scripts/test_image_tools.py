@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.provision.helpers import commit_files, git
+from testkit.helpers import commit_files, git
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,10 @@ def _export(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_partial_snapshot_exports_without_its_missing_blobs_and_records_the_commit(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
-    files = {"nodes.py": "NODE_CLASS_MAPPINGS = {}\n", "assets/big.png": b"\x89PNG large asset"}
+    files: dict[str, str | bytes] = {
+        "nodes.py": "NODE_CLASS_MAPPINGS = {}\n",
+        "assets/big.png": b"\x89PNG large asset",
+    }
     commit = commit_files(upstream, files, tag="v1.2.3")
     blob = git("rev-parse", "HEAD:assets/big.png", cwd=upstream).strip()
     (upstream / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # what a partial snapshot lacks
@@ -59,7 +62,7 @@ def test_export_refuses_an_unknown_ref_and_a_non_empty_destination(tmp_path: Pat
 def _inspect(layers: list[tuple[str, int, str]]) -> dict[str, object]:
     """A `buildah inspect --type image` document with these (digest, size, created_by) layers."""
     manifest = {"layers": [{"digest": d, "size": s} for d, s, _ in layers]}
-    history = [{"created_by": c} for _, _, c in layers]
+    history: list[dict[str, object]] = [{"created_by": c} for _, _, c in layers]
     history.insert(2, {"created_by": "/bin/sh -c #(nop) USER 1000:1000", "empty_layer": True})
     return {"Manifest": json.dumps(manifest), "Docker": {"history": history}}
 

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHELL_SCRIPTS = [*sorted((REPO / "scripts").glob("*.sh")), REPO / ".ci" / "run"]
+SHELL_SCRIPTS = [
+    *sorted((REPO / "scripts").glob("*.sh")),
+    *sorted((REPO / "app" / "scripts").glob("*.sh")),
+    REPO / ".ci" / "run",
+    REPO / ".ci" / "checks",
+]
 
 
 def _tool(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .stubs import REPO, StubBox
+from testkit.stubs import REPO, StubBox
 
 SCRIPT = "runtime-init.sh"
 

@@ -1,4 +1,4 @@
-"""scripts/start.sh, run for real with stub ComfyUI, handler and JupyterLab (tests/scripts/stubs.py)."""
+"""scripts/start.sh, run for real with stub ComfyUI, handler and JupyterLab (testkit/stubs.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .stubs import SCRIPTS, StubBox
+from testkit.stubs import SCRIPTS, StubBox
 
 
 def _alive(pid: int) -> bool:
@@ -140,6 +140,28 @@ def test_compute_without_a_token_never_starts_jupyterlab_open(box: StubBox) -> N
     assert "JupyterLab not started: JUPYTER_TOKEN is not set" in result.stderr
 
 
+@pytest.mark.parametrize("off", ["false", "0", "no", "OFF"])
+def test_jupyter_enabled_off_in_any_spelling_keeps_jupyterlab_off(box: StubBox, off: str) -> None:
+    # JupyterLab is a shell on the pod: "0" once left it running because only "false" was understood.
+    env = box.env(STUB_COMFY_LIFETIME_S="0.3", JUPYTER_ENABLED=off, JUPYTER_TOKEN="t" * 32)
+    result = box.run("compute", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in box.calls() if c.startswith("jupyter ")]
+    assert "starting JupyterLab" not in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="RUN_AS_ROOT only matters when started as root")
+@pytest.mark.parametrize("on", ["true", "1", "yes"])
+def test_run_as_root_in_any_spelling_keeps_root(box: StubBox, on: str) -> None:
+    # "1" once dropped to WORKER_USER anyway, because only the literal "true" was understood.
+    result = box.run("serverless", env=box.env(RUN_AS_ROOT=on, WORKER_USER="nobody"))
+
+    assert result.returncode == 0, result.stderr
+    assert "dropping root" not in result.stdout
+    assert box.handler()["uid"] == 0
+
+
 def test_compute_runs_runtime_init_once(box: StubBox) -> None:
     env = box.env(STUB_COMFY_LIFETIME_S="0.3", JUPYTER_ENABLED="false")
     first = box.run("compute", env=env)
@@ -222,6 +244,8 @@ def test_models_download_while_comfyui_boots(box: StubBox) -> None:
         ("COMFY_READY_TIMEOUT_S", "soon", "COMFY_READY_TIMEOUT_S=soon is not a number of seconds"),
         ("COMFY_PORT", "http", "COMFY_PORT=http is not a port number"),
         ("SERVE_API_LOCALLY", "maybe", "SERVE_API_LOCALLY=maybe is not a boolean"),
+        ("JUPYTER_ENABLED", "nope", "JUPYTER_ENABLED=nope is not a boolean"),
+        ("RUN_AS_ROOT", "sure", "RUN_AS_ROOT=sure is not a boolean"),
         ("COMFY_READY_POLL_MS", "0", "COMFY_READY_POLL_MS=0 is not a whole number"),
     ],
 )
@@ -273,12 +297,12 @@ def test_functions_can_be_sourced_one_at_a_time() -> None:
 
 
 def test_http_ready_is_false_on_a_closed_port() -> None:
-    from .stubs import free_port
+    from testkit.stubs import free_port
 
     assert _source(f"comfy_http_ready 127.0.0.1 {free_port()}").returncode == 1
 
 
-def test_file_env_reads_secrets_and_refuses_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_file_env_reads_secrets_and_refuses_both(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text("from-a-file\n")
     read = _source(f'JUPYTER_TOKEN_FILE="{secret}"; start_file_env JUPYTER_TOKEN; echo "$JUPYTER_TOKEN"')

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from handler.storage.destination import Destination, build_destination
+from handler.destination import Destination, build_destination
 from handler.storage.s3 import make_client
 
 from ..conftest import free_port

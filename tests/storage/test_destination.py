@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from handler.config import ConfigError, Settings
+from handler.destination import DestinationError, build_destination
 from handler.errors import JobInputError
 from handler.job import parse_s3_config
-from handler.storage.destination import DestinationError, build_destination
 
-KEYS = {"access_key_id": "AKIA0000", "secret_access_key": "s3cr3t-value"}
+KEYS: dict[str, Any] = {"access_key_id": "AKIA0000", "secret_access_key": "s3cr3t-value"}
 
 
 @pytest.mark.parametrize(

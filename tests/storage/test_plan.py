@@ -8,7 +8,8 @@ import json
 import pytest
 
 from handler.errors import JobInputError, OutputTooLarge
-from handler.storage.plan import b64_length, plan_delivery, resolve_mode, serialized_size
+from handler.job import resolve_mode
+from handler.storage.plan import b64_length, plan_delivery, serialized_size
 
 
 def test_b64_length_is_exact() -> None:

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 from comfy_testserver import ComfyTestServer
+from handler.destination import Destination, build_destination
 from handler.errors import StorageMisconfigured
 from handler.storage.base import OutputFile
-from handler.storage.destination import Destination, build_destination
 from handler.storage.plan import serialized_size
 from handler.storage.s3 import S3Delivery, check_destination
 from handler.worker import Worker

@@ -1,0 +1,53 @@
+"""The one list of what a job leaves behind, removed when the job ends, whatever happened.
+
+Each step adds to it the moment it creates something (before the await that might be cancelled),
+so a timeout or cancel mid-step still cleans up: uploaded inputs, files ComfyUI wrote, the job's
+temp folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from .comfy.folders import ComfyFolders
+from .errors import WorkdirUnavailable
+
+__all__ = ["JobCleanup"]
+
+
+class JobCleanup:
+    """What to remove at the end of one job. ``enabled=False`` (COMFY_CLEANUP) keeps ComfyUI's files."""
+
+    def __init__(self, folders: ComfyFolders, *, enabled: bool) -> None:
+        self._folders = folders
+        self._enabled = enabled
+        self.inputs: list[str] = []  # names in ComfyUI's input/
+        self.outputs: list[tuple[str, str]] = []  # (folder type, relative path) ComfyUI wrote
+        self._workdir: Path | None = None
+
+    def make_workdir(self) -> Path:
+        """The job's own temp folder; a full or read-only disk becomes WORKDIR_UNAVAILABLE."""
+        try:
+            self._workdir = Path(tempfile.mkdtemp(prefix="comfy-job-"))
+        except OSError as exc:
+            raise WorkdirUnavailable(parent=tempfile.gettempdir(), reason=exc.strerror or str(exc)) from exc
+        return self._workdir
+
+    def add_input(self, name: str) -> None:
+        if name not in self.inputs:
+            self.inputs.append(name)
+
+    def add_outputs(self, files: list[tuple[str, str]]) -> None:
+        self.outputs.extend(files)
+
+    def run(self) -> None:
+        """Remove everything listed; never raises (a file already gone is fine)."""
+        if self._enabled:
+            for name in self.inputs:
+                self._folders.remove("input", name)
+            for folder_type, relpath in self.outputs:
+                self._folders.remove(folder_type, relpath)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
