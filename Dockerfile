@@ -138,7 +138,9 @@ RUN --mount=type=secret,id=hf_token,required=false \
     fi
 
 # ---------------------------------------------------------------------------------------------
-FROM base AS runtime
+# Everything both images share below the worker's code: torch, ComfyUI, the nodes, the worker's
+# dependencies and the baked models.
+FROM base AS deps
 
 # Every pip install runs as the worker user into its venv. A machine behind a TLS-inspecting
 # proxy hands its CA bundle in as the secret pip_cert (build-image.sh does, from SSL_CERT_FILE).
@@ -190,6 +192,37 @@ RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
     python -c 'import runpod; print("runpod", runpod.__version__)'
 
 COPY --from=models --chown=comfy:comfy /comfyui/models /comfyui/models
+
+# ---------------------------------------------------------------------------------------------
+# What only a pod gets, below the worker's code too, so a code edit re-sends kilobytes to pods as
+# well: compilers and git (ComfyUI-Manager, nodes whose requirements have no wheel), the pod-only
+# nodes (ComfyUI-Manager) with their requirements, and JupyterLab (token required).
+FROM deps AS extras-compute
+
+# hadolint ignore=DL3002
+USER 0:0
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends build-essential git; \
+    rm -rf /var/lib/apt/lists/*; \
+    git --version
+COPY --from=manifest /layers/compute /opt/build/compute
+COPY --from=sources --chown=comfy:comfy /src/compute/ /comfyui/
+USER 1000:1000
+RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
+    --mount=type=secret,id=pip_cert,uid=1000,required=false \
+    set -eux; \
+    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install "jupyterlab>=4.4,<5" -r /opt/build/compute/requirements.txt -c /opt/build/constraints.txt; \
+    jupyter lab --version
+
+FROM deps AS extras-serverless
+
+# ---------------------------------------------------------------------------------------------
+# The worker's code on top of the mode's extras (FROM with the build arg picks them).
+# hadolint ignore=DL3006
+FROM extras-${BUILD_MODE} AS runtime
 
 # The worker's own files, root-owned: the user runs them but cannot change them. Kilobytes, and
 # the only layers a code change touches. The container starts as root on purpose: start.sh hands
@@ -259,26 +292,6 @@ ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/opt/worker/scripts/start.sh"]
 # ---------------------------------------------------------------------------------------------
 FROM runtime AS runtime-compute
 
-# git for ComfyUI-Manager and runtime-init.sh; compilers for nodes the user installs whose
-# requirements have no wheel.
-# hadolint ignore=DL3008
-RUN set -eux; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends build-essential git; \
-    rm -rf /var/lib/apt/lists/*; \
-    git --version
-# The pod-only nodes (ComfyUI-Manager), their requirements and JupyterLab (token required).
-COPY --from=manifest /layers/compute /opt/build/compute
-COPY --from=sources --chown=comfy:comfy /src/compute/ /comfyui/
-USER 1000:1000
-RUN --mount=type=cache,target=/home/comfy/.cache/pip,uid=1000,gid=1000 \
-    --mount=type=secret,id=pip_cert,uid=1000,required=false \
-    set -eux; \
-    if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
-    pip install "jupyterlab>=4.4,<5" -r /opt/build/compute/requirements.txt -c /opt/build/constraints.txt; \
-    jupyter lab --version
-# hadolint ignore=DL3002
-USER 0:0
 # The image already holds everything runtime-init.sh would install: mark it so the first boot
 # skips straight to ComfyUI.
 RUN set -eux; \

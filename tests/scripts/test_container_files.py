@@ -63,15 +63,20 @@ def test_serverless_installs_nothing_at_boot_and_pods_get_their_tools() -> None:
     assert "git" not in serverless and "pip" not in serverless and "runtime-init" not in serverless
     runtime = _stage("runtime")
     assert "apt-get install" not in runtime and "git " not in runtime
-    compute = _stage("runtime-compute")
+    compute = _stage("extras-compute")
     assert "build-essential git" in compute and "jupyterlab>=4.4,<5" in compute
     assert "/src/compute/" in compute  # ComfyUI-Manager, pods only
+    instructions = [line for line in _stage("extras-serverless").splitlines() if line and line[0] != "#"]
+    assert instructions == []  # nothing on top of the shared layers
+    assert "FROM extras-${BUILD_MODE} AS runtime" in DOCKERFILE
 
 
 def test_the_worker_is_copied_last_not_pip_installed_into_the_venv() -> None:
     runtime = _stage("runtime")
     assert "pip install /opt/worker" not in DOCKERFILE and "pip install -e" not in DOCKERFILE
-    assert runtime.index("COPY handler /opt/worker/handler") > runtime.rindex("pip install -")
+    # Every install is in the stages below the one that copies the code.
+    assert "pip install -" not in runtime and "pip install -" in _stage("deps")
+    assert DOCKERFILE.index("COPY handler /opt/worker/handler") > DOCKERFILE.rindex("pip install ")
     assert "comfy_serverless_worker.pth" in runtime
 
 

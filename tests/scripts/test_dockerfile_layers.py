@@ -173,8 +173,9 @@ url = "https://example.org/new-model.safetensors"
 folder = "loras"
 sha256 = "{sha}"
 """.replace("{sha}", "ab" * 32)
-SERVERLESS = ["runtime", "runtime-serverless"]
-COMPUTE = ["runtime", "runtime-compute"]
+# The stages each image is built through, in order (the final stage only picks one).
+SERVERLESS = ["deps", "extras-serverless", "runtime", "runtime-serverless"]
+COMPUTE = ["deps", "extras-compute", "runtime", "runtime-compute"]
 
 
 def _index(step: Step | None, chain: list[str]) -> int:
@@ -208,7 +209,8 @@ def test_a_code_or_model_entry_edit_rebuilds_only_the_worker_code_layers(
     for chain in (SERVERLESS, COMPUTE):
         step = _first_rebuilt(edit, tmp_path, chain)
         assert step is not None
-        assert _index(step, chain) > _last_install(SERVERLESS), step.text  # torch, ComfyUI, nodes, deps kept
+        # torch, ComfyUI, nodes, the worker's dependencies and, on pods, the compute extras are kept
+        assert _index(step, chain) > _last_install(chain), step.text
         assert step.stage == "runtime" and step.text.startswith("COPY ") and "--from" not in step.text
 
 
