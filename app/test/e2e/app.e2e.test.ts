@@ -87,6 +87,15 @@ async function loadFile(page: Page, fixture: string): Promise<void> {
   await page.getByTestId("workflow-file").setInputFiles(path.join(FIXTURES, fixture));
 }
 
+/** Load a fixture workflow and wait until the page says it loaded it ("Loaded <name>..."). */
+async function loadWorkflow(page: Page, fixture: string): Promise<void> {
+  await loadFile(page, fixture);
+  const name = fixture.replace(/\.json$/, "");
+  await expect
+    .poll(() => page.getByTestId("workflow-message").textContent())
+    .toMatch(new RegExp(`^Loaded ${name}`));
+}
+
 function field(page: Page, key: string): Locator {
   return page.locator(`[name="${key}"]`);
 }
@@ -219,8 +228,7 @@ describe("running workflows", () => {
     expect(await image.getAttribute("src")).toBe(result.images[0]?.data);
     expect(await shownCentrePixel(image)).toEqual([0xff - 0x33, 0xff - 0x99, 0xff - 0xff, 255]);
     // A .ply from the bucket is fetched by the page (CORS) and drawn.
-    await loadFile(page, "splat.json");
-    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    await loadWorkflow(page, "splat.json");
     const splatJob = await run(page);
     await waitForStatus(page, splatJob, "COMPLETED");
     const files = ((await endpointStatus(splatJob)).output as { files: Array<{ type: string }> }).files;
@@ -238,10 +246,7 @@ describe("running workflows", () => {
   it("runs a preview-only workflow: include_temp is ticked for it", async () => {
     const page = await openApp();
     expect(await page.getByTestId("job-include-temp").isChecked()).toBe(false);
-    await loadFile(page, "preview_only.json");
-    await expect
-      .poll(() => page.getByTestId("workflow-message").textContent())
-      .toMatch(/^Loaded preview_only/);
+    await loadWorkflow(page, "preview_only.json");
     expect(await page.getByTestId("job-include-temp").isChecked()).toBe(true);
     expect(await page.getByTestId("options-note").textContent()).toMatch(/only previews/);
     await page.getByTestId("job-timeout").fill("30");
@@ -256,10 +261,7 @@ describe("running workflows", () => {
   it("shows the worker's warnings above the results they concern", async () => {
     const page = await openApp();
     // Two branches, one with width 0: ComfyUI runs the good one and the worker says what it skipped.
-    await loadFile(page, "partly_broken.json");
-    await expect
-      .poll(() => page.getByTestId("workflow-message").textContent())
-      .toMatch(/^Loaded partly_broken/);
+    await loadWorkflow(page, "partly_broken.json");
     const id = await run(page);
     await waitForStatus(page, id, "COMPLETED");
     const { output } = await endpointStatus(id);
@@ -323,10 +325,7 @@ describe("running workflows", () => {
 
   it("refuses a request over RunPod's 10 MB /run limit before sending it, saying by how much", async () => {
     const page = await openApp();
-    await loadFile(page, "invert_input.json");
-    await expect
-      .poll(() => page.getByTestId("workflow-message").textContent())
-      .toMatch(/^Loaded invert_input/);
+    await loadWorkflow(page, "invert_input.json");
     // 8 MB of image bytes are 10.7 MB as base64.
     await page.getByTestId("image-input-10").setInputFiles({
       name: "huge.png",
@@ -552,8 +551,7 @@ describe("outputs of every kind", () => {
 
   it("draws the SPZ a job returns with convert: spz, with no interaction", async () => {
     const page = await openApp();
-    await loadFile(page, "splat.json");
-    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    await loadWorkflow(page, "splat.json");
     await expect.poll(() => page.getByTestId("convert-note").textContent()).toMatch(/makes Gaussian splats/);
     await page.selectOption("[data-testid=job-convert]", "spz");
     const id = await run(page);
@@ -584,8 +582,7 @@ describe("outputs of every kind", () => {
 
   it("shows a Gaussian-splat .ply in an interactive 3D view", async () => {
     const page = await openApp();
-    await loadFile(page, "splat.json");
-    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded splat/);
+    await loadWorkflow(page, "splat.json");
     const id = await run(page);
     await waitForStatus(page, id, "COMPLETED");
     const media = page.locator(".job-results .output-splat .output-media");
@@ -612,10 +609,7 @@ describe("outputs of every kind", () => {
 describe("workflow input", () => {
   it("wires an image dropped on a LoadImage node into the job", async () => {
     const page = await openApp();
-    await loadFile(page, "invert_input.json");
-    await expect
-      .poll(() => page.getByTestId("workflow-message").textContent())
-      .toMatch(/^Loaded invert_input/);
+    await loadWorkflow(page, "invert_input.json");
     const png = (await readFile(path.join(FIXTURES, "red.png"))).toString("base64");
     const dataTransfer = await page.evaluateHandle((data) => {
       const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -644,10 +638,7 @@ describe("workflow input", () => {
     try {
       const { port } = files.address() as AddressInfo;
       const page = await openApp();
-      await loadFile(page, "invert_input.json");
-      await expect
-        .poll(() => page.getByTestId("workflow-message").textContent())
-        .toMatch(/^Loaded invert_input/);
+      await loadWorkflow(page, "invert_input.json");
       await page.getByTestId("image-url-10").fill("ftp://example.com/red.png");
       await page.getByTestId("image-url-use-10").click();
       await expect
@@ -670,10 +661,7 @@ describe("workflow input", () => {
 
   it("makes a too-large input image smaller on request, so the job fits and runs", async () => {
     const page = await openApp();
-    await loadFile(page, "invert_input.json");
-    await expect
-      .poll(() => page.getByTestId("workflow-message").textContent())
-      .toMatch(/^Loaded invert_input/);
+    await loadWorkflow(page, "invert_input.json");
     // A 2000x2000 PNG of noise (about 16 MB): far over RunPod's 10 MB /run limit as base64.
     const dataTransfer = await page.evaluateHandle(async () => {
       const canvas = document.createElement("canvas");
@@ -716,8 +704,7 @@ describe("workflow input", () => {
 
   it("takes an audio file dropped on LoadAudio, with a hint while only a server-side name is set", async () => {
     const page = await openApp();
-    await loadFile(page, "audio_in.json");
-    await expect.poll(() => page.getByTestId("workflow-message").textContent()).toMatch(/^Loaded audio_in/);
+    await loadWorkflow(page, "audio_in.json");
     // The exported name is not on the worker: the form says so until a file is dropped.
     expect(await page.getByTestId("media-hint-1").textContent()).toMatch(
       /"example\.wav" must already be in ComfyUI's input\/ folder on the worker; drop a file/,
