@@ -200,3 +200,30 @@ def test_every_transport_error_class_keeps_the_comfy_unavailable_code() -> None:
     # Clients (the studio app, worker-comfyui users) match on the code: the split must not change it.
     for cls in (ComfyUnreachable, ComfyNoAnswer, ComfyHTTPError, ComfyBadReply):
         assert issubclass(cls, ComfyUnavailable) and cls.code == "COMFY_UNAVAILABLE"
+
+
+def _aiohttp_failures() -> list[type[BaseException]]:
+    """Every exception class aiohttp exports that a client call can raise."""
+    import aiohttp
+
+    found: list[type[BaseException]] = []
+    for name in aiohttp.__all__:
+        value = getattr(aiohttp, name, None)
+        if isinstance(value, type) and issubclass(value, (aiohttp.ClientError, TimeoutError)):
+            found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("failure", _aiohttp_failures(), ids=lambda cls: cls.__name__)
+def test_every_aiohttp_failure_leaves_the_client_as_one_of_ours(failure: type[BaseException]) -> None:
+    # httpx's tests check that every lower-level exception has a mapping; so does this. A failure
+    # aiohttp adds in a later release must not reach a job result as INTERNAL_ERROR.
+    exc = failure.__new__(failure)  # the constructors differ; the mapping reads only these fields
+    exc.status = 500  # type: ignore[attr-defined]
+    exc._os_error = ConnectionRefusedError(111, "Connection refused")  # type: ignore[attr-defined]
+    exc.doc = ""  # type: ignore[attr-defined]
+    client = ComfyClient("127.0.0.1:1", http_timeout_s=1.0)
+    with pytest.raises(ComfyUnavailable) as info, client._mapped("probing"):
+        raise exc
+    assert info.value.code == "COMFY_UNAVAILABLE" and info.value.__cause__ is exc
+    assert "probing" in info.value.message
