@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from testkit.certificates import self_signed_certificate
+
 from ._common import free_port, peak_rss_mb, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,43 +117,6 @@ def report(scheme: str, mb: int, runs: dict[str, list[dict[str, float]]]) -> Non
         peak = max(run["peak_extra_mb"] for run in runs[mode])
         print(f"  {name:25} {best:7.2f} s   peak extra RSS {peak:7.1f} MB")
     print(f"  ratio ours / plain        {ours_s / plain_s:7.2f}")
-
-
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1, so the bench can use HTTPS like every real provider."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 class MotoServer:
