@@ -1,7 +1,8 @@
 """Entry point: ``python -m handler`` (add ``--rp_serve_api`` for RunPod's local test server).
 
 Builds the settings, configures logging once, runs the warm-up workflow if there is one
-(WARMUP_WORKFLOW; a failure exits 1), and hands `Worker.handle` to the RunPod SDK.
+(WARMUP_WORKFLOW; a failure exits 1), and hands `Worker.handle` to the RunPod SDK with a
+concurrency of COMFY_PIPELINE_DEPTH.
 """
 
 from __future__ import annotations
@@ -63,8 +64,11 @@ def main() -> int:
     def progress_sender(job: dict[str, Any]) -> Any:
         return lambda payload: runpod.serverless.progress_update(job, payload)
 
-    worker = Worker(settings, progress_sender=progress_sender)
-    runpod.serverless.start({"handler": worker.handle})
+    # One ComfyUI connection for the process's life; the SDK holds up to COMFY_PIPELINE_DEPTH jobs,
+    # so the next job is validated, uploaded and queued while one runs (docs/throughput.md).
+    worker = Worker(settings, progress_sender=progress_sender, keep_connection=True)
+    depth = settings.pipeline_depth
+    runpod.serverless.start({"handler": worker.handle, "concurrency_modifier": lambda _current: depth})
     return 0
 
 

@@ -48,6 +48,8 @@ class ComfyTimeouts:
     http_s: float = 30.0  # COMFY_HTTP_TIMEOUT_S: one HTTP call (not a /view download)
     ws_idle_s: float = 5.0  # COMFY_WS_IDLE_S: silence after which /history is polled
     interrupt_settle_s: float = 10.0  # COMFY_INTERRUPT_SETTLE_S: wait for an interrupt to land
+    # A queued prompt's wait behind other prompts (pipelined intake), bounded apart from job_s.
+    queue_wait_s: float = 1800.0  # COMFY_QUEUE_WAIT_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Settings:
     ws_reconnect_attempts: int = 5  # WEBSOCKET_RECONNECT_ATTEMPTS
     ws_reconnect_delay_s: float = 1.0  # WEBSOCKET_RECONNECT_DELAY_S
     ws_trace: bool = False  # WEBSOCKET_TRACE
+    # Jobs the worker holds at once: one executing, the others validated, uploaded and queued behind it.
+    pipeline_depth: int = 2  # COMFY_PIPELINE_DEPTH
     refresh_worker: bool = False  # REFRESH_WORKER
     comfy_org_api_key: str | None = field(default=None, repr=False)  # COMFY_ORG_API_KEY[_FILE]
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # COMFY_MAX_INPUT_BYTES
@@ -110,6 +114,7 @@ class Settings:
             interrupt_settle_s=env.number(
                 "COMFY_INTERRUPT_SETTLE_S", ComfyTimeouts.interrupt_settle_s, minimum=0.1
             ),
+            queue_wait_s=env.number("COMFY_QUEUE_WAIT_TIMEOUT_S", ComfyTimeouts.queue_wait_s, minimum=0.1),
         )
         pid_file = env.text("COMFY_PID_FILE", "")
         log_level = env.text("COMFY_LOG_LEVEL", "INFO").upper()
@@ -133,6 +138,7 @@ class Settings:
             ws_reconnect_attempts=int(env.number("WEBSOCKET_RECONNECT_ATTEMPTS", 5, minimum=0, integer=True)),
             ws_reconnect_delay_s=env.number("WEBSOCKET_RECONNECT_DELAY_S", 1.0, minimum=0.0),
             ws_trace=env.flag("WEBSOCKET_TRACE", False),
+            pipeline_depth=int(env.number("COMFY_PIPELINE_DEPTH", 2, minimum=1, maximum=64, integer=True)),
             refresh_worker=env.flag("REFRESH_WORKER", False),
             comfy_org_api_key=env.secret("COMFY_ORG_API_KEY"),
             max_input_bytes=int(
@@ -288,7 +294,15 @@ class _Env:
             return False
         raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
 
-    def number(self, name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        minimum: float,
+        maximum: float = math.inf,
+        integer: bool = False,
+    ) -> float:
         raw = self._environ.get(name)
         if raw is None or not raw.strip():
             return default
@@ -299,6 +313,8 @@ class _Env:
             raise ConfigError(f"{name}={raw!r} is not {kind}; example: {name}={default:g}") from None
         if not math.isfinite(value) or value < minimum:
             raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+        if value > maximum:
+            raise ConfigError(f"{name}={raw!r} must be at most {maximum:g}")
         return value
 
     def secret(self, name: str) -> str | None:

@@ -19,6 +19,7 @@
     ├── ExecutionFailed      EXECUTION_FAILED   a node raised while running
     ├── Interrupted          INTERRUPTED        someone interrupted the prompt in ComfyUI
     ├── JobTimeout           TIMEOUT            the job's deadline passed
+    │   └── QueueWaitTimeout TIMEOUT            its prompt waited too long behind another one
     ├── NoOutputs            NO_OUTPUTS         the workflow ran and produced nothing
     ├── OutputFailed         OUTPUT_FAILED      outputs exist but none could be fetched
     ├── FetchFailed          OUTPUT_FAILED      one output could not be fetched (non-fatal alone)
@@ -63,6 +64,7 @@ __all__ = [
     "NodesMissing",
     "OutputFailed",
     "OutputTooLarge",
+    "QueueWaitTimeout",
     "StorageError",
     "StorageMisconfigured",
     "UploadFailed",
@@ -359,6 +361,19 @@ class JobTimeout(WorkerError):
             f"the job did not finish within {timeout_s:g} s (it was {stage}); the prompt was "
             "interrupted. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow needs longer",
             details={"timeout_s": timeout_s, "stage": stage, "prompt_id": prompt_id},
+        )
+
+
+class QueueWaitTimeout(JobTimeout):
+    """The prompt waited too long behind another prompt in ComfyUI's queue, before it started."""
+
+    def __init__(self, wait_s: float, *, prompt_id: str | None) -> None:
+        WorkerError.__init__(
+            self,
+            f"the job's prompt waited {wait_s:g} s in ComfyUI's queue behind another prompt and never "
+            "started; it was removed from the queue. Another job is holding ComfyUI: retry the job, "
+            "and raise COMFY_QUEUE_WAIT_TIMEOUT_S or lower COMFY_PIPELINE_DEPTH if this repeats",
+            details={"timeout_s": wait_s, "stage": "waiting in ComfyUI's queue", "prompt_id": prompt_id},
         )
 
 

@@ -25,15 +25,17 @@ from typing import Any
 from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
 from .comfy.client import ComfyClient
+from .comfy.connection import ComfyConnection, ConnectionOptions
 from .comfy.folders import ComfyFolders
 from .comfy.nodeinfo import NodeClasses
-from .comfy.readiness import wait_until_ready
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions, stop_prompt
 from .config import Settings
 from .conversion import convert_outputs
 from .destination import Destination
 from .error_result import error_result, redact_result
 from .errors import (
+    ComfyCrashed,
+    ComfyUnavailable,
     ExecutionFailed,
     FetchFailed,
     Interrupted,
@@ -42,6 +44,7 @@ from .errors import (
     NoOutputs,
     OutputFailed,
     OutputTooLarge,
+    QueueWaitTimeout,
 )
 from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
@@ -67,13 +70,20 @@ SenderFactory = Callable[[dict[str, Any]], Sender | None]
 
 
 class Worker:
-    """Runs jobs against one ComfyUI. ``handle`` is the RunPod handler (async, so cancel reaches it)."""
+    """Runs jobs against one ComfyUI. ``handle`` is the RunPod handler (async, so cancel reaches it).
+
+    Jobs may overlap (the SDK runs up to COMFY_PIPELINE_DEPTH at once): each has its own `_JobRun`
+    and they share one `ComfyConnection`. With ``keep_connection`` (``python -m handler``) that
+    connection lives as long as the worker (`aclose` ends it); otherwise it closes whenever no job
+    holds it, so a caller that runs jobs in passing leaves nothing open.
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
         progress_sender: SenderFactory | None = None,
+        keep_connection: bool = False,
     ) -> None:
         self.settings = settings
         self.folders = ComfyFolders(settings.comfyui_path)
@@ -81,11 +91,16 @@ class Worker:
         self.s3_clients = S3Clients(settings.storage)
         self.browser_nodes = browser_nodes(settings.browser_nodes)
         self._progress_sender = progress_sender
+        self._keep_connection = keep_connection
+        self._connection: ComfyConnection | None = None
+        self._connection_loop: asyncio.AbstractEventLoop | None = None
+        self._holders = 0
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         """Run one RunPod job and return its result; never raises except on cancellation."""
         cleanup = JobCleanup(self.folders, enabled=self.settings.cleanup)
         secrets: list[str | None] = [self.settings.comfy_org_api_key]
+        connection = self._acquire()
         try:
             raw: Any = job  # RunPod sends a dict; anything else is a job without input
             job = raw if isinstance(raw, dict) else {}
@@ -94,14 +109,47 @@ class Worker:
                 if self._progress_sender and self.settings.progress_enabled
                 else None
             )
-            result = await _JobRun(self, job, cleanup, secrets, sender).execute()
+            result = await _JobRun(self, job, cleanup, secrets, sender, connection).execute()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
+            if isinstance(exc, ComfyUnavailable | ComfyCrashed):
+                connection.suspect()  # the next job checks that ComfyUI is back before it starts
             result = error_result(exc)
         finally:
             cleanup.run()
+            await self._release()
         if self.settings.refresh_worker:
             result["refresh_worker"] = True
         return redact_result(result, secrets)
+
+    async def aclose(self) -> None:
+        """Close the ComfyUI connection (the worker can still run jobs: it opens a new one)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.aclose()
+
+    def _acquire(self) -> ComfyConnection:
+        loop = asyncio.get_running_loop()
+        if self._connection is None or self._connection_loop is not loop:
+            # A new event loop (a caller that runs each job in its own asyncio.run) gets its own.
+            self._connection = ComfyConnection(
+                self.settings.comfy_host,
+                ConnectionOptions(
+                    http_timeout_s=self.settings.timeouts.http_s,
+                    reconnect_attempts=self.settings.ws_reconnect_attempts,
+                    reconnect_delay_s=self.settings.ws_reconnect_delay_s,
+                    pid_file=self.settings.comfy_pid_file,
+                    trace=self.settings.ws_trace,
+                ),
+            )
+            self._connection.start()
+            self._connection_loop, self._holders = loop, 0
+        self._holders += 1
+        return self._connection
+
+    async def _release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0 and not self._keep_connection:
+            await self.aclose()
 
 
 @dataclass(frozen=True)
@@ -171,7 +219,9 @@ class _JobRun:
         cleanup: JobCleanup,
         secrets: list[str | None],
         sender: Sender | None,
+        connection: ComfyConnection,
     ) -> None:
+        self.connection = connection
         self.settings = worker.settings
         self.folders = worker.folders
         self.node_classes = worker.node_classes
@@ -184,31 +234,52 @@ class _JobRun:
         self.timings = Timings()
         self.reporter = ProgressReporter(sender, interval_s=self.settings.progress_interval_s)
         self.where = _Whereabouts()
+        self.deadline: asyncio.Timeout | None = None
+        self.timeout_s = 0.0
 
     async def execute(self) -> dict[str, Any]:
         workdir = self.cleanup.make_workdir()
         valid = self._validate()
-        timeout_s = valid.request.timeout_s
-        async with ComfyClient(
-            self.settings.comfy_host, http_timeout_s=self.settings.timeouts.http_s
-        ) as comfy:
-            try:
-                async with asyncio.timeout(timeout_s) as deadline:
-                    return await self._run(comfy, valid, workdir)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                stage = self.where.describe()
-                await self._stop(comfy)
-                raise JobTimeout(timeout_s, stage=stage, prompt_id=self.where.prompt_id) from None
-            except asyncio.CancelledError:
-                logger.info("job %s cancelled; stopping prompt %s", self.job_id, self.where.prompt_id)
-                await self._stop(comfy)
+        comfy = self.connection.client
+        try:
+            async with asyncio.timeout(valid.request.timeout_s) as deadline:
+                self.deadline = deadline
+                return await self._run(comfy, valid, workdir)
+        except TimeoutError:
+            if not deadline.expired():
                 raise
+            error = self._timeout_error(valid.request.timeout_s)
+            await self._stop(comfy)
+            raise error from None
+        except asyncio.CancelledError:
+            logger.info("job %s cancelled; stopping prompt %s", self.job_id, self.where.prompt_id)
+            await self._stop(comfy)
+            raise
+
+    # The deadline has three legs: up to queueing, the job's timeout from its start; while its
+    # prompt waits behind another job's, COMFY_QUEUE_WAIT_TIMEOUT_S; from the moment ComfyUI starts
+    # executing it, the job's timeout again (docs/throughput.md).
+
+    def _on_queued(self) -> None:
+        self._reschedule(self.settings.timeouts.queue_wait_s)
+
+    def _on_started(self) -> None:
+        self._reschedule(self.timeout_s)
+
+    def _reschedule(self, seconds: float) -> None:
+        if self.deadline is not None and not self.deadline.expired():
+            self.deadline.reschedule(asyncio.get_running_loop().time() + seconds)
+
+    def _timeout_error(self, timeout_s: float) -> JobTimeout:
+        tracker = self.where.tracker
+        if tracker is not None and tracker.queued_at is not None and tracker.started_at is None:
+            return QueueWaitTimeout(self.settings.timeouts.queue_wait_s, prompt_id=self.where.prompt_id)
+        return JobTimeout(timeout_s, stage=self.where.describe(), prompt_id=self.where.prompt_id)
 
     async def _run(self, comfy: ComfyClient, valid: _ValidJob, workdir: Path) -> dict[str, Any]:
+        self.timeout_s = valid.request.timeout_s
         await self._check_job_bucket(valid)
-        await self._wait_for_comfy(comfy)
+        await self._wait_for_comfy()
         prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
         tracked = await self._track(comfy, valid.request, prepared, workdir)
         collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
@@ -247,15 +318,14 @@ class _JobRun:
             self.where.stage = "checking the job's s3Config bucket"
             await self._s3(valid.destination).check()  # fail before spending GPU time, not after
 
-    async def _wait_for_comfy(self, comfy: ComfyClient) -> None:
+    async def _wait_for_comfy(self) -> None:
+        """Readiness is checked when the connection is made or after a failure, not every job."""
         self.where.stage = "waiting for ComfyUI to start"
-        self.reporter.stage("starting")
-        waited = await wait_until_ready(
-            comfy,
-            timeout_s=self.settings.timeouts.ready_s,
-            poll_s=self.settings.timeouts.ready_poll_s,
-            pid_file=self.settings.comfy_pid_file,
+        waited = await self.connection.ensure_ready(
+            timeout_s=self.settings.timeouts.ready_s, poll_s=self.settings.timeouts.ready_poll_s
         )
+        if waited:
+            self.reporter.stage("starting")
         self.timings.add("ready_ms", waited)
 
     # -- prepare ----------------------------------------------------------------------------------
@@ -315,24 +385,25 @@ class _JobRun:
         before = self.folders.snapshot_outputs()
         prompt_id = str(uuid.uuid4())
         tracker = PromptTracker(
-            comfy,
+            self.connection,
             TrackerOptions(
                 ws_idle_s=self.settings.timeouts.ws_idle_s,
                 reconnect_attempts=self.settings.ws_reconnect_attempts,
                 reconnect_delay_s=self.settings.ws_reconnect_delay_s,
                 pid_file=self.settings.comfy_pid_file,
-                trace=self.settings.ws_trace,
             ),
             workflow=prepared.workflow,
             output_nodes=prepared.output_nodes,
             workdir=workdir,
             on_progress=self.reporter.update,
+            on_queued=self._on_queued,
+            on_started=self._on_started,
             browser_answers=prepared.browser_answers,
         )
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
         self.where.before, self.where.output_nodes = before, prepared.output_nodes
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
-        outcome = await tracker.run(client_id=str(uuid.uuid4()), prompt_id=prompt_id, extra_data=extra_data)
+        outcome = await tracker.run(prompt_id=prompt_id, extra_data=extra_data)
         streamed_nodes = {image.node_id for image in outcome.streamed}
         written = self._written(outcome.history, before, prepared.output_nodes, streamed_nodes)
         started = outcome.started_at or outcome.queued_at

@@ -104,10 +104,18 @@ class ComfyClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ComfyClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def open(self) -> None:
+        """Start the HTTP session (inside a running event loop); idempotent."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+
+    async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -1,9 +1,10 @@
-"""Follow one queued prompt to its end over ComfyUI's WebSocket, with /history as the fallback.
+"""Follow one queued prompt to its end over the worker's connection, with /history as the fallback.
 
-The WebSocket tells us progress, streamed images and completion; /history is the truth about the
-outcome. If the socket drops we reconnect with the same clientId; if it goes silent we poll
-/history; if ComfyUI's process dies we fail at once with `ComfyCrashed`. A lost message therefore
-never hangs a job (shared/comfyui-protocol README, "Completion detection").
+The prompt's events (connection.py routes them) tell us progress, streamed images and completion;
+/history is the truth about the outcome. If the socket drops (a `Gap`) or goes silent we ask
+/history; while there is no socket we poll it; if ComfyUI's process dies we fail at once with
+`ComfyCrashed`. A lost message therefore never hangs a job (shared/comfyui-protocol README,
+"Completion detection").
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
 from ..values import RunProgress
-from ..ws_trace import trace_line
 from . import events as ev
-from .client import ComfyClient, ComfySocket
+from .client import ComfyClient
+from .connection import ComfyConnection, Gap, SocketDown, Subscription
 from .process import comfy_process_dead
 
 __all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions", "stop_prompt"]
@@ -79,101 +80,95 @@ class TrackerOptions:
     reconnect_attempts: int
     reconnect_delay_s: float
     pid_file: Path | None
-    trace: bool = False
 
 
 class PromptTracker:
-    """Queue one prompt and follow it to the end. One tracker per job."""
+    """Queue one prompt and follow it to the end over the worker's shared connection. One per job."""
 
     def __init__(
         self,
-        comfy: ComfyClient,
+        connection: ComfyConnection,
         options: TrackerOptions,
         *,
         workflow: Mapping[str, Mapping[str, Any]],
         output_nodes: frozenset[str],
         workdir: Path,
         on_progress: Callable[[RunProgress], None],
+        on_queued: Callable[[], None] | None = None,
+        on_started: Callable[[], None] | None = None,
         browser_answers: Mapping[str, BrowserHandshake] | None = None,
     ) -> None:
-        self._comfy = comfy
+        self._connection = connection
+        self._comfy = connection.client
         self._browser_answers = dict(browser_answers or {})  # node id -> how to refuse its request
         self._options = options
         self._workflow = workflow
         self._output_nodes = output_nodes
         self._workdir = workdir
         self._on_progress = on_progress
+        self._on_queued = on_queued
+        self._on_started = on_started
         self._prompt_id = ""
-        self._client_id = ""
         self._current_node: str | None = None
         self._done_nodes: set[str] = set()
         self._streamed: list[StreamedImage] = []
-        self._ws: ComfySocket | None = None
+        self.queued_at: float | None = None
         self.started_at: float | None = None
         self.stage = "waiting in ComfyUI's queue"
 
-    async def run(self, *, client_id: str, prompt_id: str, extra_data: dict[str, Any]) -> PromptOutcome:
-        """Connect, queue the workflow, and return once ComfyUI has finished with it."""
-        self._client_id, self._prompt_id = client_id, prompt_id
-        # Connect before queueing: the first messages of a fast prompt arrive within milliseconds.
-        self._ws = await self._comfy.open_websocket(client_id)
+    async def run(self, *, prompt_id: str, extra_data: dict[str, Any]) -> PromptOutcome:
+        """Queue the workflow and return once ComfyUI has finished with it."""
+        self._prompt_id = prompt_id
+        # Subscribe before queueing: the first messages of a fast prompt arrive within milliseconds.
+        subscription = self._connection.subscribe(prompt_id)
         try:
             queued = await self._comfy.queue_prompt(
-                dict(self._workflow), client_id=client_id, prompt_id=prompt_id, extra_data=extra_data
+                dict(self._workflow),
+                client_id=self._connection.client_id,
+                prompt_id=prompt_id,
+                extra_data=extra_data,
             )
-            queued_at = time.monotonic()
+            self.queued_at = time.monotonic()
+            if self._on_queued is not None and self.started_at is None:
+                self._on_queued()
             self._report("queued")
-            history = await self._follow()
+            history = await self._follow(subscription)
         finally:
-            if self._ws is not None:
-                await self._ws.close()
+            self._connection.unsubscribe(prompt_id)
         return PromptOutcome(
             prompt_id=prompt_id,
             history=history,
             node_errors=queued.node_errors,
             streamed=self._streamed,
-            queued_at=queued_at,
+            queued_at=self.queued_at,
             started_at=self.started_at,
             finished_at=time.monotonic(),
         )
 
-    async def _follow(self) -> dict[str, Any]:
+    async def _follow(self, subscription: Subscription) -> dict[str, Any]:
         idle_s = self._options.ws_idle_s
         while True:
-            if self._ws is None:  # no socket could be had: poll /history
-                history = await self._history_if_done()
-                if history is not None:
-                    return history
-                await asyncio.sleep(min(idle_s, 1.0))
-                self._ws = await self._reconnect()
-                continue
+            # Without a socket nothing arrives: poll /history about once a second.
+            wait_s = idle_s if self._connection.socket_up else min(idle_s, 1.0)
             try:
-                frame = await self._ws.receive(idle_s)
+                item = await subscription.next(wait_s)
             except TimeoutError:
                 # Silence: a long node, or a socket that stopped delivering. /history decides.
                 history = await self._history_if_done()
                 if history is not None:
                     return history
                 continue
-            if frame.kind == "closed":
-                logger.warning("ComfyUI's WebSocket closed during prompt %s; reconnecting", self._prompt_id)
-                await self._ws.close()
-                self._ws = await self._reconnect()
+            if isinstance(item, Gap | SocketDown):
+                self._check_process()
+                if isinstance(item, Gap):
+                    logger.warning("prompt %s: %s; asking /history", self._prompt_id, item.reason)
                 history = await self._history_if_done()  # the end may have been in the lost frames
                 if history is not None:
                     return history
                 continue
-            if frame.kind == "text":
-                if self._options.trace:
-                    logger.debug("ws <- %s", trace_line(frame.text))
-                event = ev.parse_text_frame(frame.text)
-            elif frame.kind == "binary":
-                event = ev.parse_binary_frame(frame.data)
-            else:
-                continue
-            if isinstance(event, ev.BrowserRequest):
-                await self._answer_browser(event)
-            elif self._handle(event):
+            if isinstance(item, ev.BrowserRequest):
+                await self._answer_browser(item)
+            elif self._handle(item):
                 return await self._final_history()
 
     def _handle(self, event: ev.Event) -> bool:
@@ -181,7 +176,10 @@ class PromptTracker:
         if event.prompt_id is not None and event.prompt_id != self._prompt_id:
             return False  # another client's prompt
         if isinstance(event, ev.ExecutionStart):
-            self.started_at = time.monotonic()
+            if self.started_at is None:
+                self.started_at = time.monotonic()
+                if self._on_started is not None:
+                    self._on_started()
             self.stage = "running"
             self._report("running")
         elif isinstance(event, ev.ExecutionCached):
@@ -260,23 +258,6 @@ class PromptTracker:
                 reason="the prompt disappeared from ComfyUI's queue (someone cleared or deleted it)",
             )
         return history
-
-    async def _reconnect(self) -> ComfySocket | None:
-        """Reconnect with the same clientId; None (poll /history) if only HTTP still works."""
-        for attempt in range(1, self._options.reconnect_attempts + 1):
-            self._check_process()
-            try:
-                ws = await self._comfy.open_websocket(self._client_id)
-            except ComfyUnavailable:
-                logger.info("WebSocket reconnect %d/%d failed", attempt, self._options.reconnect_attempts)
-                await asyncio.sleep(self._options.reconnect_delay_s)
-                continue
-            logger.info("WebSocket reconnected on attempt %d", attempt)
-            return ws
-        # The reconnects already spent the retry budget: one HTTP check decides crash vs polling.
-        await self._confirm_alive(attempts=1)
-        logger.warning("WebSocket unavailable; following prompt %s by polling /history", self._prompt_id)
-        return None
 
     async def _confirm_alive(self, attempts: int | None = None) -> None:
         """Raise ComfyCrashed unless ComfyUI answers HTTP within the reconnect budget."""

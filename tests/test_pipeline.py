@@ -1,0 +1,199 @@
+"""Overlapping jobs on one worker (pipelined intake, issue 13) and its one ComfyUI connection.
+
+The SDK runs up to COMFY_PIPELINE_DEPTH handlers at once; here two or three `Worker.handle` calls
+overlap the same way, against the ComfyUI test server over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comfy_testserver import ComfyTestServer
+from handler.worker import Worker
+
+from . import workflows as wf
+from .conftest import make_settings
+
+
+class ProgressByJob:
+    """What the worker would send to runpod.serverless.progress_update, kept per job id."""
+
+    def __init__(self) -> None:
+        self.updates: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, job: dict[str, Any]) -> Any:
+        return self.updates.setdefault(str(job["id"]), []).append
+
+
+@pytest.fixture
+def progress() -> ProgressByJob:
+    return ProgressByJob()
+
+
+@pytest.fixture
+async def worker(comfy: ComfyTestServer, progress: ProgressByJob) -> AsyncIterator[Worker]:
+    worker = Worker(
+        make_settings(comfy),
+        progress_sender=progress,
+        keep_connection=True,
+    )
+    yield worker
+    await worker.aclose()
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+async def running(comfy: ComfyTestServer) -> None:
+    while not comfy.queue_state()[0]:
+        await asyncio.sleep(0.02)
+
+
+async def pending(comfy: ComfyTestServer, count: int) -> None:
+    while len(comfy.queue_state()[1]) < count:
+        await asyncio.sleep(0.02)
+
+
+def job(job_id: str, workflow: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"id": job_id, "input": {"workflow": workflow, **extra}}
+
+
+async def test_jobs_share_one_websocket_and_check_readiness_once(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    results = [await worker.handle(job(f"j{i}", wf.save_image(f"one{i}"))) for i in range(3)]
+    assert all("error" not in r for r in results), results
+    sockets = [r for r in comfy.requests if r.path == "/ws"]
+    readiness = [r for r in comfy.requests if r.path == "/system_stats"]
+    assert len(sockets) == 1 and len(readiness) == 1
+    assert results[1]["timings"]["ready_ms"] == 0 and results[2]["timings"]["ready_ms"] == 0
+
+
+async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_progress(
+    worker: Worker, comfy: ComfyTestServer, progress: ProgressByJob
+) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=8, prefix="first"))))
+    await running(comfy)
+    second = await worker.handle(job("b", wf.sampler(steps=3, prefix="second")))
+    first_result = await first
+    assert "error" not in first_result and "error" not in second, (first_result, second)
+    assert [i["filename"].split("_")[0] for i in first_result["images"]] == ["first"]
+    assert [i["filename"].split("_")[0] for i in second["images"]] == ["second"]
+    a, b = comfy.executions[-2], comfy.executions[-1]
+    assert a.prompt_id == first_result["prompt_id"] and b.prompt_id == second["prompt_id"]
+    assert b.started_at >= a.finished_at  # ComfyUI still runs one prompt at a time
+    assert second["timings"]["queue_wait_ms"] > 300  # it waited behind the first, and says so
+    assert first_result["timings"]["queue_wait_ms"] < 300
+    a_steps = [u["step"] for u in progress.updates["a"] if "step" in u]
+    b_steps = [u["step"] for u in progress.updates["b"] if "step" in u]
+    assert a_steps == list(range(1, 9)) and b_steps == [1, 2, 3]
+    assert files_under(comfy.root / "output") == [] and files_under(comfy.root / "input") == []
+
+
+async def test_cancel_of_the_waiting_job_removes_only_its_prompt(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=10, prefix="kept"))))
+    await running(comfy)
+    waiting = asyncio.create_task(worker.handle(job("b", wf.save_image("dropped"))))
+    await pending(comfy, 1)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    running_ids, pending_ids = comfy.queue_state()
+    assert len(running_ids) == 1 and pending_ids == []
+    result = await first
+    assert "error" not in result, result
+    assert [e.outcome for e in comfy.executions] == ["success"]
+
+
+async def test_cancel_of_the_running_job_lets_the_waiting_one_run(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=50))))
+    await running(comfy)
+    waiting = asyncio.create_task(worker.handle(job("b", wf.save_image("next"))))
+    await pending(comfy, 1)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    result = await waiting
+    assert "error" not in result, result
+    assert [e.outcome for e in comfy.executions] == ["interrupted", "success"]
+
+
+async def test_timeout_counts_from_execution_start_not_from_the_wait(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=50), timeout=1.5)))
+    await running(comfy)
+    # The second job's own run is short; it waits behind the first for longer than its timeout.
+    second = await worker.handle(job("b", wf.save_image("patient"), timeout=1))
+    first_result = await first
+    assert first_result["error"].startswith("TIMEOUT: the job did not finish within 1.5 s")
+    assert "error" not in second, second
+    assert second["timings"]["queue_wait_ms"] > 1000
+
+
+async def test_a_wait_past_the_queue_bound_fails_only_the_waiting_job(comfy: ComfyTestServer) -> None:
+    worker = Worker(make_settings(comfy, COMFY_QUEUE_WAIT_TIMEOUT_S="0.5"), keep_connection=True)
+    try:
+        comfy.behaviour.step_delay_s = 0.1
+        first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=15))))
+        await running(comfy)
+        second = await worker.handle(job("b", wf.save_image("late")))
+        assert second["error"].startswith("TIMEOUT: the job's prompt waited 0.5 s in ComfyUI's queue")
+        assert second["details"]["stage"] == "waiting in ComfyUI's queue"
+        assert comfy.queue_state()[1] == []  # its prompt left the queue; the running one stays
+        assert "error" not in await first
+        assert [e.outcome for e in comfy.executions] == ["success"]
+    finally:
+        await worker.aclose()
+
+
+async def test_a_crash_fails_every_job_the_worker_holds(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=20))))
+    await running(comfy)
+    second = asyncio.create_task(worker.handle(job("b", wf.save_image("never"))))
+    await pending(comfy, 1)
+    comfy.kill()
+    results = await asyncio.wait_for(asyncio.gather(first, second), 30)
+    for result in results:
+        assert result["error"].startswith("COMFY_CRASHED"), result
+        assert result["refresh_worker"] is True
+
+
+async def test_the_same_job_retried_while_its_first_attempt_runs_gets_its_own_outputs(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    comfy.behaviour.node_delay_s = 0.05
+    results = await asyncio.gather(*(worker.handle(job("same", wf.save_image("again"))) for _ in range(2)))
+    assert all("error" not in r for r in results), results
+    assert results[0]["prompt_id"] != results[1]["prompt_id"]
+    assert all(len(r["images"]) == 1 for r in results)
+    assert files_under(comfy.root / "output") == []
+
+
+async def test_the_connection_comes_back_after_comfyui_restarts(tmp_path: Path) -> None:
+    server = ComfyTestServer(root=tmp_path / "c").start()
+    worker = Worker(make_settings(server, WEBSOCKET_RECONNECT_DELAY_S="0.1"), keep_connection=True)
+    try:
+        assert "error" not in await worker.handle(job("1", wf.save_image("before")))
+        port = server.port
+        server.stop()
+        down = await worker.handle(job("2", wf.save_image("down")))
+        assert down["error"].startswith(("COMFY_UNAVAILABLE", "COMFY_CRASHED")), down
+        server = ComfyTestServer(root=tmp_path / "c", port=port).start()
+        back = await worker.handle(job("3", wf.save_image("after")))
+        assert "error" not in back, back
+        assert back["timings"]["ready_ms"] > 0  # readiness was checked again after the failure
+    finally:
+        await worker.aclose()
+        server.stop()
