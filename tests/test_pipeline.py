@@ -75,6 +75,16 @@ async def test_jobs_share_one_websocket_and_check_readiness_once(
     assert results[1]["timings"]["ready_ms"] == 0 and results[2]["timings"]["ready_ms"] == 0
 
 
+async def test_jobs_arriving_together_on_a_cold_worker_open_one_websocket(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    results = await asyncio.gather(
+        *(worker.handle(job(f"c{i}", wf.save_image(f"cold{i}"))) for i in range(3))
+    )
+    assert all("error" not in r for r in results), results
+    assert len([r for r in comfy.requests if r.path == "/ws"]) == 1
+
+
 async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_progress(
     worker: Worker, comfy: ComfyTestServer, progress: ProgressByJob
 ) -> None:
