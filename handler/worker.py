@@ -59,7 +59,7 @@ from .storage.plan import plan_delivery, serialized_size
 from .storage.s3 import S3Clients, S3Delivery
 from .validation_errors import describe_validation_errors
 from .values import FolderSnapshot
-from .workflow import missing_classes, with_renamed_inputs, with_rerun_marker
+from .workflow import missing_classes, output_prefixes, with_renamed_inputs, with_rerun_marker
 from .workflow_limits import check_file_inputs
 
 __all__ = ["Worker"]
@@ -202,7 +202,7 @@ class _Whereabouts:
         self.stage = "validating the input"
         self.prompt_id: str | None = None  # set once the prompt is about to be queued
         self.tracker: PromptTracker | None = None
-        self.before: FolderSnapshot = {}  # output/ before the prompt, to find what a stopped one wrote
+        self.workflow: dict[str, dict[str, Any]] = {}  # as queued, to find what a stopped prompt wrote
         self.output_nodes: frozenset[str] = frozenset()
 
     def describe(self) -> str:
@@ -382,7 +382,6 @@ class _JobRun:
         self, comfy: ComfyClient, request: JobRequest, prepared: _Prepared, workdir: Path
     ) -> _Tracked:
         self.where.stage = "queueing the workflow"
-        before = self.folders.snapshot_outputs()
         prompt_id = str(uuid.uuid4())
         tracker = PromptTracker(
             self.connection,
@@ -401,11 +400,11 @@ class _JobRun:
             browser_answers=prepared.browser_answers,
         )
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
-        self.where.before, self.where.output_nodes = before, prepared.output_nodes
+        self.where.workflow, self.where.output_nodes = prepared.workflow, prepared.output_nodes
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
         outcome = await tracker.run(prompt_id=prompt_id, extra_data=extra_data)
         streamed_nodes = {image.node_id for image in outcome.streamed}
-        written = self._written(outcome.history, before, prepared.output_nodes, streamed_nodes)
+        written = await self._written(outcome.history, streamed_nodes)
         started = outcome.started_at or outcome.queued_at
         self.timings.add("queue_wait_ms", started - outcome.queued_at)
         self.timings.add("execution_ms", outcome.finished_at - started)
@@ -415,20 +414,26 @@ class _JobRun:
             raise ExecutionFailed(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         return _Tracked(outcome, written.unreported)
 
-    def _written(
-        self,
-        history: dict[str, Any] | None,
-        before: FolderSnapshot,
-        output_nodes: frozenset[str],
-        streamed_nodes: set[str],
-    ) -> WrittenFiles:
-        """Every file the prompt wrote goes on the cleanup list; the unreported ones are returned too."""
-        written = files_written(
+    async def _written(self, history: dict[str, Any] | None, streamed_nodes: set[str]) -> WrittenFiles:
+        """Every file the prompt wrote goes on the cleanup list; the unreported ones are returned too.
+
+        Looking on disk for unreported files runs in a thread: the event loop keeps serving the
+        other jobs a pipelined worker holds.
+        """
+        workflow, folders = self.where.workflow, self.folders
+
+        def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
+            # Where the silent nodes' inputs say they write; the whole folder if that finds nothing.
+            return folders.written_between(window, output_prefixes(workflow, silent)) or (
+                folders.written_between(window, [])
+            )
+
+        written = await asyncio.to_thread(
+            files_written,
             history,
-            output_nodes=output_nodes,
+            output_nodes=self.where.output_nodes,
             streamed_nodes=streamed_nodes,
-            before=before,
-            snapshot_after=self.folders.snapshot_outputs,
+            find_written=find_written,
         )
         self.cleanup.add_outputs(written.paths)
         return written
@@ -439,7 +444,7 @@ class _JobRun:
         if prompt_id is None:
             return
         history = await stop_prompt(comfy, prompt_id, settle_s=self.settings.timeouts.interrupt_settle_s)
-        self._written(history, self.where.before, self.where.output_nodes, set())
+        await self._written(history, set())
 
     # -- collect ----------------------------------------------------------------------------------
 
