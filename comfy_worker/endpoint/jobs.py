@@ -1,6 +1,6 @@
 """Jobs of the local endpoint and their lifecycle, as RunPod reports them. No I/O.
 
-    IN_QUEUE -> IN_PROGRESS -> COMPLETED | FAILED
+    IN_QUEUE -> IN_PROGRESS (taken by a worker, running or held behind its other jobs) -> COMPLETED | FAILED
     IN_QUEUE | IN_PROGRESS -> CANCELLED (POST /cancel) | TIMED_OUT (policy.executionTimeout, ttl)
     FAILED | TIMED_OUT | CANCELLED -> IN_QUEUE (POST /retry)
 
@@ -128,15 +128,26 @@ class JobStore:
 
     def take(self, worker_id: str) -> Job | None:
         """Hand the oldest queued job to a worker."""
-        while self.queue:
+        taken = self.take_many(worker_id, 1)
+        return taken[0] if taken else None
+
+    def take_many(self, worker_id: str, count: int) -> list[Job]:
+        """Hand up to ``count`` of the oldest queued jobs to a worker (RunPod's batch job-take).
+
+        Every job handed out is IN_PROGRESS from this moment, whether the worker runs it at once or
+        holds it behind another: RunPod's executionTimeout and executionTime count from the take.
+        """
+        taken: list[Job] = []
+        while self.queue and len(taken) < count:
             job = self.jobs.get(self.queue.popleft())
             if job is None or job.status != "IN_QUEUE":
                 continue
             job.status, job.started_at, job.worker_id = "IN_PROGRESS", self.clock(), worker_id
             job.output = None
-            return job
-        self.changed.clear()
-        return None
+            taken.append(job)
+        if not self.queue:
+            self.changed.clear()
+        return taken
 
     def progress(self, job: Job, value: Any) -> None:
         if job.status == "IN_PROGRESS":
