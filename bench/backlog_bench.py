@@ -44,7 +44,7 @@ STEP_S = 0.05  # the test server's KSampler step
 KINDS = ("short", "long")
 TEST_SERVER_STEPS = {"short": 2, "long": 20}
 # EmptyImage side and ImageBlur radius: ~0.1 s and ~1 s on the 2-core CI-class CPU (ComfyUI 0.3.64).
-REAL_BLUR = {"short": (384, 2), "long": (1536, 15)}
+REAL_BLUR = {"short": (512, 3), "long": (1536, 15)}
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 
 
@@ -188,16 +188,17 @@ async def measure(
 
 
 def report(results: dict[tuple[str, int], BacklogResult], kinds: list[str], depths: list[int]) -> None:
-    print(f"  {'job (median execution)':28} {'depth':>5} {'jobs/s':>8} {'busy share':>11} {'span':>8}")
+    print(f"  {'job':6} {'depth':>5} {'execution (median)':>19} {'jobs/s':>7} {'busy share':>11} {'span':>8}")
     for kind in kinds:
         for depth in depths:
             result = results[kind, depth]
-            label = f"{kind} ({result.execution_median_s * 1000:.0f} ms)" if depth == depths[0] else ""
             baseline = "  baseline" if depth == 1 and len(depths) > 1 else ""
             print(
-                f"  {label:28} {depth:>5} {result.jobs_per_s:>8.2f} {result.busy_share:>11.2f} "
-                f"{result.span_s:>7.1f}s{baseline}"
+                f"  {kind if depth == depths[0] else '':6} {depth:>5} {result.execution_median_s * 1000:>16.0f} ms "
+                f"{result.jobs_per_s:>7.2f} {result.busy_share:>11.2f} {result.span_s:>7.1f}s{baseline}"
             )
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"  (load average at the end: {load} on {os.cpu_count()} CPUs: other work slows ComfyUI too)")
 
 
 def main(argv: list[str] | None = None) -> None:
