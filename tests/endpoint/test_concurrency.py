@@ -148,6 +148,27 @@ async def test_batch_take_hands_out_up_to_batch_size_as_a_list(protocol: Running
     }
 
 
+async def test_a_held_job_times_out_from_its_take_and_only_it_is_stopped(protocol: Running) -> None:
+    # As on RunPod, policy.executionTimeout counts from the take, also for a job the worker holds
+    # behind another: it ends TIMED_OUT and the worker is told to stop that job alone.
+    async with protocol.http.post(
+        f"{protocol.api}/run", json={"input": {"n": 0}, "policy": {"executionTimeout": 300}}, headers=AUTH
+    ) as response:
+        held = str((await response.json())["id"])
+    other = await protocol.run({"n": 1})
+    status, jobs = await protocol.take("job-take-batch", "batch_size=2&job_in_progress=0")
+    assert status == 200 and [job["id"] for job in jobs] == [held, other]
+
+    async def timed_out() -> bool:
+        return (await protocol.status(held))["status"] == "TIMED_OUT"
+
+    await wait_until(timed_out, "the held job's execution timeout", timeout_s=5)
+    url = f"{protocol.url}/internal/job-stop/worker-1?gpu=local"
+    async with protocol.http.get(url, headers={"Authorization": protocol.endpoint.token}) as response:
+        assert await response.json() == {"jobsToStop": [held]}
+    assert (await protocol.status(other))["status"] == "IN_PROGRESS"
+
+
 async def test_single_take_still_answers_one_object(protocol: Running) -> None:
     job_id = await protocol.run({"n": 1})
     status, job = await protocol.take("job-take", "job_in_progress=0")
