@@ -30,6 +30,9 @@ class Profile:
     """GET /features and the answer to a client's `feature_flags` frame."""
     jobs_api: bool = False
     """GET /api/jobs, GET /api/jobs/{id}, POST /api/jobs/{id}/cancel, POST /api/jobs/cancel."""
+    missing_node_type: bool = False
+    """An unknown or missing class_type is a `missing_node_type` error naming the node's title
+    (0.3.64: `invalid_prompt` "Cannot execute because node X does not exist.")."""
     validates_prompt_id: bool = False
     """A client `prompt_id` must be a canonical lowercase UUID (else 400 `invalid_prompt_id`)."""
     sensitive_slot: bool = False
@@ -78,6 +81,7 @@ _CURRENT = Profile(
         "assets": True,
     },
     jobs_api=True,
+    missing_node_type=True,
     validates_prompt_id=True,
     sensitive_slot=True,
     create_time=True,

@@ -87,6 +87,8 @@ class PromptQueue:
         """Move a finished prompt into the history (`entry` has outputs, status and meta)."""
         with self._lock:
             item = self._running.pop(task_id)
+            for key in SENSITIVE_EXTRA_DATA_KEYS:  # 0.3.64's task_done; today they were never there
+                item.extra_data.pop(key, None)
             if len(self._history) > MAXIMUM_HISTORY_SIZE:
                 oldest = next(iter(self._history))
                 del self._history[oldest]

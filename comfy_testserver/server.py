@@ -87,6 +87,10 @@ class ComfyApp:
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)
+        # ComfyUI's last route is `web.static("/", web_root)`: any other GET is a missing file (404,
+        # empty body, application/octet-stream) and any other method a 405 (GET, HEAD), as the real
+        # 0.3.64 answers e.g. /api/jobs (PROFILES.md).
+        app.router.add_get("/{path:.*}", self.no_such_file)
         app.on_shutdown.append(self._close_sockets)
         return app
 
@@ -104,6 +108,9 @@ class ComfyApp:
                 body = None
         self.requests.append(RecordedRequest(request.method, path, dict(request.query), body))
         return await handler(request)
+
+    async def no_such_file(self, request: web.Request) -> web.Response:
+        return web.Response(status=404, content_type="application/octet-stream")
 
     # --- prompts and queue -------------------------------------------------------------------------
 
@@ -142,7 +149,12 @@ class ComfyApp:
         else:
             prompt_id = str(body.get("prompt_id", uuid.uuid4()))
         try:
-            result = validate_prompt(prompt, self.folders, body.get("partial_execution_targets"))
+            result = validate_prompt(
+                prompt,
+                self.folders,
+                body.get("partial_execution_targets"),
+                missing_node_type=self.profile.missing_node_type,
+            )
         except Exception:  # ComfyUI's handler raises here too: aiohttp answers 500
             log.warning("prompt validation raised", exc_info=True)
             return server_trouble()
