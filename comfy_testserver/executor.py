@@ -92,6 +92,9 @@ class Executor:
         while True:
             await self.queue.wait_for_work()
             self._apply_flags()
+            if self.behaviour.prompt_worker_dies and self.queue.drop_next():
+                log.warning("prompt worker died taking a prompt (Behaviour.prompt_worker_dies)")
+                return
             taken = self.queue.take()
             if taken is not None:
                 await self._execute(*taken)
@@ -245,7 +248,10 @@ class _PromptRun:
             )
             await self._load_models(inputs)
             result: NodeResult = await cls().run(context, **inputs)
-            await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
+            if self.ex.behaviour.uninterruptible:
+                await asyncio.sleep(self.ex.behaviour.node_delay_s)
+            else:
+                await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
         except Exception as ex:  # any node failure becomes an execution_error
             raise _NodeFailure(node_id, ex, inputs) from ex
 

@@ -81,6 +81,15 @@ class PromptQueue:
         self._on_change()
         return task_id, item
 
+    def drop_next(self) -> bool:
+        """Pop the next pending prompt without running it (a dying prompt worker); False if none."""
+        with self._lock:
+            if not self._heap:
+                return False
+            heapq.heappop(self._heap)
+        self._on_change()
+        return True
+
     def task_done(self, task_id: int, entry: dict[str, Any], visible_after_s: float = 0.0) -> None:
         """Move a finished prompt into the history (`entry` has outputs, status and meta)."""
         with self._lock:

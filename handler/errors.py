@@ -14,6 +14,9 @@
     │   ├── ComfyNotReady    COMFY_UNAVAILABLE  no answer within COMFY_READY_TIMEOUT_S at start
     │   └── HistoryMissing   COMFY_UNAVAILABLE  "finished", but /history never had the entry
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
+    ├── ComfyFrozen          COMFY_FROZEN       ComfyUI's process is stopped or answers nothing at all
+    ├── ComfyStalled         COMFY_STALLED      ComfyUI answers, but its prompt runner takes no prompt
+    ├── ComfyStuck           COMFY_STUCK        ComfyUI kept a stopped prompt and could not be restarted
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
     │   └── NodesMissing     NODES_MISSING      node classes this ComfyUI does not have
     ├── ExecutionFailed      EXECUTION_FAILED   a node raised while running
@@ -46,9 +49,12 @@ from .validation_errors import describe_validation_errors
 __all__ = [
     "ComfyBadReply",
     "ComfyCrashed",
+    "ComfyFrozen",
     "ComfyHTTPError",
     "ComfyNoAnswer",
     "ComfyNotReady",
+    "ComfyStalled",
+    "ComfyStuck",
     "ComfyUnavailable",
     "ComfyUnreachable",
     "ExecutionFailed",
@@ -280,6 +286,91 @@ class ComfyCrashed(WorkerError):
             )
 
 
+def _recovery_note(restartable: bool) -> str:
+    if restartable:
+        return (
+            "The worker restarts ComfyUI in place (it kills the process named by COMFY_PID_FILE; "
+            "start.sh starts a new one) and takes the next job once it answers: submit this job again"
+        )
+    return (
+        "This worker will be replaced (without COMFY_PID_FILE it cannot restart ComfyUI in place): "
+        "submit this job again"
+    )
+
+
+class ComfyFrozen(WorkerError):
+    """ComfyUI's process is stopped (SIGSTOP), or neither HTTP nor the WebSocket gave a sign of life
+    for COMFY_UNRESPONSIVE_S: it is frozen, not crashed (its port still takes connections)."""
+
+    code = "COMFY_FROZEN"
+    summary: ClassVar[str] = "ComfyUI froze (it answered nothing and sent no event)"
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        prompt_id: str | None,
+        host: str,
+        silent_s: float,
+        stopped_pid: int | None,
+        restartable: bool,
+    ) -> None:
+        if stopped_pid is not None:
+            what = (
+                f"ComfyUI's process (pid {stopped_pid}) is stopped (SIGSTOP or a debugger) and can "
+                "answer nothing"
+            )
+        else:
+            what = (
+                f"ComfyUI at {host} has given no sign of life for {silent_s:.0f} s (no HTTP answer, no "
+                "WebSocket event) although its port takes connections: it is frozen (a hung process, "
+                "or the machine out of memory and swapping)"
+            )
+        super().__init__(
+            f"{what}; the job was {stage}. {_recovery_note(restartable)}",
+            details={
+                "prompt_id": prompt_id,
+                "stage": stage,
+                "silent_s": round(silent_s, 1),
+                "stopped_pid": stopped_pid,
+                "restarting": restartable,
+            },
+        )
+        self.refresh_worker = not restartable  # type: ignore[misc]
+
+
+class ComfyStalled(WorkerError):
+    """ComfyUI answers HTTP but its prompt runner takes no prompt: a pending prompt with nothing
+    running for COMFY_RUNNER_STALL_S (its ``prompt_worker`` thread died)."""
+
+    code = "COMFY_STALLED"
+    summary: ClassVar[str] = "ComfyUI's prompt runner died (prompts waited with nothing running)"
+
+    def __init__(self, *, prompt_id: str, waited_s: float, restartable: bool) -> None:
+        super().__init__(
+            f"ComfyUI stopped executing prompts: the job's prompt waited {waited_s:.0f} s in its queue "
+            "while nothing ran, although ComfyUI still answers HTTP (its prompt runner died; a prompt "
+            f"nested ~500 levels deep kills it, issue 14). {_recovery_note(restartable)}",
+            details={"prompt_id": prompt_id, "waited_s": round(waited_s, 1), "restarting": restartable},
+        )
+        self.refresh_worker = not restartable  # type: ignore[misc]
+
+
+class ComfyStuck(WorkerError):
+    """A stopped prompt (or a frozen or stalled ComfyUI) could not be cleared: no restart was
+    possible or the restart failed. Jobs fail at once and RunPod replaces the worker."""
+
+    code = "COMFY_STUCK"
+    refresh_worker = True
+
+    def __init__(self, *, why: str, prompt_id: str | None = None) -> None:
+        super().__init__(
+            f"ComfyUI on this worker is unusable: {why}. This worker will be replaced; submit the job "
+            "again (it runs on another worker). See ComfyUI's log for the node that would not stop",
+            details={"prompt_id": prompt_id, "why": why},
+        )
+
+
 class WorkflowInvalid(WorkerError):
     """ComfyUI answered POST /prompt with 400: one readable line per problem."""
 
@@ -352,28 +443,59 @@ class Interrupted(WorkerError):
 
 
 class JobTimeout(WorkerError):
-    """The job ran past its deadline; the prompt was interrupted and removed."""
+    """The job ran past its deadline; ``prompt_state`` says what became of its prompt.
+
+    ``stopped`` (interrupted), ``removed`` (it was still queued), ``not_queued``, or
+    ``still_running``: ComfyUI did not let go of it within COMFY_STOP_WAIT_S (a node that ignores
+    interrupts, a frozen ComfyUI); the worker then takes no new job until it does, and restarts
+    ComfyUI if it does not within COMFY_INTERRUPT_SETTLE_S (docs/throughput.md, "Deadlines").
+    """
 
     code = "TIMEOUT"
 
-    def __init__(self, timeout_s: float, *, stage: str, prompt_id: str | None) -> None:
+    def __init__(
+        self, timeout_s: float, *, stage: str, prompt_id: str | None, prompt_state: str = "stopped"
+    ) -> None:
         super().__init__(
-            f"the job did not finish within {timeout_s:g} s (it was {stage}); the prompt was "
-            "interrupted. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow needs longer",
-            details={"timeout_s": timeout_s, "stage": stage, "prompt_id": prompt_id},
+            f"the job did not finish within {timeout_s:g} s (it was {stage}); "
+            f"{_PROMPT_STATES[prompt_state]}. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow "
+            "needs longer",
+            details={
+                "timeout_s": timeout_s,
+                "stage": stage,
+                "prompt_id": prompt_id,
+                "prompt_state": prompt_state,
+            },
         )
+
+
+_PROMPT_STATES = {
+    "stopped": "the prompt was interrupted and ComfyUI has let go of it",
+    "removed": "the prompt was removed from ComfyUI's queue before it started",
+    "not_queued": "nothing had been queued in ComfyUI yet",
+    "still_running": (
+        "the prompt was interrupted but ComfyUI has NOT let go of it (a node that ignores interrupts, "
+        "or a frozen ComfyUI): it is still running. This worker takes no new job until ComfyUI lets go "
+        "of it, and restarts ComfyUI if it does not within COMFY_INTERRUPT_SETTLE_S"
+    ),
+}
 
 
 class QueueWaitTimeout(JobTimeout):
     """The prompt waited too long behind another prompt in ComfyUI's queue, before it started."""
 
-    def __init__(self, wait_s: float, *, prompt_id: str | None) -> None:
+    def __init__(self, wait_s: float, *, prompt_id: str | None, prompt_state: str = "removed") -> None:
         WorkerError.__init__(
             self,
             f"the job's prompt waited {wait_s:g} s in ComfyUI's queue behind another prompt and never "
-            "started; it was removed from the queue. Another job is holding ComfyUI: retry the job, "
+            f"started; {_PROMPT_STATES[prompt_state]}. Another job is holding ComfyUI: retry the job, "
             "and raise COMFY_QUEUE_WAIT_TIMEOUT_S or lower COMFY_PIPELINE_DEPTH if this repeats",
-            details={"timeout_s": wait_s, "stage": "waiting in ComfyUI's queue", "prompt_id": prompt_id},
+            details={
+                "timeout_s": wait_s,
+                "stage": "waiting in ComfyUI's queue",
+                "prompt_id": prompt_id,
+                "prompt_state": prompt_state,
+            },
         )
 
 

@@ -11,7 +11,8 @@ A reader task reads the socket and routes each event to the prompt it belongs to
   polling) and it keeps trying in the background.
 
 Readiness (GET /system_stats) is checked when the connection is made or after a job met a broken
-ComfyUI (`suspect`), not before every job.
+ComfyUI (`suspect`), not before every job. Every frame is also evidence that ComfyUI lives: the
+connection's `Liveness` (liveness.py) hears of each one.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ComfyUnavailable
 from ..ws_trace import trace_line
 from . import events as ev
 from .client import ComfyClient, ComfySocket
+from .client_ids import worker_client_id
+from .liveness import Liveness, LivenessOptions
 from .readiness import wait_until_ready
 
 __all__ = ["ComfyConnection", "ConnectionOptions", "Gap", "SocketDown", "Subscription"]
@@ -59,6 +61,7 @@ class ConnectionOptions:
     reconnect_delay_s: float
     pid_file: Path | None
     trace: bool = False
+    liveness: LivenessOptions = field(default_factory=LivenessOptions)
 
 
 class Subscription:
@@ -81,7 +84,8 @@ class ComfyConnection:
 
     def __init__(self, host: str, options: ConnectionOptions) -> None:
         self.client = ComfyClient(host, http_timeout_s=options.http_timeout_s)
-        self.client_id = uuid.uuid4().hex
+        self.client_id = worker_client_id()  # names this process: client_ids.py
+        self.liveness = Liveness(self.client, options.liveness)
         self._options = options
         self._subscriptions: dict[str, Subscription] = {}
         self._executing: str | None = None  # the prompt ComfyUI runs now, as the socket told us
@@ -165,6 +169,8 @@ class ComfyConnection:
                 frame = await ws.receive(_READ_SLICE_S)
             except TimeoutError:
                 continue
+            if frame.kind != "closed":
+                self.liveness.heard()
             if frame.kind == "closed":
                 logger.warning("ComfyUI's WebSocket closed; reconnecting")
                 await self._close_socket()
