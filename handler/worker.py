@@ -24,17 +24,17 @@ from typing import Any
 
 from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
+from .comfy.aftercare import after_failure, release_prompt, restarting
 from .comfy.client import ComfyClient
 from .comfy.folders import ComfyFolders
 from .comfy.nodeinfo import NodeClasses
 from .comfy.readiness import wait_until_ready
-from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions, stop_prompt
+from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
 from .conversion import convert_outputs
 from .destination import Destination
 from .error_result import error_result, redact_result
 from .errors import (
-    ExecutionFailed,
     FetchFailed,
     Interrupted,
     JobTimeout,
@@ -42,6 +42,7 @@ from .errors import (
     NoOutputs,
     OutputFailed,
     OutputTooLarge,
+    execution_failure,
 )
 from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
@@ -50,6 +51,7 @@ from .models import check_workflow, read_missing
 from .outputs import FileRef, PromptOutputs, WrittenFiles, collect_outputs, files_written
 from .progress import ProgressReporter, Sender
 from .result import WIDE_MS, Timings, assemble_result
+from .server_paths import hide_server_paths
 from .storage import OutputFile
 from .storage.delivery import deliver_outputs
 from .storage.plan import plan_delivery, serialized_size
@@ -96,11 +98,12 @@ class Worker:
             )
             result = await _JobRun(self, job, cleanup, secrets, sender).execute()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
-            result = error_result(exc)
+            result = error_result(restarting(exc, supervised=self.settings.comfy_supervised))
         finally:
             cleanup.run()
         if self.settings.refresh_worker:
             result["refresh_worker"] = True
+        result = hide_server_paths(result, keep=(str(self.settings.comfyui_path),))
         return redact_result(result, secrets)
 
 
@@ -209,10 +212,16 @@ class _JobRun:
     async def _run(self, comfy: ComfyClient, valid: _ValidJob, workdir: Path) -> dict[str, Any]:
         await self._check_job_bucket(valid)
         await self._wait_for_comfy(comfy)
-        prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
-        tracked = await self._track(comfy, valid.request, prepared, workdir)
-        collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
-        result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        try:
+            prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
+            tracked = await self._track(comfy, valid.request, prepared, workdir)
+            collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
+            result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        except Exception as exc:
+            # Out of ComfyUI's queue and history whatever failed; after an OOM, /free (aftercare.py).
+            settle_s = self.settings.timeouts.interrupt_settle_s
+            await after_failure(comfy, self.where.prompt_id, exc, settle_s=settle_s)
+            raise
         # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
         await comfy.delete_history(tracked.outcome.prompt_id)
         return result
@@ -255,6 +264,7 @@ class _JobRun:
             timeout_s=self.settings.timeouts.ready_s,
             poll_s=self.settings.timeouts.ready_poll_s,
             pid_file=self.settings.comfy_pid_file,
+            supervised=self.settings.comfy_supervised,
         )
         self.timings.add("ready_ms", waited)
 
@@ -341,7 +351,7 @@ class _JobRun:
         if outcome.status == "interrupted":
             raise Interrupted(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         if outcome.status == "error":
-            raise ExecutionFailed(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
+            raise execution_failure(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         return _Tracked(outcome, written.unreported)
 
     def _written(
@@ -367,7 +377,7 @@ class _JobRun:
         prompt_id = self.where.prompt_id
         if prompt_id is None:
             return
-        history = await stop_prompt(comfy, prompt_id, settle_s=self.settings.timeouts.interrupt_settle_s)
+        history = await release_prompt(comfy, prompt_id, settle_s=self.settings.timeouts.interrupt_settle_s)
         self._written(history, self.where.before, self.where.output_nodes, set())
 
     # -- collect ----------------------------------------------------------------------------------
