@@ -204,9 +204,9 @@ class ComfyProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
 
-    def queue_ids(self) -> tuple[list[str], list[str]]:
+    def queue_ids(self, timeout_s: float = 5.0) -> tuple[list[str], list[str]]:
         """(running, pending) prompt ids from GET /queue."""
-        data = self.get_json("/queue")
+        data = self.get_json("/queue", timeout_s)
         return (
             [str(item[1]) for item in data.get("queue_running", [])],
             [str(item[1]) for item in data.get("queue_pending", [])],

@@ -292,7 +292,7 @@ async def _prompt_truth(comfy: ComfyProcess, result: Mapping[str, Any]) -> str:
     if not isinstance(prompt_id, str):
         prompt_id = str(result.get("prompt_id") or "")
     try:
-        running, pending = await asyncio.to_thread(comfy.queue_ids)
+        running, pending = await asyncio.to_thread(comfy.queue_ids, 1.0)
     except (OSError, ValueError):
         return "unknown (ComfyUI not answering)"
     if prompt_id and prompt_id in running:

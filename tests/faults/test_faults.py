@@ -33,7 +33,7 @@ async def test_kill_9_mid_job_fails_at_once_with_comfy_crashed(comfy_process: Co
 
 
 async def test_sigstop_mid_job_ends_at_the_deadline(comfy_process: ComfyProcess) -> None:
-    report = await run_fault(FAULTS["SIGSTOP mid-job"], comfy_process, deadline_s=5, env=QUICK)
+    report = await run_fault(FAULTS["SIGSTOP mid-job"], comfy_process, deadline_s=3, env=QUICK)
     assert report.code == "TIMEOUT", report
     assert report.truth.startswith("unknown")  # still frozen: nobody can tell
     assert report.fault_to_result_s < 60  # bounded, not 1800 s
@@ -46,7 +46,9 @@ async def test_sigstop_then_sigcont_job_finishes(comfy_process: ComfyProcess) ->
 
 
 async def test_dead_prompt_runner_today_waits_out_the_deadline(comfy_process: ComfyProcess) -> None:
-    report = await run_fault(FAULTS["prompt runner dead"], comfy_process, deadline_s=4, env=QUICK)
+    report = await run_fault(
+        FAULTS["prompt runner dead"], comfy_process, deadline_s=3, env=QUICK, next_deadline_s=2
+    )
     assert report.code == "TIMEOUT", report
     assert "waiting in ComfyUI's queue" in report.message
     assert report.truth == "gone"  # the stop removed the pending prompt (and its key) from /queue
@@ -86,9 +88,11 @@ async def test_out_of_memory_fails_the_job_and_the_next_one_runs(comfy_process: 
     reason="missing: liveness from queue evidence; a dead prompt runner is only seen at the deadline",
 )
 async def test_dead_prompt_runner_is_detected_within_seconds(comfy_process: ComfyProcess) -> None:
-    report = await run_fault(FAULTS["prompt runner dead"], comfy_process, deadline_s=15, env=QUICK)
+    report = await run_fault(
+        FAULTS["prompt runner dead"], comfy_process, deadline_s=8, env=QUICK, next_deadline_s=2
+    )
     assert report.code != "TIMEOUT" and report.code.startswith("COMFY_"), report
-    assert report.fault_to_result_s < 6
+    assert report.fault_to_result_s < 5
     assert report.refresh_worker is True or report.next_job == "OK"
 
 
@@ -96,9 +100,9 @@ async def test_dead_prompt_runner_is_detected_within_seconds(comfy_process: Comf
     strict=True, reason="missing: liveness for a frozen (SIGSTOP) ComfyUI; only the deadline ends the job"
 )
 async def test_frozen_comfy_is_detected_within_seconds(comfy_process: ComfyProcess) -> None:
-    report = await run_fault(FAULTS["SIGSTOP mid-job"], comfy_process, deadline_s=15, env=QUICK)
+    report = await run_fault(FAULTS["SIGSTOP mid-job"], comfy_process, deadline_s=8, env=QUICK)
     assert report.code != "TIMEOUT" and report.code.startswith("COMFY_"), report
-    assert report.fault_to_result_s < 6
+    assert report.fault_to_result_s < 4
 
 
 @pytest.mark.xfail(
