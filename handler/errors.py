@@ -292,14 +292,13 @@ class ComfyRestarting(ComfyCrashed):
 
     refresh_worker = False
 
-    def __init__(self, crashed: ComfyCrashed) -> None:
-        stage = crashed.details.get("stage") or "starting"
+    def __init__(self, *, stage: str | None, prompt_id: str | None) -> None:
         WorkerError.__init__(
             self,
-            f"ComfyUI's process died while this job was {stage}; start.sh is restarting it and this "
-            "worker takes the next job once it answers again. Submit the job again; if it keeps "
-            "happening, see ComfyUI's log (often out of memory: lower the resolution or batch size)",
-            details={**crashed.details, "restarting": True},
+            f"ComfyUI's process died while this job was {stage or 'running'}; start.sh is restarting it "
+            "and this worker takes the next job once it answers again. Submit the job again; if it "
+            "keeps happening, see ComfyUI's log (often out of memory: lower the resolution or batch size)",
+            details={"prompt_id": prompt_id, "stage": stage, "restarting": True},
         )
 
 

@@ -28,6 +28,7 @@ from .comfy.aftercare import after_failure, release_prompt, restarting
 from .comfy.client import ComfyClient
 from .comfy.folders import ComfyFolders
 from .comfy.nodeinfo import NodeClasses
+from .comfy.process import comfy_pid
 from .comfy.readiness import wait_until_ready
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
@@ -88,6 +89,7 @@ class Worker:
         """Run one RunPod job and return its result; never raises except on cancellation."""
         cleanup = JobCleanup(self.folders, enabled=self.settings.cleanup)
         secrets: list[str | None] = [self.settings.comfy_org_api_key]
+        comfy_pid_before = comfy_pid(self.settings.comfy_pid_file)  # start.sh writes a new one on restart
         try:
             raw: Any = job  # RunPod sends a dict; anything else is a job without input
             job = raw if isinstance(raw, dict) else {}
@@ -98,7 +100,10 @@ class Worker:
             )
             result = await _JobRun(self, job, cleanup, secrets, sender).execute()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
-            result = error_result(restarting(exc, supervised=self.settings.comfy_supervised))
+            restarted = comfy_pid(self.settings.comfy_pid_file) != comfy_pid_before
+            result = error_result(
+                restarting(exc, supervised=self.settings.comfy_supervised, restarted=restarted)
+            )
         finally:
             cleanup.run()
         if self.settings.refresh_worker:

@@ -85,12 +85,18 @@ class ComfyProcess:
     def real(cls, workdir: Path, real: RealComfy) -> ComfyProcess:
         """A copy of the real ComfyUI's core (no custom nodes but the fault pack), on CPU."""
         root = workdir / "ComfyUI"
-        shutil.copytree(
-            real.source,
-            root,
-            symlinks=True,
-            ignore=shutil.ignore_patterns(".git", "__pycache__", "ComfyUI-*", "comfyui-*", "models"),
-        )
+        source = real.source.resolve()
+
+        def _skip(folder: str, names: list[str]) -> list[str]:
+            here = Path(folder).resolve()
+            skipped = [n for n in names if n in (".git", "__pycache__")]
+            if here == source:
+                skipped += [n for n in names if n in ("models", "output", "input", "temp", "user")]
+            if here == source / "custom_nodes":  # other packs only slow the boot down
+                skipped += [n for n in names if (here / n).is_dir()]
+            return skipped
+
+        shutil.copytree(source, root, symlinks=True, ignore=_skip)
         for folder in ("models/checkpoints", "input", "output", "temp", "user"):
             (root / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(_FAULT_NODES, root / "custom_nodes" / _FAULT_NODES.name)

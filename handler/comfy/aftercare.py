@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import ComfyCrashed, ComfyRestarting, ComfyUnavailable, OutOfMemory
+from ..errors import ComfyCrashed, ComfyRestarting, ComfyUnavailable, OutOfMemory, WorkerError
 from .client import ComfyClient
 from .session import stop_prompt
 
@@ -58,9 +58,17 @@ async def after_failure(
             )
 
 
-def restarting(error: BaseException, *, supervised: bool) -> BaseException:
-    """The error to report: under start.sh's supervision (COMFY_SUPERVISED) a ComfyUI crash is
-    restarted in place, so the job fails with ComfyRestarting and the worker is not replaced."""
-    if supervised and isinstance(error, ComfyCrashed) and not isinstance(error, ComfyRestarting):
-        return ComfyRestarting(error)
+def restarting(error: BaseException, *, supervised: bool, restarted: bool) -> BaseException:
+    """The error to report. Under start.sh's supervision (COMFY_SUPERVISED) a crashed ComfyUI is
+    restarted in place: a crash, or any failure while ComfyUI's PID changed (``restarted``: it
+    died and came back, so the prompt vanished), becomes ComfyRestarting, and the worker stays."""
+    if not supervised or isinstance(error, ComfyRestarting):
+        return error
+    if isinstance(error, ComfyCrashed) or (restarted and isinstance(error, WorkerError)):
+        details = error.details if isinstance(error, WorkerError) else {}
+        stage = details.get("stage")
+        prompt_id = details.get("prompt_id")
+        return ComfyRestarting(
+            stage=str(stage) if stage else None, prompt_id=str(prompt_id) if prompt_id else None
+        )
     return error

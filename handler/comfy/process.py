@@ -5,7 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["comfy_process_dead"]
+__all__ = ["comfy_pid", "comfy_process_dead"]
+
+
+def comfy_pid(pid_file: Path | None) -> int | None:
+    """The PID the file names now (start.sh rewrites it when it restarts ComfyUI), if readable."""
+    if pid_file is None:
+        return None
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 else None
 
 
 def comfy_process_dead(pid_file: Path | None) -> bool:
@@ -14,13 +25,8 @@ def comfy_process_dead(pid_file: Path | None) -> bool:
     No PID file configured, not written yet, or unreadable: we cannot tell, so False, and the
     caller falls back to HTTP checks.
     """
-    if pid_file is None:
-        return False
-    try:
-        pid = int(pid_file.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return False
-    if pid <= 0:
+    pid = comfy_pid(pid_file)
+    if pid is None:
         return False
     try:
         os.kill(pid, 0)
