@@ -52,7 +52,6 @@ from .models import check_workflow, read_missing
 from .outputs import FileRef, PromptOutputs, WrittenFiles, collect_outputs, files_written
 from .progress import ProgressReporter, Sender
 from .result import WIDE_MS, Timings, assemble_result
-from .server_paths import hide_server_paths
 from .storage import OutputFile
 from .storage.delivery import deliver_outputs
 from .storage.plan import plan_delivery, serialized_size
@@ -101,14 +100,12 @@ class Worker:
             result = await _JobRun(self, job, cleanup, secrets, sender).execute()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
             restarted = comfy_pid(self.settings.comfy_pid_file) != comfy_pid_before
-            result = error_result(
-                restarting(exc, supervised=self.settings.comfy_supervised, restarted=restarted)
-            )
+            error = restarting(exc, supervised=self.settings.comfy_supervised, restarted=restarted)
+            result = error_result(error, comfy_root=str(self.settings.comfyui_path))
         finally:
             cleanup.run()
         if self.settings.refresh_worker:
             result["refresh_worker"] = True
-        result = hide_server_paths(result, keep=(str(self.settings.comfyui_path),))
         return redact_result(result, secrets)
 
 

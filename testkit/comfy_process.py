@@ -137,6 +137,11 @@ class ComfyProcess:
         self.stop()
         raise RuntimeError(f"{self.kind} did not answer within {timeout_s} s:\n{self.log_tail()}")
 
+    def restart(self, timeout_s: float = 120.0) -> ComfyProcess:
+        """Start it again after it died (same port, folder and PID file), as start.sh does."""
+        self.stop()
+        return self.start(timeout_s)
+
     def answers(self, timeout_s: float = 1.0) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/system_stats", timeout=timeout_s) as response:

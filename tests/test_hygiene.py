@@ -92,7 +92,9 @@ async def test_api_node_logs_written_during_the_job_are_removed(comfy: ComfyTest
     logs.mkdir(parents=True)
     older = logs / "20250101_000000_000000_earlier_0123456789.log"
     older.write_text("a log from before this job")
-    result = await Worker(make_settings(comfy, COMFY_CLEANUP=cleanup)).handle(job(fault_workflow("FaultApiLog")))
+    result = await Worker(make_settings(comfy, COMFY_CLEANUP=cleanup)).handle(
+        job(fault_workflow("FaultApiLog"))
+    )
     assert "error" not in result, result
     assert older.read_text() == "a log from before this job"  # not this job's: left alone
     assert sorted(p.name for p in logs.iterdir()) == [older.name]

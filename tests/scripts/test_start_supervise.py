@@ -20,7 +20,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -55,7 +55,10 @@ def test_crashed_comfyui_is_restarted_and_the_handler_keeps_running(box: StubBox
     os.kill(proc.pid, signal.SIGTERM)
     result = box.finish(proc, timeout=10)
     assert result.returncode == 143
-    assert "ComfyUI exited unexpectedly with status 137 (killed by SIGKILL) while the handler runs" in result.stderr
+    assert (
+        "ComfyUI exited unexpectedly with status 137 (killed by SIGKILL) while the handler runs"
+        in result.stderr
+    )
     assert "the job in flight fails with COMFY_CRASHED" in result.stderr
     assert "| Total VRAM 24000 MB (stub ComfyUI)" in result.stderr  # its log, to say why
     assert "restarting ComfyUI (restart 1 of at most 3 within 600s)" in result.stdout
