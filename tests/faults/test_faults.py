@@ -10,10 +10,13 @@ marked xfail(strict=True): they turn green, and must then be unmarked, when live
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from handler.worker import Worker
 from testkit.comfy_process import ComfyProcess
-from testkit.faults import FAULTS, run_fault
+from testkit.faults import FAULTS, fault_workflow, run_fault, worker_settings
 
 # Short HTTP and interrupt waits keep a frozen ComfyUI from stretching each test to minutes; the
 # shape of what happens is the same as with the defaults (the bench uses those).
@@ -129,3 +132,21 @@ async def test_uninterruptible_node_deadline_is_kept_within_a_second(comfy_proce
     assert report.code == "TIMEOUT", report
     assert report.fault_to_result_s < 1
     assert report.claim == "still running" and report.truth == "running"
+
+
+# --- hygiene against the process (a real ComfyUI's own request logger and /queue when present) ----
+
+
+async def test_api_node_log_holding_the_key_is_removed(comfy_process: ComfyProcess) -> None:
+    key = "comfy-org-key-7d1e9b3f52"
+    worker = Worker(worker_settings(comfy_process))
+    workflow = fault_workflow("FaultApiLog")
+    result = await worker.handle({"id": "log", "input": {"workflow": workflow, "comfy_org_api_key": key}})
+    assert "error" not in result, result
+    logs = comfy_process.root / "temp" / "api_logs"
+    assert logs.is_dir()  # the node did write its log there
+    assert list(logs.iterdir()) == []
+    leaked = [p for p in comfy_process.root.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert leaked == []
+    assert key not in json.dumps(comfy_process.get_json("/queue"))
+    assert result["prompt_id"] not in comfy_process.get_json("/history")
