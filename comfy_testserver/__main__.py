@@ -2,11 +2,13 @@
 
     python -m comfy_testserver --root DIR [--host 127.0.0.1] [--port 8188] [--node-delay-s F]
         [--step-delay-s F] [--startup-delay-s F] [--model-load-delay-s F]
-        [--exit-on-execute] [--uninterruptible] [--prompt-worker-dies]
+        [--exit-on-execute] [--uninterruptible] [--ws-silent] [--prompt-worker-dies]
 
 Prints `comfy_testserver listening on http://HOST:PORT` once the port accepts connections.
 `--exit-on-execute` ends the process with `os._exit(1)` as the first node starts executing, for
-tests of a ComfyUI that dies mid-job.
+tests of a ComfyUI that dies mid-job. `--ws-silent` and `--prompt-worker-dies` set the `Behaviour`
+fields of the same names (sockets that deliver nothing after `status`; a prompt runner that dies
+taking the next prompt).
 """
 
 from __future__ import annotations
@@ -53,7 +55,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--uninterruptible", action="store_true", help="the --node-delay-s sleep ignores POST /interrupt"
     )
     parser.add_argument(
-        "--prompt-worker-dies", action="store_true", help="the prompt runner dies taking the first prompt"
+        "--ws-silent", action="store_true", help="sockets get their first status frame, then nothing"
+    )
+    parser.add_argument(
+        "--prompt-worker-dies",
+        action="store_true",
+        help="the prompt worker dies taking the next prompt (HTTP goes on answering)",
     )
     return parser.parse_args(argv)
 
@@ -74,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_load_delay_s=args.model_load_delay_s,
         browser_render_timeout_s=args.browser_render_timeout_s,
         uninterruptible=args.uninterruptible,
+        ws_silent=args.ws_silent,
         prompt_worker_dies=args.prompt_worker_dies,
     )
     server = ComfyTestServer(

@@ -51,7 +51,8 @@ class Behaviour:
     prompt_worker_dies: bool = False
     """The prompt worker dies as it takes the next prompt (that prompt is dropped, never run), as
     ComfyUI's `prompt_worker` thread does when `copy.deepcopy` in `PromptQueue.get()` raises
-    RecursionError (issue 14). HTTP and WebSockets go on answering; queued prompts never run."""
+    RecursionError (issue 14). HTTP and WebSockets go on answering; queued prompts never run. A
+    prompt nested deeper than the recursion limit has the same effect without this flag."""
 
     uninterruptible: bool = False
     """The `node_delay_s` sleep ignores POST /interrupt, like a node stuck in one blocking call

@@ -26,6 +26,7 @@ from .graph import DependencyCycleError, ExecutionList, is_link
 from .hub import Hub
 from .node_context import InterruptFlag, NodeContext
 from .nodes import NODE_CLASSES, InterruptProcessing, NodeResult
+from .nodes.faults import OOM_TIPS, OutOfMemoryError
 from .progress import ProgressRegistry
 from .prompt_queue import PromptQueue, QueueItem
 from .protocol import now_ms
@@ -76,6 +77,7 @@ class Executor:
         self.interrupts = InterruptFlag()
         self.loaded_models: set[str] = set()  # files a node used: "in memory" (Behaviour.model_load_delay_s)
         self.browser = BrowserRenders()
+        self.prompt_worker_dead = False
 
     # --- called by the HTTP handlers ---------------------------------------------------------------
 
@@ -92,10 +94,13 @@ class Executor:
         while True:
             await self.queue.wait_for_work()
             self._apply_flags()
-            if self.behaviour.prompt_worker_dies and self.queue.drop_next():
-                log.warning("prompt worker died taking a prompt (Behaviour.prompt_worker_dies)")
+            try:
+                taken = self.queue.take(die=self.behaviour.prompt_worker_dies)
+            except RecursionError:
+                # ComfyUI's prompt_worker thread ends here; HTTP and the socket go on answering.
+                log.exception("the prompt worker died taking a prompt; no prompt will run again")
+                self.prompt_worker_dead = True
                 return
-            taken = self.queue.take()
             if taken is not None:
                 await self._execute(*taken)
                 self._apply_flags()
@@ -298,6 +303,11 @@ class _PromptRun:
             "PROMPT": self.prompt,
             "EXTRA_PNGINFO": self.item.extra_data.get("extra_pnginfo"),
             "UNIQUE_ID": node_id,
+            # The sensitive slot a newer ComfyUI keeps them in, else extra_data (0.3.64).
+            "API_KEY_COMFY_ORG": self.item.sensitive.get("api_key_comfy_org")
+            or self.item.extra_data.get("api_key_comfy_org"),
+            "AUTH_TOKEN_COMFY_ORG": self.item.sensitive.get("auth_token_comfy_org")
+            or self.item.extra_data.get("auth_token_comfy_org"),
         }
         return {name: sources.get(kind) for name, kind in hidden.items()}
 
@@ -313,12 +323,16 @@ class _PromptRun:
             self.add_message("execution_interrupted", base, broadcast=True)
             return "interrupted"
         error = failure.error
+        # ComfyUI adds its tips to an out-of-memory error's message and unloads every model.
+        tips = OOM_TIPS if isinstance(error, OutOfMemoryError) else ""
+        if tips:
+            self.ex.cache.clear()
         inputs = {**failure.inputs, **self._hidden_inputs(node_id)}
         self.add_message(
             "execution_error",
             {
                 **base,
-                "exception_message": f"{error}\n",
+                "exception_message": f"{error}\n{tips}",
                 "exception_type": full_type_name(type(error)),
                 "traceback": traceback.format_tb(error.__traceback__),
                 "current_inputs": {name: [_format_value(value)] for name, value in inputs.items()},

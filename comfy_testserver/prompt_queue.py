@@ -71,24 +71,25 @@ class PromptQueue:
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    def take(self) -> tuple[int, QueueItem] | None:
+    def take(self, *, die: bool = False) -> tuple[int, QueueItem] | None:
+        """Pop the next prompt and mark it running.
+
+        Like ComfyUI's `PromptQueue.get`, the running copy is a deep copy made after the pop: a
+        prompt nested deeper than Python's recursion limit raises RecursionError here, the prompt
+        is gone from the queue and never runs, and the caller (the prompt worker) dies (issue 14).
+        `die=True` (Behaviour.prompt_worker_dies) raises that same RecursionError for any prompt.
+        """
         with self._lock:
             if not self._heap:
                 return None
-            item = heapq.heappop(self._heap)[3]
+            popped = heapq.heappop(self._heap)[3]
+            if die:
+                raise RecursionError("maximum recursion depth exceeded (Behaviour.prompt_worker_dies)")
+            item = copy.deepcopy(popped)
             task_id = next(self._task_ids)
             self._running[task_id] = item
         self._on_change()
         return task_id, item
-
-    def drop_next(self) -> bool:
-        """Pop the next pending prompt without running it (a dying prompt worker); False if none."""
-        with self._lock:
-            if not self._heap:
-                return False
-            heapq.heappop(self._heap)
-        self._on_change()
-        return True
 
     def task_done(self, task_id: int, entry: dict[str, Any], visible_after_s: float = 0.0) -> None:
         """Move a finished prompt into the history (`entry` has outputs, status and meta)."""

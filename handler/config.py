@@ -80,6 +80,8 @@ class Settings:
 
     comfy_host: str = DEFAULT_COMFY_HOST  # COMFY_HOST
     comfy_pid_file: Path | None = None  # COMFY_PID_FILE
+    # start.sh sets it when it restarts a crashed ComfyUI in place: wait for it, do not refresh.
+    comfy_supervised: bool = False  # COMFY_SUPERVISED
     comfyui_path: Path = Path(DEFAULT_COMFYUI_PATH)  # COMFYUI_PATH
     # What the boot's model download left missing (provision/status.py); None: do not check.
     models_status_file: Path | None = None  # MODELS_STATUS_FILE; $COMFYUI_PATH/.provision/models-status.json
@@ -158,6 +160,7 @@ class Settings:
             ws_reconnect_delay_s=env.number("WEBSOCKET_RECONNECT_DELAY_S", 1.0, minimum=0.0),
             ws_trace=env.flag("WEBSOCKET_TRACE", False),
             pipeline_depth=int(env.number("COMFY_PIPELINE_DEPTH", 2, minimum=1, maximum=64, integer=True)),
+            comfy_supervised=env.flag("COMFY_SUPERVISED", False),
             refresh_worker=env.flag("REFRESH_WORKER", False),
             clear_leftovers=env.flag("COMFY_CLEAR_LEFTOVERS", True),
             comfy_org_api_key=env.secret("COMFY_ORG_API_KEY"),

@@ -14,12 +14,14 @@
     │   ├── ComfyNotReady    COMFY_UNAVAILABLE  no answer within COMFY_READY_TIMEOUT_S at start
     │   └── HistoryMissing   COMFY_UNAVAILABLE  "finished", but /history never had the entry
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
+    │   └── ComfyRestarting  COMFY_CRASHED      ... and start.sh restarts it in place (no refresh)
     ├── ComfyFrozen          COMFY_FROZEN       ComfyUI's process is stopped or answers nothing at all
     ├── ComfyStalled         COMFY_STALLED      ComfyUI answers, but its prompt runner takes no prompt
     ├── ComfyStuck           COMFY_STUCK        ComfyUI kept a stopped prompt and could not be restarted
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
     │   └── NodesMissing     NODES_MISSING      node classes this ComfyUI does not have
     ├── ExecutionFailed      EXECUTION_FAILED   a node raised while running
+    │   └── OutOfMemory      OUT_OF_MEMORY      it ran out of GPU/CPU memory (ComfyUI was told to /free)
     ├── Interrupted          INTERRUPTED        someone interrupted the prompt in ComfyUI
     ├── JobTimeout           TIMEOUT            the job's deadline passed
     │   └── QueueWaitTimeout TIMEOUT            its prompt waited too long behind another one
@@ -53,6 +55,7 @@ __all__ = [
     "ComfyHTTPError",
     "ComfyNoAnswer",
     "ComfyNotReady",
+    "ComfyRestarting",
     "ComfyStalled",
     "ComfyStuck",
     "ComfyUnavailable",
@@ -68,6 +71,7 @@ __all__ = [
     "ModelMissing",
     "NoOutputs",
     "NodesMissing",
+    "OutOfMemory",
     "OutputFailed",
     "OutputTooLarge",
     "QueueWaitTimeout",
@@ -79,6 +83,8 @@ __all__ = [
     "WorkdirUnavailable",
     "WorkerError",
     "WorkflowInvalid",
+    "execution_failure",
+    "is_out_of_memory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -251,8 +257,9 @@ class HistoryMissing(ComfyUnavailable):
 class ComfyCrashed(WorkerError):
     """ComfyUI's process is gone; RunPod should replace this worker.
 
-    Without a ``stage`` it died at start-up (its PID file names a dead process); with one, while
-    running the prompt: its process exited, or (``host`` given) it stopped answering HTTP.
+    Without a ``stage`` it was found dead before the job started (its PID file names a dead
+    process: it died at start-up or during an earlier job); with one, while running the prompt:
+    its process exited, or (``host`` given) it stopped answering HTTP.
     """
 
     code = "COMFY_CRASHED"
@@ -268,8 +275,9 @@ class ComfyCrashed(WorkerError):
     ) -> None:
         if stage is None:
             super().__init__(
-                f"ComfyUI crashed at start-up (the process in {pid_file} exited); see its log "
-                "(common causes: a custom node that fails to import, a CUDA/driver mismatch, out of memory)",
+                f"ComfyUI is not running (the process in {pid_file} exited, at start-up or during an "
+                "earlier job); see its log (common causes: a custom node that fails to import, a "
+                "CUDA/driver mismatch, out of memory). This worker will be replaced",
                 details={"pid_file": pid_file},
             )
         elif host is not None:
@@ -293,8 +301,8 @@ def _recovery_note(restartable: bool) -> str:
             "start.sh starts a new one) and takes the next job once it answers: submit this job again"
         )
     return (
-        "This worker will be replaced (without COMFY_PID_FILE it cannot restart ComfyUI in place): "
-        "submit this job again"
+        "This worker will be replaced (it can restart ComfyUI in place only under start.sh's "
+        "supervision, with COMFY_PID_FILE): submit this job again"
     )
 
 
@@ -371,6 +379,22 @@ class ComfyStuck(WorkerError):
         )
 
 
+class ComfyRestarting(ComfyCrashed):
+    """ComfyUI's process died during the job and start.sh (COMFY_SUPERVISED) restarts it in place:
+    this job fails, the worker stays and takes the next one once ComfyUI answers again."""
+
+    refresh_worker = False
+
+    def __init__(self, *, stage: str | None, prompt_id: str | None) -> None:
+        WorkerError.__init__(
+            self,
+            f"ComfyUI's process died while this job was {stage or 'running'}; start.sh is restarting it "
+            "and this worker takes the next job once it answers again. Submit the job again; if it "
+            "keeps happening, see ComfyUI's log (often out of memory: lower the resolution or batch size)",
+            details={"prompt_id": prompt_id, "stage": stage, "restarting": True},
+        )
+
+
 class WorkflowInvalid(WorkerError):
     """ComfyUI answered POST /prompt with 400: one readable line per problem."""
 
@@ -425,6 +449,53 @@ class ExecutionFailed(WorkerError):
                 "executed": list(data.get("executed") or []),
             },
         )
+
+
+class OutOfMemory(ExecutionFailed):
+    """A node ran out of memory (torch's OutOfMemoryError, "CUDA out of memory" and the like).
+
+    ComfyUI has already unloaded its models; the worker also POSTs /free, so the next job starts
+    with free memory. The message says how to make this workflow fit.
+    """
+
+    code = "OUT_OF_MEMORY"
+
+    def __init__(self, data: Mapping[str, Any], *, prompt_id: str) -> None:
+        super().__init__(data, prompt_id=prompt_id)
+        first_line = (str(data.get("exception_message", "")).strip().splitlines() or ["out of memory"])[0]
+        node = f"node {self.details['node_id']} ({self.details['node_type']})"
+        self.message = (
+            f"{node} ran out of memory ({self.details['exception_type']}: {first_line[:300]}). "
+            "The worker freed ComfyUI's memory (POST /free: models unloaded) and takes the next job. "
+            "To make this one fit: lower the resolution, batch size or frame count, use a smaller or "
+            "quantized model, or run the endpoint on a GPU with more memory"
+        )
+        self.args = (self.message,)
+
+
+# How torch, ComfyUI and the CUDA libraries word running out of memory (comfy/model_management.py
+# OOM_EXCEPTION is torch.cuda.OutOfMemoryError, reported as "torch.OutOfMemoryError").
+_OOM_TYPES = ("OutOfMemoryError",)
+_OOM_TEXTS = (
+    "out of memory",  # "CUDA out of memory", "HIP out of memory", "MPS backend out of memory"
+    "cublas_status_alloc_failed",
+    "allocation on device",  # torch's "Allocation on device would exceed allowed memory"
+    "this error means you ran out of memory",  # ComfyUI's tips line
+)
+
+
+def is_out_of_memory(data: Mapping[str, Any]) -> bool:
+    """Whether an ``execution_error`` is ComfyUI running out of (GPU or CPU) memory."""
+    exc_type = str(data.get("exception_type", ""))
+    message = str(data.get("exception_message", "")).lower()
+    return exc_type.endswith(_OOM_TYPES) or any(text in message for text in _OOM_TEXTS)
+
+
+def execution_failure(data: Mapping[str, Any], *, prompt_id: str) -> ExecutionFailed:
+    """The error for ComfyUI's ``execution_error``: OutOfMemory when it says so, else ExecutionFailed."""
+    if is_out_of_memory(data):
+        return OutOfMemory(data, prompt_id=prompt_id)
+    return ExecutionFailed(data, prompt_id=prompt_id)
 
 
 class Interrupted(WorkerError):

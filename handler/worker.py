@@ -24,12 +24,14 @@ from typing import Any
 
 from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
+from .comfy.aftercare import after_failure, restarting
 from .comfy.client import ComfyClient
 from .comfy.client_ids import is_local_host
 from .comfy.connection import ComfyConnection, ConnectionOptions
 from .comfy.folders import ComfyFolders
 from .comfy.liveness import LivenessOptions
 from .comfy.nodeinfo import NodeClasses
+from .comfy.process import comfy_pid
 from .comfy.recovery import Recovery, RecoveryOptions, StopOutcome, stop_in_time
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
@@ -41,7 +43,6 @@ from .errors import (
     ComfyFrozen,
     ComfyStalled,
     ComfyUnavailable,
-    ExecutionFailed,
     FetchFailed,
     Interrupted,
     JobTimeout,
@@ -50,6 +51,7 @@ from .errors import (
     OutputFailed,
     OutputTooLarge,
     QueueWaitTimeout,
+    execution_failure,
 )
 from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
@@ -99,8 +101,15 @@ class Worker:
         self._keep_connection = keep_connection
         self._connection: ComfyConnection | None = None
         self._recovery: Recovery | None = None  # with the connection: orphans, restarts, the gate
+        self._stuck: str | None = None  # ComfyUI could not be freed: outlives any connection
         self._connection_loop: asyncio.AbstractEventLoop | None = None
         self._holders = 0
+
+    @property
+    def _restartable(self) -> bool:
+        """ComfyUI can be restarted in place: start.sh supervises it (COMFY_SUPERVISED) and the
+        worker knows its process (COMFY_PID_FILE). Otherwise RunPod replaces the worker."""
+        return self.settings.comfy_supervised and self.settings.comfy_pid_file is not None
 
     def capacity(self) -> int:
         """Jobs the SDK may hold now (its concurrency_modifier): one fewer while an orphan prompt or
@@ -114,6 +123,7 @@ class Worker:
         cleanup = JobCleanup(self.folders, enabled=self.settings.cleanup)
         secrets: list[str | None] = [self.settings.comfy_org_api_key]
         connection = self._acquire()
+        comfy_pid_before = comfy_pid(self.settings.comfy_pid_file)  # start.sh writes a new one on restart
         try:
             raw: Any = job  # RunPod sends a dict; anything else is a job without input
             job = raw if isinstance(raw, dict) else {}
@@ -128,7 +138,9 @@ class Worker:
                 connection.suspect()  # the next job checks that ComfyUI is back before it starts
             if isinstance(exc, ComfyFrozen | ComfyStalled):
                 self._recovery_for(connection).restart_for(exc)  # in the background; jobs wait at the gate
-            result = error_result(exc)
+            restarted = comfy_pid(self.settings.comfy_pid_file) != comfy_pid_before
+            error = restarting(exc, supervised=self.settings.comfy_supervised, restarted=restarted)
+            result = error_result(error, comfy_root=str(self.settings.comfyui_path))
         finally:
             cleanup.run()
             await self._release()
@@ -142,6 +154,7 @@ class Worker:
         recovery, self._recovery = self._recovery, None
         if recovery is not None:
             await recovery.aclose()
+            self._stuck = recovery.stuck
         if connection is not None:
             await connection.aclose()
 
@@ -156,8 +169,10 @@ class Worker:
                     ready_timeout_s=timeouts.ready_s,
                     ready_poll_s=timeouts.ready_poll_s,
                     pid_file=self.settings.comfy_pid_file,
+                    restartable=self._restartable,
                 ),
                 on_restarted=connection.suspect,
+                stuck=self._stuck,
             )
             self._recovery.on_idle = self._close_if_unheld
         return self._recovery
@@ -178,12 +193,14 @@ class Worker:
                     reconnect_attempts=self.settings.ws_reconnect_attempts,
                     reconnect_delay_s=self.settings.ws_reconnect_delay_s,
                     pid_file=self.settings.comfy_pid_file,
+                    supervised=self.settings.comfy_supervised,
                     trace=self.settings.ws_trace,
                     liveness=LivenessOptions(
                         probe_s=self.settings.timeouts.liveness_probe_s,
                         unresponsive_s=self.settings.timeouts.unresponsive_s,
                         stall_s=self.settings.timeouts.runner_stall_s,
                         pid_file=self.settings.comfy_pid_file,
+                        restartable=self._restartable,
                     ),
                 ),
             )
@@ -331,10 +348,16 @@ class _JobRun:
         self.timeout_s = valid.request.timeout_s
         await self._check_job_bucket(valid)
         await self._wait_for_comfy()
-        prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
-        tracked = await self._track(comfy, valid.request, prepared, workdir)
-        collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
-        result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        try:
+            prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
+            tracked = await self._track(comfy, valid.request, prepared, workdir)
+            collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
+            result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        except Exception as exc:
+            # Out of ComfyUI's queue and history whatever failed; after an OOM, /free (aftercare.py).
+            settle_s = self.settings.timeouts.interrupt_settle_s
+            await after_failure(comfy, self.where.prompt_id, exc, settle_s=settle_s)
+            raise
         # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
         await comfy.delete_history(tracked.outcome.prompt_id)
         return result
@@ -499,7 +522,7 @@ class _JobRun:
         if outcome.status == "interrupted":
             raise Interrupted(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         if outcome.status == "error":
-            raise ExecutionFailed(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
+            raise execution_failure(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         return _Tracked(outcome, written.unreported)
 
     def _written(

@@ -165,7 +165,7 @@ def test_crash_asks_runpod_to_replace_the_worker() -> None:
     [
         (
             ComfyCrashed(pid_file="/tmp/comfyui.pid"),
-            "ComfyUI crashed at start-up (the process in /tmp/comfyui.pid",
+            "ComfyUI is not running (the process in /tmp/comfyui.pid exited, at start-up or during an earlier",
         ),
         (ComfyCrashed(stage="running", prompt_id="p", host="h:1"), "ComfyUI stopped answering at h:1 while"),
         (ComfyNotReady(host="h:1", timeout_s=5, last_error="x"), "ComfyUI at h:1 did not answer within 5 s"),

@@ -122,6 +122,7 @@ def supervised_settings(comfy: SupervisedComfy, **env: str) -> Settings:
         "COMFY_HOST": comfy.address,
         "COMFYUI_PATH": str(comfy.root),
         "COMFY_PID_FILE": str(comfy.pid_file),
+        "COMFY_SUPERVISED": "true",  # SupervisedComfy restarts it, as start.sh does
         "COMFY_READY_TIMEOUT_S": "30",
         "COMFY_WS_IDLE_S": "0.5",
         "COMFY_LIVENESS_PROBE_S": "1",

@@ -252,6 +252,13 @@ class ComfyClient:
             return False
         return True
 
+    async def free_memory(self) -> None:
+        """POST /free: unload every model and free cached memory (ComfyUI applies it between prompts)."""
+        with self._mapped("asking ComfyUI to free its memory"):
+            body = {"unload_models": True, "free_memory": True}
+            async with self.session.post(f"{self.base_url}/free", json=body) as r:
+                r.raise_for_status()
+
     async def answer_browser(self, route: str, body: dict[str, Any]) -> None:
         """POST a custom node's browser route (GaussianViewer's /geompack/render_error)."""
         with self._mapped(f"answering a browser request at {route}"):

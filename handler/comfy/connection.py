@@ -60,6 +60,7 @@ class ConnectionOptions:
     reconnect_attempts: int
     reconnect_delay_s: float
     pid_file: Path | None
+    supervised: bool = False  # COMFY_SUPERVISED: a dead ComfyUI comes back (readiness waits for it)
     trace: bool = False
     liveness: LivenessOptions = field(default_factory=LivenessOptions)
 
@@ -122,7 +123,11 @@ class ComfyConnection:
             return 0.0
         started = time.monotonic()
         await wait_until_ready(
-            self.client, timeout_s=timeout_s, poll_s=poll_s, pid_file=self._options.pid_file
+            self.client,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+            pid_file=self._options.pid_file,
+            supervised=self._options.supervised,
         )
         if self._ws is None:
             try:

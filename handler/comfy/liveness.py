@@ -7,9 +7,11 @@ first looks at the process, then probes GET /queue, waiting at most COMFY_LIVENE
 Verdicts, and the evidence behind each:
 
 - **Frozen** (`ComfyFrozen`, COMFY_FROZEN): ComfyUI's process is stopped (state ``T`` in
-  /proc/<pid>/stat; needs COMFY_PID_FILE), or ComfyUI gave no sign of life at all, neither a
-  WebSocket frame nor an answer to a probe, for COMFY_UNRESPONSIVE_S (a SIGSTOPped or hung
-  process still takes TCP connections, so /system_stats "works" until its read times out).
+  /proc/<pid>/stat; needs COMFY_PID_FILE) and silent for 5 s (or COMFY_UNRESPONSIVE_S if
+  shorter: a debugger's or `docker pause`'s brief stop is forgiven), or ComfyUI gave no sign of
+  life at all, neither a WebSocket frame nor an answer to a probe, for COMFY_UNRESPONSIVE_S (a
+  SIGSTOPped or hung process still takes TCP connections, so /system_stats "works" until its
+  read times out).
 - **Stalled** (`ComfyStalled`, COMFY_STALLED): ComfyUI answers, but its prompt runner is dead:
   every probe for COMFY_RUNNER_STALL_S shows the job's prompt pending and nothing running. A live
   runner takes a pending prompt within milliseconds; between two prompts it pauses only to unload
@@ -32,7 +34,9 @@ from ..errors import ComfyFrozen, ComfyNoAnswer, ComfyStalled, ComfyUnavailable
 from .client import ComfyClient, QueueEntry
 from .process import comfy_pid, comfy_process_stopped
 
-__all__ = ["Liveness", "LivenessOptions"]
+__all__ = ["STOPPED_GRACE_S", "Liveness", "LivenessOptions"]
+
+STOPPED_GRACE_S = 5.0  # a stopped process silent this long is frozen (COMFY_UNRESPONSIVE_S if shorter)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class LivenessOptions:
     probe_s: float = 3.0  # COMFY_LIVENESS_PROBE_S
     unresponsive_s: float = 10.0  # COMFY_UNRESPONSIVE_S
     stall_s: float = 10.0  # COMFY_RUNNER_STALL_S
-    pid_file: Path | None = None  # COMFY_PID_FILE: also what makes a restart in place possible
+    pid_file: Path | None = None  # COMFY_PID_FILE
+    restartable: bool = False  # COMFY_SUPERVISED and COMFY_PID_FILE: ComfyUI can be restarted in place
 
 
 class Liveness:
@@ -71,7 +76,11 @@ class Liveness:
 
         A refused connection is not this module's verdict: True, and the caller's own HTTP call
         finds out (COMFY_CRASHED)."""
-        self._check_process(prompt_id, stage)
+        if comfy_process_stopped(self.options.pid_file):
+            if self.silent_s >= min(STOPPED_GRACE_S, self.options.unresponsive_s):
+                raise self._frozen(prompt_id, stage, stopped_pid=comfy_pid(self.options.pid_file))
+            self.last_probe_answered = False  # a probe would only wait out its timeout: look again soon
+            return False
         entries = await self.probe()
         if entries is None:
             if self.silent_s >= self.options.unresponsive_s:
@@ -96,10 +105,6 @@ class Liveness:
         self.heard()
         return entries
 
-    def _check_process(self, prompt_id: str, stage: str) -> None:
-        if comfy_process_stopped(self.options.pid_file):
-            raise self._frozen(prompt_id, stage, stopped_pid=comfy_pid(self.options.pid_file))
-
     def _check_runner(self, prompt_id: str, entries: list[QueueEntry]) -> None:
         ours = next((entry for entry in entries if entry.prompt_id == prompt_id), None)
         if ours is None or ours.running or any(entry.running for entry in entries):
@@ -112,7 +117,7 @@ class Liveness:
 
     @property
     def restartable(self) -> bool:
-        return self.options.pid_file is not None
+        return self.options.restartable
 
     def _frozen(self, prompt_id: str, stage: str, *, stopped_pid: int | None) -> ComfyFrozen:
         return ComfyFrozen(

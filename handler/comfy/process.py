@@ -9,19 +9,25 @@ from pathlib import Path
 __all__ = ["comfy_pid", "comfy_process_dead", "comfy_process_stopped", "kill_comfy"]
 
 
+def comfy_pid(pid_file: Path | None) -> int | None:
+    """The PID the file names now (start.sh rewrites it when it restarts ComfyUI), if readable."""
+    if pid_file is None:
+        return None
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 else None
+
+
 def comfy_process_dead(pid_file: Path | None) -> bool:
     """True only when the PID file names a process that no longer exists.
 
     No PID file configured, not written yet, or unreadable: we cannot tell, so False, and the
     caller falls back to HTTP checks.
     """
-    if pid_file is None:
-        return False
-    try:
-        pid = int(pid_file.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return False
-    if pid <= 0:
+    pid = comfy_pid(pid_file)
+    if pid is None:
         return False
     try:
         os.kill(pid, 0)
@@ -42,17 +48,6 @@ def _is_zombie(pid: int) -> bool:
 
 
 # -- liveness and restarts (issue 14) -------------------------------------------------------------
-
-
-def comfy_pid(pid_file: Path | None) -> int | None:
-    """The process id the PID file names, or None when there is no usable PID file."""
-    if pid_file is None:
-        return None
-    try:
-        pid = int(pid_file.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return None
-    return pid if pid > 0 else None
 
 
 def comfy_process_stopped(pid_file: Path | None) -> bool:

@@ -80,6 +80,8 @@ async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str]) -> StopOutc
         pause_s *= 2
     seen.append("gone")
     history = await comfy.history(prompt_id)
+    if history is not None:  # ComfyUI keeps it (workflow included) until told; we have it
+        await comfy.delete_history(prompt_id)
     if "running" in seen or (history is not None and "pending" not in seen):
         return StopOutcome("stopped", history)
     return StopOutcome("removed" if "pending" in seen else "not_queued", history)
@@ -103,6 +105,7 @@ class RecoveryOptions:
     ready_timeout_s: float  # COMFY_READY_TIMEOUT_S: a restarted ComfyUI's start
     ready_poll_s: float
     pid_file: Path | None  # COMFY_PID_FILE
+    restartable: bool  # COMFY_SUPERVISED and COMFY_PID_FILE: start.sh starts a new ComfyUI
 
 
 Released = Callable[[dict[str, Any] | None], None]  # the orphan's history entry, None if restarted
@@ -112,7 +115,12 @@ class Recovery:
     """The worker's background work on ComfyUI after a stop that did not land or a fault."""
 
     def __init__(
-        self, comfy: ComfyClient, options: RecoveryOptions, *, on_restarted: Callable[[], None]
+        self,
+        comfy: ComfyClient,
+        options: RecoveryOptions,
+        *,
+        on_restarted: Callable[[], None],
+        stuck: str | None = None,
     ) -> None:
         self._comfy = comfy
         self._options = options
@@ -120,10 +128,14 @@ class Recovery:
         self._free = asyncio.Event()
         self._free.set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._stuck: str | None = None  # why ComfyUI is unusable, once it is
+        self._stuck = stuck  # why ComfyUI is unusable, once it is (a new connection keeps it)
         self._leftovers_checked = False
         self.restarts = 0  # restarts done or under way: a job queued before one must queue again
         self.on_idle: Callable[[], None] | None = None
+
+    @property
+    def stuck(self) -> str | None:
+        return self._stuck
 
     @property
     def busy(self) -> bool:
@@ -234,8 +246,11 @@ class Recovery:
         pid_file = self._options.pid_file
         if not counted:
             self.restarts += 1
-        if pid_file is None:
-            self._stuck = f"{why}, and without COMFY_PID_FILE the worker cannot restart ComfyUI in place"
+        if pid_file is None or not self._options.restartable:
+            self._stuck = (
+                f"{why}, and the worker cannot restart ComfyUI in place (that needs start.sh's "
+                "supervision, COMFY_SUPERVISED, and COMFY_PID_FILE)"
+            )
             logger.error("ComfyUI is unusable: %s", self._stuck)
             return
         old_pid = comfy_pid(pid_file)
@@ -258,6 +273,7 @@ class Recovery:
                 timeout_s=max(0.1, timeout_s - (time.monotonic() - started)),
                 poll_s=self._options.ready_poll_s,
                 pid_file=pid_file,
+                supervised=True,
             )
         except (ComfyCrashed, ComfyUnavailable) as exc:
             self._stuck = f"{why}; the restarted ComfyUI did not come up ({exc.message})"
