@@ -15,12 +15,7 @@ take seconds to minutes, and that floor disappears behind them.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +25,8 @@ from typing import Any
 from comfy_worker.client import EndpointClient
 
 from ._common import p95
-
-REPO = Path(__file__).resolve().parents[1]
+from ._common import start_module as start
+from ._common import stop_module as stop
 
 
 def trivial(index: int) -> dict[str, Any]:
@@ -47,37 +42,6 @@ def trivial(index: int) -> dict[str, Any]:
             },
         }
     }
-
-
-def start(args: list[str], pattern: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    handle = log.open("wb")
-    env = {**os.environ, "COMFY_LOG_LEVEL": "WARNING", "RUNPOD_LOG_LEVEL": "WARN"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", *args],
-        cwd=REPO,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = re.search(pattern, log.read_text(errors="replace"))
-        if found:
-            return process, found.group(1)
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError(f"{args[0]} did not start:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def run_load(client: EndpointClient, jobs: int, clients: int) -> tuple[float, list[float]]:

@@ -1,13 +1,19 @@
-"""Worker benchmarks against the ComfyUI test server (run: ``python -m bench.worker_bench``).
+"""Worker benchmarks (run: ``python -m bench.worker_bench``).
 
 1. Per-job overhead: 50 trivial jobs (EmptyImage 64x64 -> SaveImage) through ``Worker.handle``,
-   wall time minus the server's own execution time (from the history entry's execution_start and
-   execution_success timestamps). Baseline in the same run: a bare protocol client doing only
-   connect WS -> POST /prompt -> wait for the end -> GET /history -> GET /view -> base64.
+   wall time minus ComfyUI's own execution window (the history entry's execution_start and
+   execution_success stamps). Baseline in the same run: a bare protocol client that keeps one
+   aiohttp session and one WebSocket across all its jobs and does only POST /prompt -> wait for
+   the end on the socket -> GET /history -> GET /view -> base64. Printed: both, and the ratio of
+   their medians. The worker deletes each prompt's history entry once done, so both go through a
+   recording pass-through (bench/history_tap.py; its cost per request is printed and each side's
+   requests per job with it).
 2. A 100 MB output returned as base64: time and peak extra memory (ru_maxrss growth in a fresh
    process), against a baseline that reads the file and base64-encodes it in one call.
 
-The test server runs as its own process so it does not share our interpreter.
+Against the ComfyUI test server (its own process, so it does not share our interpreter), or, for
+part 1 only, against a running ComfyUI when ``COMFY_HOST`` is set (``COMFYUI_PATH``: its folder,
+else asked from ComfyUI).
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from ._common import free_port, p95, peak_rss_mb
+from .busy_share import execution_window
+from .history_tap import HistoryTap
 
 REPO = Path(__file__).resolve().parents[1]
 TRIVIAL = {
@@ -67,68 +76,77 @@ class TestServer:
         self.proc.wait(10)
 
 
-def server_execution_s(history: dict[str, Any]) -> float:
-    stamps: dict[str, float] = {}
-    for name, data in history["status"]["messages"]:
-        stamps[name] = float(data.get("timestamp"))
-    return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
+def worker_env(comfy_host: str, root: str) -> dict[str, str]:
+    return {"COMFY_HOST": comfy_host, "COMFYUI_PATH": root, "COMFY_LOG_LEVEL": "WARNING"}
 
 
-def worker_env(server: TestServer) -> dict[str, str]:
-    return {"COMFY_HOST": server.address, "COMFYUI_PATH": str(server.root), "COMFY_LOG_LEVEL": "WARNING"}
+def trivial(color: int) -> dict[str, Any]:
+    workflow: dict[str, Any] = json.loads(json.dumps(TRIVIAL))
+    workflow["1"]["inputs"]["color"] = color  # no two jobs alike: every job executes
+    return workflow
 
 
-async def bench_worker_overhead(server: TestServer, jobs: int) -> list[float]:
+@dataclass
+class Overheads:
+    values: list[float]  # seconds per job: wall minus ComfyUI's execution window
+    requests_per_job: float  # HTTP requests through the tap (the WebSocket not counted)
+
+
+async def bench_worker_overhead(tap: HistoryTap, root: str, jobs: int) -> Overheads:
     from handler.config import Settings
     from handler.worker import Worker
 
-    worker = Worker(Settings.from_env(worker_env(server)))
-    overheads = []
-    async with aiohttp.ClientSession() as http:
-        for index in range(jobs):
-            workflow = json.loads(json.dumps(TRIVIAL))
-            workflow["1"]["inputs"]["color"] = index  # no two jobs alike: every job executes
-            started = time.perf_counter()
-            result = await worker.handle({"id": f"bench-{index}", "input": {"workflow": workflow}})
-            wall = time.perf_counter() - started
-            assert "error" not in result, result
-            async with http.get(f"http://{server.address}/history/{result['prompt_id']}") as response:
-                history = (await response.json())[result["prompt_id"]]
-            overheads.append(wall - server_execution_s(history))
-    return overheads
+    worker = Worker(Settings.from_env(worker_env(tap.address, root)))
+    await worker.handle({"id": "bench-warmup", "input": {"workflow": trivial(7_000_000)}})
+    overheads, requests_before = [], tap.requests
+    for index in range(jobs):
+        started = time.perf_counter()
+        result = await worker.handle({"id": f"bench-{index}", "input": {"workflow": trivial(index)}})
+        wall = time.perf_counter() - started
+        assert "error" not in result, result
+        start, end = execution_window(await tap.history(result["prompt_id"]))
+        overheads.append(wall - (end - start))
+    return Overheads(overheads, (tap.requests - requests_before) / jobs)
 
 
-async def bench_bare_client(server: TestServer, jobs: int) -> list[float]:
+async def bench_bare_client(tap: HistoryTap, jobs: int) -> Overheads:
+    """The least a client can do per job, keeping one session and one WebSocket for all jobs."""
     overheads = []
-    base = f"http://{server.address}"
-    async with aiohttp.ClientSession() as http:
-        for index in range(jobs):
-            workflow = json.loads(json.dumps(TRIVIAL))
-            workflow["1"]["inputs"]["color"] = 100_000 + index
-            client_id, prompt_id = str(uuid.uuid4()), str(uuid.uuid4())
+    base = f"http://{tap.address}"
+    client_id = str(uuid.uuid4())
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"ws://{tap.address}/ws", params={"clientId": client_id}) as ws,
+    ):
+        requests_before = tap.requests
+        for index in range(-1, jobs):  # -1: warm-up, not counted
+            prompt_id = str(uuid.uuid4())
             started = time.perf_counter()
-            async with http.ws_connect(f"ws://{server.address}/ws", params={"clientId": client_id}) as ws:
-                body = {"prompt": workflow, "client_id": client_id, "prompt_id": prompt_id}
-                async with http.post(f"{base}/prompt", json=body) as response:
-                    response.raise_for_status()
-                async for message in ws:
-                    if message.type == aiohttp.WSMsgType.TEXT:
-                        frame = json.loads(message.data)
-                        data = frame.get("data", {})
-                        if (
-                            frame["type"] == "executing"
-                            and data.get("node") is None
-                            and data.get("prompt_id") == prompt_id
-                        ):
-                            break
+            body = {"prompt": trivial(100_000 + index), "client_id": client_id, "prompt_id": prompt_id}
+            async with http.post(f"{base}/prompt", json=body) as response:
+                response.raise_for_status()
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    frame = json.loads(message.data)
+                    data = frame.get("data", {})
+                    if (
+                        frame["type"] == "executing"
+                        and data.get("node") is None
+                        and data.get("prompt_id") == prompt_id
+                    ):
+                        break
             async with http.get(f"{base}/history/{prompt_id}") as response:
                 history = (await response.json())[prompt_id]
             for image in history["outputs"]["2"]["images"]:
                 async with http.get(f"{base}/view", params=image) as response:
                     base64.b64encode(await response.read())
             wall = time.perf_counter() - started
-            overheads.append(wall - server_execution_s(history))
-    return overheads
+            start, end = execution_window(history)
+            if index >= 0:
+                overheads.append(wall - (end - start))
+            else:
+                requests_before = tap.requests
+    return Overheads(overheads, (tap.requests - requests_before) / jobs)
 
 
 def make_noise_png(path: Path, target_bytes: int) -> None:
@@ -199,12 +217,19 @@ def run_child(mode: str, server: TestServer) -> dict[str, Any]:
     return numbers
 
 
-def report_overhead(jobs: int, ours: list[float], bare: list[float]) -> None:
-    print(f"per-job overhead over {jobs} trivial jobs (wall time minus server execution time):")
-    for name, values in (("worker", ours), ("bare protocol", bare)):
+def report_overhead(jobs: int, ours: Overheads, bare: Overheads, hop_ms: float) -> None:
+    print(f"per-job overhead over {jobs} trivial jobs (wall time minus ComfyUI's execution window):")
+    for name, measured in (("worker", ours), ("bare persistent", bare)):
+        values = measured.values
         median_ms, p95_ms = statistics.median(values) * 1000, p95(values) * 1000
-        print(f"  {name:14} median {median_ms:7.1f} ms   p95 {p95_ms:7.1f} ms")
-    print(f"  worker extra   median {(statistics.median(ours) - statistics.median(bare)) * 1000:7.1f} ms")
+        print(
+            f"  {name:16} median {median_ms:7.1f} ms   p95 {p95_ms:7.1f} ms   "
+            f"({measured.requests_per_job:.1f} HTTP requests per job)"
+        )
+    ratio = statistics.median(ours.values) / statistics.median(bare.values)
+    extra_ms = (statistics.median(ours.values) - statistics.median(bare.values)) * 1000
+    print(f"  worker / bare  {ratio:5.2f}x (worker extra: median {extra_ms:.1f} ms)")
+    print(f"  (both through the history tap, which adds {hop_ms:.2f} ms per request, median)")
 
 
 def report_big(worker: dict[str, Any], baseline: dict[str, Any]) -> None:
@@ -221,6 +246,14 @@ def report_big(worker: dict[str, Any], baseline: dict[str, Any]) -> None:
     )
 
 
+async def overhead(comfy_host: str, root: str, jobs: int) -> None:
+    async with HistoryTap(comfy_host) as tap:
+        hop_ms = await tap.hop_cost_ms()
+        ours = await bench_worker_overhead(tap, root, jobs)
+        bare = await bench_bare_client(tap, jobs)
+    report_overhead(jobs, ours, bare, hop_ms)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,12 +265,18 @@ def main() -> None:
     if args.child:
         big_output_child(*args.child)
         return
+    comfy_host = os.environ.get("COMFY_HOST")
+    if comfy_host:
+        from comfy_worker.endpoint.comfy_folder import find_comfyui_path
+
+        root = os.environ.get("COMFYUI_PATH") or str(find_comfyui_path(comfy_host))
+        print(f"ComfyUI at {comfy_host} ({root}); the big-output part runs only against the test server")
+        asyncio.run(overhead(comfy_host, root, args.jobs))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-comfy-") as tmp:
         server = TestServer(Path(tmp))
         try:
-            ours = asyncio.run(bench_worker_overhead(server, args.jobs))
-            bare = asyncio.run(bench_bare_client(server, args.jobs))
-            report_overhead(args.jobs, ours, bare)
+            asyncio.run(overhead(server.address, str(server.root), args.jobs))
             make_noise_png(Path(tmp) / "input" / BIG_INPUT, args.big_mb * 1024 * 1024)
             report_big(run_child("worker", server), run_child("baseline", server))
         finally:

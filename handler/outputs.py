@@ -83,6 +83,24 @@ def collect_outputs(outputs: Any, *, include_temp: bool) -> PromptOutputs:
     return result
 
 
+def companion_files(outputs: Any) -> list[tuple[str, str]]:
+    """Files an output entry names beside its own: VideoHelperSuite's ``workflow`` (the first
+    frame it saves as ``<prefix>_NNNNN.png``, same folder). Not outputs, but written by the job:
+    (folder type, relative path) for cleanup."""
+    found: list[tuple[str, str]] = []
+    for ui in outputs.values() if isinstance(outputs, Mapping) else []:
+        for values in ui.values() if isinstance(ui, Mapping) else []:
+            for value in values if isinstance(values, list) else []:
+                if not isinstance(value, Mapping):
+                    continue
+                name, folder_type = value.get("workflow"), str(value.get("type") or "output")
+                if not isinstance(name, str) or not name or "/" in name or folder_type not in _FILE_TYPES:
+                    continue
+                subfolder = value.get("subfolder") if isinstance(value.get("subfolder"), str) else ""
+                found.append((folder_type, f"{subfolder}/{name}" if subfolder else name))
+    return found
+
+
 def _file_refs(node_id: str, values: Iterable[Any]) -> Iterable[FileRef]:
     for value in values:
         if not isinstance(value, Mapping):
@@ -153,25 +171,28 @@ def files_written(
     *,
     output_nodes: frozenset[str],
     streamed_nodes: set[str],
-    before: FolderSnapshot,
-    snapshot_after: Callable[[], FolderSnapshot],
+    find_written: Callable[[tuple[int, int], frozenset[str]], FolderSnapshot],
 ) -> WrittenFiles:
     """What the prompt wrote, reported or not.
 
     Unreported files are looked for only when an output node reported nothing (SharpPredict), and
     only among files written while this prompt executed: other prompts on the same ComfyUI (other
-    workers, a user in the UI) write to the same folder. ``snapshot_after`` is called only then.
+    workers, a user in the UI, the next job of a pipelined worker) write to the same folder.
+    ``find_written(window, silent_nodes)`` is called only then and returns the output files last
+    written inside the window.
     """
     history = history or {}
     reported_outputs = history.get("outputs") or {}
     found = collect_outputs(reported_outputs, include_temp=True)
-    paths = [(ref.folder_type, ref.relpath) for ref in found.files]
+    paths = [(ref.folder_type, ref.relpath) for ref in found.files] + companion_files(reported_outputs)
     silent = output_nodes - set(reported_outputs.keys()) - streamed_nodes
     window = execution_window(history)
     if not silent or window is None:
         return WrittenFiles(paths, [])
     reported = [ref.relpath for ref in found.files if ref.folder_type == "output"]
-    unreported = new_files(before, snapshot_after(), reported=reported, written_between=window)
+    unreported = new_files(
+        {}, find_written(window, frozenset(silent)), reported=reported, written_between=window
+    )
     node_id = next(iter(silent)) if len(silent) == 1 else ""
     refs = []
     for relpath in unreported:

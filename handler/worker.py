@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
 from .media import SNIFF_BYTES, sniff_mime
 from .models import check_workflow, read_missing
-from .outputs import FileRef, PromptOutputs, WrittenFiles, collect_outputs, files_written, new_files
+from .outputs import FileRef, PromptOutputs, WrittenFiles, collect_outputs, files_written
 from .progress import ProgressReporter, Sender
 from .result import WIDE_MS, Timings, assemble_result
 from .storage import OutputFile
@@ -66,7 +66,7 @@ from .storage.plan import plan_delivery, serialized_size
 from .storage.s3 import S3Clients, S3Delivery
 from .validation_errors import describe_validation_errors
 from .values import FolderSnapshot
-from .workflow import missing_classes, with_renamed_inputs, with_rerun_marker
+from .workflow import missing_classes, output_prefixes, with_renamed_inputs, with_rerun_marker
 from .workflow_limits import check_file_inputs
 
 __all__ = ["Worker"]
@@ -267,7 +267,7 @@ class _Whereabouts:
         self.stage = "validating the input"
         self.prompt_id: str | None = None  # set once the prompt is about to be queued
         self.tracker: PromptTracker | None = None
-        self.before: FolderSnapshot = {}  # output/ before the prompt, to find what a stopped one wrote
+        self.workflow: dict[str, dict[str, Any]] = {}  # as queued, to find what a stopped prompt wrote
         self.output_nodes: frozenset[str] = frozenset()
 
     def describe(self) -> str:
@@ -492,7 +492,6 @@ class _JobRun:
         self, comfy: ComfyClient, request: JobRequest, prepared: _Prepared, workdir: Path
     ) -> _Tracked:
         self.where.stage = "queueing the workflow"
-        before = self.folders.snapshot_outputs()
         prompt_id = str(uuid.uuid4())
         tracker = PromptTracker(
             self.connection,
@@ -511,11 +510,11 @@ class _JobRun:
             browser_answers=prepared.browser_answers,
         )
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
-        self.where.before, self.where.output_nodes = before, prepared.output_nodes
+        self.where.workflow, self.where.output_nodes = prepared.workflow, prepared.output_nodes
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
         outcome = await tracker.run(prompt_id=prompt_id, extra_data=extra_data)
         streamed_nodes = {image.node_id for image in outcome.streamed}
-        written = self._written(outcome.history, before, prepared.output_nodes, streamed_nodes)
+        written = await self._written(outcome.history, streamed_nodes)
         started = outcome.started_at or outcome.queued_at
         self.timings.add("queue_wait_ms", started - outcome.queued_at)
         self.timings.add("execution_ms", outcome.finished_at - started)
@@ -525,20 +524,26 @@ class _JobRun:
             raise execution_failure(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         return _Tracked(outcome, written.unreported)
 
-    def _written(
-        self,
-        history: dict[str, Any] | None,
-        before: FolderSnapshot,
-        output_nodes: frozenset[str],
-        streamed_nodes: set[str],
-    ) -> WrittenFiles:
-        """Every file the prompt wrote goes on the cleanup list; the unreported ones are returned too."""
-        written = files_written(
+    async def _written(self, history: dict[str, Any] | None, streamed_nodes: set[str]) -> WrittenFiles:
+        """Every file the prompt wrote goes on the cleanup list; the unreported ones are returned too.
+
+        Looking on disk for unreported files runs in a thread: the event loop keeps serving the
+        other jobs a pipelined worker holds.
+        """
+        workflow, folders = self.where.workflow, self.folders
+
+        def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
+            # Where the silent nodes' inputs say they write; the whole folder if that finds nothing.
+            return folders.written_between(window, output_prefixes(workflow, silent)) or (
+                folders.written_between(window, [])
+            )
+
+        written = await asyncio.to_thread(
+            files_written,
             history,
-            output_nodes=output_nodes,
+            output_nodes=self.where.output_nodes,
             streamed_nodes=streamed_nodes,
-            before=before,
-            snapshot_after=self.folders.snapshot_outputs,
+            find_written=find_written,
         )
         self.cleanup.add_outputs(written.paths)
         return written
@@ -553,37 +558,37 @@ class _JobRun:
         if stopped.state == "still_running":
             self.recovery.adopt(prompt_id, on_released=self._orphan_cleaner())
         else:
-            self._written(stopped.history, self.where.before, self.where.output_nodes, set())
+            await self._written(stopped.history, set())
         return stopped
 
-    def _orphan_cleaner(self) -> Callable[[dict[str, Any] | None], None]:
+    def _orphan_cleaner(self) -> Callable[[dict[str, Any] | None], Awaitable[None]]:
         """What removes an orphan's outputs once it ends: those its history names (and unreported
         ones in its run), or, after a restart (no history), what appeared in output/ since it started."""
-        folders, before, output_nodes = self.folders, self.where.before, self.where.output_nodes
+        folders, workflow, output_nodes = self.folders, self.where.workflow, self.where.output_nodes
         tracker = self.where.tracker
         started_ns = None
         if tracker is not None and tracker.started_at is not None:
             started_ns = time.time_ns() - int((time.monotonic() - tracker.started_at) * 1e9) - 1_000_000
         enabled = self.settings.cleanup
 
-        def clean(history: dict[str, Any] | None) -> None:
+        def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
+            return folders.written_between(window, output_prefixes(workflow, silent)) or (
+                folders.written_between(window, [])
+            )
+
+        def written(history: dict[str, Any] | None) -> list[tuple[str, str]]:
+            if history is not None:
+                return files_written(
+                    history, output_nodes=output_nodes, streamed_nodes=set(), find_written=find_written
+                ).paths
+            if started_ns is None:
+                return []
+            return [("output", path) for path in folders.written_between((started_ns, time.time_ns()), [])]
+
+        async def clean(history: dict[str, Any] | None) -> None:
             if not enabled:
                 return
-            if history is not None:
-                paths = files_written(
-                    history,
-                    output_nodes=output_nodes,
-                    streamed_nodes=set(),
-                    before=before,
-                    snapshot_after=folders.snapshot_outputs,
-                ).paths
-            elif started_ns is not None:
-                window = (started_ns, time.time_ns())
-                fresh = new_files(before, folders.snapshot_outputs(), reported=[], written_between=window)
-                paths = [("output", path) for path in fresh]
-            else:
-                paths = []
-            for folder_type, relpath in paths:
+            for folder_type, relpath in await asyncio.to_thread(written, history):
                 folders.remove(folder_type, relpath)
 
         return clean

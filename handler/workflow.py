@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["RERUN_INPUT", "class_types", "missing_classes", "with_renamed_inputs", "with_rerun_marker"]
+__all__ = [
+    "RERUN_INPUT",
+    "class_types",
+    "missing_classes",
+    "output_prefixes",
+    "with_renamed_inputs",
+    "with_rerun_marker",
+]
 
 RERUN_INPUT = "comfy_worker_run"
 
@@ -66,3 +73,20 @@ def with_renamed_inputs(
         }
         result[node_id] = {**node, "inputs": inputs}
     return result
+
+
+def output_prefixes(workflow: Mapping[str, Mapping[str, Any]], nodes: Iterable[str]) -> list[str]:
+    """The string inputs of ``nodes`` that could name where they write in output/ (a prefix such as
+    SharpPredict's ``output_prefix``), as clean relative paths; [] when none could."""
+    prefixes: set[str] = set()
+    for node_id in nodes:
+        node = workflow.get(node_id)
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        for value in (inputs or {}).values():
+            if not isinstance(value, str) or not value.strip() or len(value) > 255 or "\n" in value:
+                continue
+            parts = [part for part in value.replace("\\", "/").split("/") if part not in ("", ".")]
+            if not parts or ".." in parts or value.startswith(("/", "\\")):
+                continue
+            prefixes.add("/".join(parts))
+    return sorted(prefixes)

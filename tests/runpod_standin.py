@@ -79,15 +79,25 @@ class ControlPlane:
         return record.result
 
     async def _job_take(self, request: web.Request) -> web.Response:
+        jobs = await self._take(1)
+        return web.json_response(jobs[0]) if jobs else web.Response(status=204)
+
+    async def _job_take_batch(self, request: web.Request) -> web.Response:
+        """The SDK asks here when it wants more than one job (COMFY_PIPELINE_DEPTH > 1): a list."""
+        jobs = await self._take(int(request.query.get("batch_size", "1")))
+        return web.json_response(jobs) if jobs else web.Response(status=204)
+
+    async def _take(self, wanted: int) -> list[dict[str, Any]]:
         deadline = time.monotonic() + POLL_HOLD_S
         while time.monotonic() < deadline:
             with self._lock:
                 if self._pending:
-                    record = self.jobs[self._pending.pop(0)]
-                    record.taken = True
-                    return web.json_response(record.job)
+                    taken, self._pending = self._pending[:wanted], self._pending[wanted:]
+                    for job_id in taken:
+                        self.jobs[job_id].taken = True
+                    return [self.jobs[job_id].job for job_id in taken]
             await asyncio.sleep(0.02)
-        return web.Response(status=204)
+        return []
 
     async def _job_stop(self, request: web.Request) -> web.Response:
         deadline = time.monotonic() + POLL_HOLD_S
@@ -112,6 +122,7 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         app = web.Application()
         app.router.add_get("/job-take/{worker}", self._job_take)
+        app.router.add_get("/job-take-batch/{worker}", self._job_take_batch)
         app.router.add_get("/job-stop/{worker}", self._job_stop)
         app.router.add_post("/job-done/{worker}", self._job_done)
         self.url = self._server.start(app)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+from handler.comfy.folders import ComfyFolders
 from handler.outputs import FileRef, TextOutput, collect_outputs, execution_window, new_files
+from handler.workflow import output_prefixes
 
 from .conftest import recorded
 
@@ -118,3 +122,40 @@ def test_execution_window_from_recorded_history() -> None:
     assert 0 < end - start < 10_000_000_000  # a few ms of a real run, in ns
     assert execution_window({"status": {"messages": [["execution_start", {"timestamp": 5}]]}}) is None
     assert execution_window({}) is None
+
+
+def test_files_written_in_a_window_are_found_by_prefix_without_looking_at_other_files(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    (out / "splats" / "scene_17_batch").mkdir(parents=True)
+    (out / "elsewhere").mkdir()
+    for path, mtime_s in {
+        "splats/scene_17.ply": 10,  # ours: in the window
+        "splats/scene_17_batch/001.ply": 11,  # ours: a folder named by the prefix, searched whole
+        "splats/scene_old.ply": 1,  # the prefix's, but written before the window
+        "splats/other_17.ply": 10,  # in the window, but another prefix
+        "elsewhere/scene_17.ply": 10,
+    }.items():
+        (out / path).write_bytes(b"ply\n")
+        os.utime(out / path, ns=(mtime_s * 10**9, mtime_s * 10**9))
+    folders = ComfyFolders(tmp_path)
+    window = (5 * 10**9, 20 * 10**9)
+    assert sorted(folders.written_between(window, ["splats/scene"])) == [
+        "splats/scene_17.ply",
+        "splats/scene_17_batch/001.ply",
+    ]
+    assert sorted(folders.written_between(window, [])) == [
+        "elsewhere/scene_17.ply",
+        "splats/other_17.ply",
+        "splats/scene_17.ply",
+        "splats/scene_17_batch/001.ply",
+    ]
+    assert folders.written_between(window, ["missing/x"]) == {}
+
+
+def test_output_prefixes_are_clean_relative_paths_of_the_silent_nodes_strings() -> None:
+    workflow = {
+        "9": {"class_type": "SharpPredict", "inputs": {"output_prefix": "splats/scene", "model": ["13", 0]}},
+        "10": {"class_type": "X", "inputs": {"a": "/etc/passwd", "b": "../up", "c": "", "d": "./here\\x"}},
+        "11": {"class_type": "SaveImage", "inputs": {"filename_prefix": "not_silent"}},
+    }
+    assert output_prefixes(workflow, ["9", "10"]) == ["here/x", "splats/scene"]

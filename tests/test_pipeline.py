@@ -75,6 +75,16 @@ async def test_jobs_share_one_websocket_and_check_readiness_once(
     assert results[1]["timings"]["ready_ms"] == 0 and results[2]["timings"]["ready_ms"] == 0
 
 
+async def test_jobs_arriving_together_on_a_cold_worker_open_one_websocket(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    results = await asyncio.gather(
+        *(worker.handle(job(f"c{i}", wf.save_image(f"cold{i}"))) for i in range(3))
+    )
+    assert all("error" not in r for r in results), results
+    assert len([r for r in comfy.requests if r.path == "/ws"]) == 1
+
+
 async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_progress(
     worker: Worker, comfy: ComfyTestServer, progress: ProgressByJob
 ) -> None:
@@ -201,3 +211,19 @@ async def test_the_connection_comes_back_after_comfyui_restarts(tmp_path: Path) 
     finally:
         await worker.aclose()
         server.stop()
+
+
+async def test_overlapping_splat_jobs_each_get_only_the_files_their_prompt_wrote(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    # SharpPredict reports nothing: its .ply is found on disk by the prompt's execution window.
+    comfy.behaviour.node_delay_s = 0.1
+    (comfy.root / "output" / "splat_users_own.ply").write_bytes(b"ply\nnot this job's\n")
+    results = await asyncio.gather(
+        worker.handle(job("a", wf.splat("splat", color=0x112233))),
+        worker.handle(job("b", wf.splat("splat", color=0x445566))),
+    )
+    assert all("error" not in r for r in results), results
+    names = [[f["filename"] for f in r["files"] if f["filename"].endswith(".ply")] for r in results]
+    assert all(len(n) == 1 for n in names) and names[0] != names[1]
+    assert files_under(comfy.root / "output") == ["splat_users_own.ply"]  # theirs stays, ours are gone

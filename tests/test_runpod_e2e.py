@@ -204,3 +204,28 @@ def test_stop_signal_cancels_the_prompt_and_the_worker_serves_the_next_job(
         assert "error" not in body, (body, worker.output())
     finally:
         worker.stop()
+
+
+def test_worker_loop_holds_two_jobs_and_queues_the_next_behind_the_running_one(
+    plane: ControlPlane, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    worker = start_worker(plane, comfy, tmp_path, COMFY_PIPELINE_DEPTH="2")
+    try:
+        first = plane.submit({"workflow": wf.sampler(steps=10, prefix="first")})
+        deadline = time.monotonic() + 20
+        while comfy.queue_state()[0] == []:
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.02)
+        second = plane.submit({"workflow": wf.save_image("second")})
+        while comfy.queue_state()[1] == []:  # the second prompt waits in ComfyUI behind the first
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.02)
+        assert plane.jobs[first].result is None  # taken and queued while the first one runs
+        bodies = [plane.wait_result(first), plane.wait_result(second)]
+        assert all("error" not in body for body in bodies), (bodies, worker.output())
+        a, b = comfy.executions[-2:]
+        assert b.started_at - a.finished_at < 0.5  # ComfyUI started the second at once
+        assert bodies[1]["output"]["timings"]["queue_wait_ms"] > 300
+    finally:
+        worker.stop()

@@ -1,6 +1,6 @@
 """Jobs of the local endpoint and their lifecycle, as RunPod reports them. No I/O.
 
-    IN_QUEUE -> IN_PROGRESS -> COMPLETED | FAILED
+    IN_QUEUE -> IN_PROGRESS (taken by a worker, running or held behind its other jobs) -> COMPLETED | FAILED
     IN_QUEUE | IN_PROGRESS -> CANCELLED (POST /cancel) | TIMED_OUT (policy.executionTimeout, ttl)
     FAILED | TIMED_OUT | CANCELLED -> IN_QUEUE (POST /retry)
 
@@ -111,6 +111,9 @@ class JobStore:
         self.queue: deque[str] = deque()
         self.counters = {"completed": 0, "failed": 0, "retried": 0}
         self.changed = asyncio.Event()  # set whenever a job enters the queue
+        # Jobs each worker holds, in take order: what a take or a result looks up, whatever the
+        # number of finished jobs kept for retention.
+        self._held: dict[str, dict[str, None]] = {}
         self._ids = itertools.count(1)
 
     def submit(self, request: dict[str, Any], policy: Policy, *, size_bytes: int = 0) -> Job:
@@ -128,15 +131,27 @@ class JobStore:
 
     def take(self, worker_id: str) -> Job | None:
         """Hand the oldest queued job to a worker."""
-        while self.queue:
+        taken = self.take_many(worker_id, 1)
+        return taken[0] if taken else None
+
+    def take_many(self, worker_id: str, count: int) -> list[Job]:
+        """Hand up to ``count`` of the oldest queued jobs to a worker (RunPod's batch job-take).
+
+        Every job handed out is IN_PROGRESS from this moment, whether the worker runs it at once or
+        holds it behind another: RunPod's executionTimeout and executionTime count from the take.
+        """
+        taken: list[Job] = []
+        while self.queue and len(taken) < count:
             job = self.jobs.get(self.queue.popleft())
             if job is None or job.status != "IN_QUEUE":
                 continue
             job.status, job.started_at, job.worker_id = "IN_PROGRESS", self.clock(), worker_id
             job.output = None
-            return job
-        self.changed.clear()
-        return None
+            self._held.setdefault(worker_id, {})[job.id] = None
+            taken.append(job)
+        if not self.queue:
+            self.changed.clear()
+        return taken
 
     def progress(self, job: Job, value: Any) -> None:
         if job.status == "IN_PROGRESS":
@@ -178,6 +193,7 @@ class JobStore:
 
     def requeue(self, job: Job) -> None:
         """Put an IN_PROGRESS job back at the head of the queue (its worker never got it)."""
+        self._release(job)
         job.status, job.started_at, job.worker_id, job.output = "IN_QUEUE", None, None, None
         self.queue.appendleft(job.id)
         self.changed.set()
@@ -236,9 +252,15 @@ class JobStore:
         return {**self.counters, "inProgress": in_progress, "inQueue": in_queue}
 
     def running_on(self, worker_id: str) -> list[Job]:
-        return [j for j in self.jobs.values() if j.status == "IN_PROGRESS" and j.worker_id == worker_id]
+        """The jobs a worker holds (running, or waiting behind its others), in the order it took them."""
+        return [self.jobs[job_id] for job_id in self._held.get(worker_id, {}) if job_id in self.jobs]
+
+    def _release(self, job: Job) -> None:
+        if job.worker_id is not None:
+            self._held.get(job.worker_id, {}).pop(job.id, None)
 
     def _end(self, job: Job) -> None:
+        self._release(job)
         job.finished_at = self.clock()
         job.done.set()
         self._trim_retry_inputs()

@@ -2,8 +2,8 @@
 
 Public routes (``/v2/<endpoint_id>/...``, Bearer auth): run, runsync, status, stream, cancel,
 retry, purge-queue, health. Internal routes (``/internal/...``, the workers' token): job-take,
-job-stop, job-done and ping, the protocol the SDK speaks to RunPod in production
-(shared/notes/runpod-worker-protocol.md).
+job-take-batch (a worker whose concurrency leaves room for several jobs), job-stop, job-done and
+ping, the protocol the SDK speaks to RunPod in production (shared/notes/runpod-worker-protocol.md).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class EndpointConfig:
     )  # --webhook-allow: non-public webhook hosts allowed
     client_idle_s: float = 30.0  # a connection that sends no complete request this long is closed
     body_read_s: float = 120.0  # a request body must arrive within this
+    # What each worker process runs (after the Python interpreter): our handler inside the SDK loop.
+    worker_python_args: tuple[str, ...] = ("-m", "handler")
 
 
 class LocalEndpoint:
@@ -90,6 +92,7 @@ class LocalEndpoint:
         app.router.add_post(f"{prefix}/purge-queue", self.purge_queue)
         app.router.add_get(f"{prefix}/health", self.health)
         app.router.add_get("/internal/job-take/{worker}", self.job_take)
+        app.router.add_get("/internal/job-take-batch/{worker}", self.job_take_batch)
         app.router.add_get("/internal/job-stop/{worker}", self.job_stop)
         app.router.add_post("/internal/job-done/{worker}", self.job_done)
         app.router.add_get("/internal/ping/{worker}", self.ping)
@@ -111,6 +114,7 @@ class LocalEndpoint:
             env=self.config.worker_env or {},
             on_exit=self._worker_exited,
             echo_logs=self.config.echo_worker_logs,
+            python_args=self.config.worker_python_args,
         )
         await self.pool.start()
 
@@ -274,30 +278,60 @@ class LocalEndpoint:
         return worker
 
     async def job_take(self, request: web.Request) -> web.Response:
+        """One job as an object, or 204: the SDK asks here while it wants a single job."""
+        return await self._take(request, batch_size=None)
+
+    async def job_take_batch(self, request: web.Request) -> web.Response:
+        """Up to ``batch_size`` jobs as a list, or 204: the SDK asks here when its concurrency
+        (``concurrency_modifier``) leaves room for more than one job."""
+        raw = request.query.get("batch_size", "")
+        try:
+            batch_size = int(raw)
+        except ValueError:
+            batch_size = 0
+        if batch_size < 1:
+            raise _json_error(400, f"batch_size must be a whole number of jobs, 1 or more (got {raw!r})")
+        return await self._take(request, batch_size=batch_size)
+
+    async def _take(self, request: web.Request, *, batch_size: int | None) -> web.Response:
+        """Long-poll for work; hand out whatever is queued, up to the batch size, as soon as any is."""
         worker = self._worker(request)
         worker.ready.set()
-        logger.debug("%s asks for work (job_in_progress=%s)", worker.id, request.query.get("job_in_progress"))
+        logger.debug(
+            "%s asks for %s job(s) (job_in_progress=%s)",
+            worker.id,
+            batch_size or 1,
+            request.query.get("job_in_progress"),
+        )
         if request.query.get("job_in_progress") == "0":
-            worker.state = "idle"
-            # The SDK says it holds no job: one we think it runs never reached it. Run it again.
-            for lost in self.store.running_on(worker.id):
+            # The SDK says it holds no job: those we think it holds never reached it. Run them again,
+            # at the head of the queue in their order (each goes in front of the one before it).
+            for lost in reversed(self.store.running_on(worker.id)):
                 logger.warning("job %s never reached %s; queueing it again", lost.id, worker.id)
                 self.store.requeue(lost)
+            self._update_state(worker)
         deadline = self.store.clock() + TAKE_HOLD_S
         while not self.closing:
             if request.transport is None or request.transport.is_closing():
                 return web.Response(status=204)  # the worker went away while we held its request
-            job = self.store.take(worker.id)
-            if job is not None:
-                worker.state = "running"
-                logger.debug("%s took %s", worker.id, job.id)
-                return web.json_response(job.for_worker())
+            jobs = self.store.take_many(worker.id, batch_size or 1)
+            if jobs:
+                self._update_state(worker)
+                logger.debug("%s took %s", worker.id, ", ".join(job.id for job in jobs))
+                if batch_size is None:
+                    return web.json_response(jobs[0].for_worker())
+                return web.json_response([job.for_worker() for job in jobs])
             remaining = deadline - self.store.clock()
             if remaining <= 0:
                 return web.Response(status=204)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.store.changed.wait(), remaining)
         return web.Response(status=204)
+
+    def _update_state(self, worker: WorkerProcess) -> None:
+        """A worker is running while it holds any job (one executing, others held behind it)."""
+        if worker.state in ("idle", "running", "initializing"):
+            worker.state = "running" if self.store.running_on(worker.id) else "idle"
 
     async def job_stop(self, request: web.Request) -> web.Response:
         worker = self._worker(request)
@@ -324,7 +358,7 @@ class LocalEndpoint:
         logger.debug("%s finished %s (%s)", worker.id, job.id, "error" if body.get("error") else "ok")
         if self.store.finish(job, body):
             self._spawn(self._webhook(job))
-        worker.state = "idle"
+        self._update_state(worker)
         if body.get("stopPod") and self.pool is not None:
             # The handler asked for a fresh worker (refresh_worker): replace it, as RunPod does.
             self._spawn(self.pool.restart(worker))

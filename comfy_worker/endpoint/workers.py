@@ -60,6 +60,7 @@ class WorkerPool:
         env: Mapping[str, str],
         on_exit: ExitHandler,
         echo_logs: bool = True,
+        python_args: tuple[str, ...] = ("-m", "handler"),
     ) -> None:
         self.workers = {
             f"worker-{index + 1}": WorkerProcess(f"worker-{index + 1}", comfy_hosts[index % len(comfy_hosts)])
@@ -70,6 +71,7 @@ class WorkerPool:
         self._env = dict(env)
         self._on_exit = on_exit
         self._echo = echo_logs
+        self._python_args = python_args
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -144,8 +146,7 @@ class WorkerPool:
         worker.stops.clear()
         worker.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "handler",
+            *self._python_args,
             env=self.worker_env(worker),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

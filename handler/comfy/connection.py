@@ -97,6 +97,7 @@ class ComfyConnection:
         self._reader: asyncio.Task[None] | None = None
         self._ready = False
         self._closed = False
+        self._readying: asyncio.Lock | None = None  # overlapping jobs check readiness once, together
         self.sockets_opened = 0  # how many times a WebSocket was opened: one unless it dropped
 
     @property
@@ -109,6 +110,7 @@ class ComfyConnection:
 
     def start(self) -> None:
         self.client.open()
+        self._readying = asyncio.Lock()
 
     async def aclose(self) -> None:
         self._closed = True
@@ -124,7 +126,15 @@ class ComfyConnection:
         """Wait until ComfyUI answers and the socket is open; the seconds waited (0 when it was)."""
         if self._ready and self._reader is not None and not self._reader.done():
             return 0.0
+        if self._readying is None:
+            raise RuntimeError("ComfyConnection used before start()")
         started = time.monotonic()
+        async with self._readying:
+            if not (self._ready and self._reader is not None and not self._reader.done()):
+                await self._make_ready(timeout_s=timeout_s, poll_s=poll_s)
+        return time.monotonic() - started
+
+    async def _make_ready(self, *, timeout_s: float, poll_s: float) -> None:
         await wait_until_ready(
             self.client,
             timeout_s=timeout_s,
@@ -132,15 +142,15 @@ class ComfyConnection:
             pid_file=self._options.pid_file,
             supervised=self._options.supervised,
         )
-        if self._ws is None:
+        reader_alive = self._reader is not None and not self._reader.done()
+        if self._ws is None and not reader_alive:  # a live reader reconnects by itself
             try:
                 await self._open_socket()
             except ComfyUnavailable as exc:  # HTTP works: jobs follow by polling until it comes back
                 logger.warning("ComfyUI's WebSocket is not available (%s); polling /history", exc.message)
-        if self._reader is None or self._reader.done():
+        if not reader_alive:
             self._reader = asyncio.create_task(self._read_loop(), name="comfy-websocket-reader")
         self._ready = True
-        return time.monotonic() - started
 
     def suspect(self) -> None:
         """A job met a ComfyUI that did not answer: check readiness again before the next one."""

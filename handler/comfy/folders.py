@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 
 from ..values import FolderSnapshot
 
@@ -33,29 +35,36 @@ class ComfyFolders:
         """Whether ComfyUI's folders are on this disk."""
         return self.output_dir.is_dir()
 
-    def snapshot_outputs(self) -> FolderSnapshot:
-        """Every file under output/, as relative posix path -> (size, mtime_ns)."""
-        snapshot: dict[str, tuple[int, int]] = {}
+    def written_between(self, window: tuple[int, int], prefixes: Sequence[str]) -> FolderSnapshot:
+        """Files under output/ last written inside ``window`` (ns since the epoch).
+
+        With ``prefixes`` (relative paths a silent node's inputs name, e.g. SharpPredict's
+        ``output_prefix``), only the entries of each prefix's folder whose name starts with it are
+        looked at, a matching folder whole: one listing of names and a stat per candidate, so the
+        cost does not grow with the other files in output/ (a pod's can hold 100k). Without
+        prefixes, the whole folder is walked.
+        """
         if not self.available:
-            return snapshot
-        stack = [self.output_dir]
-        while stack:
-            directory = stack.pop()
+            return {}
+        low, high = window
+        roots: list[Path] = []
+        for prefix in prefixes or [""]:
+            folder, _, start = prefix.rpartition("/")
+            directory = self.output_dir / folder if folder else self.output_dir
+            if not start:
+                roots.append(directory)
+                continue
             try:
                 entries = list(os.scandir(directory))
             except OSError:
-                continue  # removed while we walked: it holds nothing new
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    try:
-                        stat = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # another job on this ComfyUI cleaned it up while we walked
-                    relative = Path(entry.path).relative_to(self.output_dir).as_posix()
-                    snapshot[relative] = (stat.st_size, stat.st_mtime_ns)
-        return snapshot
+                continue  # no such folder: the node wrote nothing there
+            roots.extend(Path(entry.path) for entry in entries if entry.name.startswith(start))
+        found: dict[str, tuple[int, int]] = {}
+        for root in roots:
+            for path, stat in _walk_files(root):
+                if low <= stat.st_mtime_ns <= high:
+                    found[path.relative_to(self.output_dir).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+        return found
 
     @property
     def api_logs_dir(self) -> Path:
@@ -129,3 +138,30 @@ class ComfyFolders:
             except OSError:
                 return  # not empty, or not ours to remove
             parent = parent.parent
+
+
+def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every regular file at or under ``root`` (no symlinks followed), with its stat."""
+    try:
+        stat = root.lstat()
+    except OSError:
+        return
+    if not S_ISDIR(stat.st_mode):
+        if S_ISREG(stat.st_mode):
+            yield root, stat
+        return
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # removed while we walked: it holds nothing new
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                try:
+                    yield Path(entry.path), entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # another job on this ComfyUI cleaned it up while we walked

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,8 @@ class RecoveryOptions:
     restartable: bool  # COMFY_SUPERVISED and COMFY_PID_FILE: start.sh starts a new ComfyUI
 
 
-Released = Callable[[dict[str, Any] | None], None]  # the orphan's history entry, None if restarted
+# Cleans what an orphan wrote, given its history entry (None after a restart).
+Released = Callable[[dict[str, Any] | None], Awaitable[None]]
 
 
 class Recovery:
@@ -194,7 +195,7 @@ class Recovery:
             except ComfyUnavailable:
                 continue
             if entry.running:
-                self.adopt(entry.prompt_id, on_released=lambda _history: None)
+                self.adopt(entry.prompt_id, on_released=_nothing_to_clean)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -227,7 +228,7 @@ class Recovery:
             if entries is not None and entry is None:
                 history = await self._bounded(self._comfy.history(prompt_id))
                 logger.info("ComfyUI let go of prompt %s", prompt_id)
-                on_released(history)
+                await on_released(history)
                 if history is not None:
                     await self._bounded(self._comfy.delete_history(prompt_id))
                 return
@@ -240,7 +241,7 @@ class Recovery:
             "(COMFY_INTERRUPT_SETTLE_S)",
             prompt_id=prompt_id,
         )
-        on_released(None)
+        await on_released(None)
 
     async def _restart(self, why: str, *, prompt_id: str | None = None, counted: bool = False) -> None:
         pid_file = self._options.pid_file
@@ -294,3 +295,7 @@ class Recovery:
     def _raise_if_stuck(self) -> None:
         if self._stuck is not None:
             raise ComfyStuck(why=self._stuck)
+
+
+async def _nothing_to_clean(history: dict[str, Any] | None) -> None:
+    """A dead worker's prompt: which files it would write, that worker knew."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -92,7 +93,8 @@ class Endpoint:
                 self.url = found.group(1)
                 break
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"endpoint did not start:\n{text}")
+                self.close()  # never leave its workers polling behind a failed start
+                raise AssertionError(f"endpoint did not start:\n{text[-4000:]}")
             time.sleep(0.1)
         self.base = f"{self.url}/v2"
 
@@ -112,7 +114,8 @@ class Endpoint:
         return pids
 
     def close(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # its workers may outlive it: the group
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(20)
         except subprocess.TimeoutExpired:

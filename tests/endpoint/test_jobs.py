@@ -130,3 +130,19 @@ async def test_retryable_inputs_are_kept_within_a_budget_newest_first(clock: Clo
     assert not store.retry(jobs[0])  # its input is gone: the endpoint says so (server.retry)
     assert store.retry(jobs[2]) and store.take("w") is jobs[2]
     assert jobs[2].for_worker()["input"] == {"n": 2}
+
+
+async def test_jobs_a_worker_holds_follow_takes_results_cancels_and_requeues(store: JobStore) -> None:
+    a, b, c, d = (store.submit({"input": {"n": n}}, Policy()) for n in range(4))
+    assert store.take_many("w1", 2) == [a, b]
+    assert store.take_many("w2", 5) == [c, d]  # fewer queued than asked for: what there is
+    assert store.take_many("w2", 5) == [] and not store.changed.is_set()
+    assert store.running_on("w1") == [a, b] and store.running_on("w2") == [c, d]
+    store.finish(b, {"output": {}})
+    store.cancel(c)
+    assert store.running_on("w1") == [a] and store.running_on("w2") == [d]
+    store.requeue(a)
+    assert store.running_on("w1") == [] and store.take_many("w3", 1) == [a]
+    assert store.running_on("w3") == [a]
+    store.fail(d, "WORKER_LOST")
+    assert store.running_on("w2") == []
