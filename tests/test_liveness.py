@@ -113,6 +113,30 @@ async def test_a_node_ignoring_the_interrupt_gets_its_result_at_the_deadline_and
         await worker.aclose()
 
 
+async def test_without_supervision_a_stuck_prompt_makes_the_worker_refuse_jobs_until_it_ends(
+    comfy: ComfyTestServer,
+) -> None:
+    worker = Worker(make_settings(comfy, COMFY_INTERRUPT_SETTLE_S="1"), keep_connection=True)
+    try:
+        comfy.behaviour.node_delay_s = 4.0
+        comfy.behaviour.uninterruptible = True
+        stuck = await worker.handle(job("stuck", wf.save_image("orphan"), timeout=1))
+        assert stuck["details"]["prompt_state"] == "still_running", stuck
+        await asyncio.sleep(1.5)  # past COMFY_INTERRUPT_SETTLE_S: no restart possible here
+        refused, elapsed = await timed(worker, job("refused", wf.save_image("no")))
+        assert refused["error"].startswith("COMFY_STUCK: ComfyUI on this worker is unusable"), refused
+        assert refused["refresh_worker"] is True and elapsed < 1  # at once, nothing queued
+        comfy.behaviour.node_delay_s = 0.0
+        while comfy.queue_state()[0]:  # the orphan ends on its own
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(6)  # the worker notices at its next look (back-off up to 5 s)
+        back = await worker.handle(job("back", wf.save_image("back")))
+        assert "error" not in back, back
+        assert [e.outcome for e in comfy.executions] == ["interrupted", "success"]
+    finally:
+        await worker.aclose()
+
+
 async def test_a_stop_that_lands_says_so(worker: Worker, comfy: ComfyTestServer) -> None:
     comfy.behaviour.step_delay_s = 0.2
     result = await worker.handle(job("t", wf.sampler(steps=50), timeout=1))
@@ -250,7 +274,7 @@ async def test_a_job_queued_behind_a_stuck_prompt_is_queued_again_after_the_rest
             behind = asyncio.create_task(worker.handle(job("b", wf.save_image("behind"))))
             stuck_result = await stuck
             assert stuck_result["details"]["prompt_state"] == "still_running", stuck_result
-            behind_result = await asyncio.wait_for(behind, 40)
+            behind_result = await asyncio.wait_for(behind, 120)
             assert "error" not in behind_result, behind_result
             assert comfy.starts == 2
         finally:

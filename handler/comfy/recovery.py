@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 _FIRST_PAUSE_S = 0.05  # within the stop budget: 50, 100, 200, 400 ms...
 _ORPHAN_FIRST_PAUSE_S = 0.25  # afterwards: 0.25, 0.5, 1, 2, 4, 5, 5... s
 _ORPHAN_MAX_PAUSE_S = 5.0
+_NO_RESTART = "that needs start.sh's supervision, COMFY_SUPERVISED, and COMFY_PID_FILE"
 
 
 @dataclass(frozen=True)
@@ -220,9 +221,30 @@ class Recovery:
                 self.on_idle()
 
     async def _follow_orphan(self, prompt_id: str, on_released: Released) -> None:
-        deadline = time.monotonic() + self._options.settle_s
+        settle_s = self._options.settle_s
+        if await self._until_released(prompt_id, on_released, time.monotonic() + settle_s):
+            return
+        why = f"prompt {prompt_id} did not stop within {settle_s:g} s of its interrupt"
+        why += " (COMFY_INTERRUPT_SETTLE_S)"
+        if self._options.restartable and self._options.pid_file is not None:
+            await self._restart(why, prompt_id=prompt_id)
+            await on_released(None)
+            return
+        # No restart possible: jobs fail at once (COMFY_STUCK, RunPod replaces the worker); if the
+        # prompt ends after all (a pod, where nobody replaces it), the worker is usable again.
+        self._stuck = f"{why}, and the worker cannot restart ComfyUI in place ({_NO_RESTART})"
+        logger.error("ComfyUI is unusable until it lets go of prompt %s: %s", prompt_id, self._stuck)
+        if await self._until_released(prompt_id, on_released, None):
+            self._stuck = None
+            logger.info("ComfyUI let go of prompt %s at last; taking jobs again", prompt_id)
+
+    async def _until_released(self, prompt_id: str, on_released: Released, deadline: float | None) -> bool:
+        """Re-send the interrupt with back-off until ComfyUI lets go of the prompt (True) or the
+        deadline passes or its process is stopped (False)."""
         pause_s = _ORPHAN_FIRST_PAUSE_S
-        while time.monotonic() < deadline and not comfy_process_stopped(self._options.pid_file):
+        while deadline is None or time.monotonic() < deadline:
+            if comfy_process_stopped(self._options.pid_file) and deadline is not None:
+                return False  # frozen: waiting cannot help
             entries = await self._bounded(self._comfy.queue_entries())
             entry = _find(entries, prompt_id) if entries is not None else None
             if entries is not None and entry is None:
@@ -231,27 +253,20 @@ class Recovery:
                 await on_released(history)
                 if history is not None:
                     await self._bounded(self._comfy.delete_history(prompt_id))
-                return
+                return True
             if entry is not None:
                 await self._bounded(_let_go(self._comfy, entry))
-            await asyncio.sleep(min(pause_s, max(0.0, deadline - time.monotonic())))
+            left = _ORPHAN_MAX_PAUSE_S if deadline is None else max(0.0, deadline - time.monotonic())
+            await asyncio.sleep(min(pause_s, left))
             pause_s = min(pause_s * 2, _ORPHAN_MAX_PAUSE_S)
-        await self._restart(
-            f"prompt {prompt_id} did not stop within {self._options.settle_s:g} s of its interrupt "
-            "(COMFY_INTERRUPT_SETTLE_S)",
-            prompt_id=prompt_id,
-        )
-        await on_released(None)
+        return False
 
     async def _restart(self, why: str, *, prompt_id: str | None = None, counted: bool = False) -> None:
         pid_file = self._options.pid_file
         if not counted:
             self.restarts += 1
         if pid_file is None or not self._options.restartable:
-            self._stuck = (
-                f"{why}, and the worker cannot restart ComfyUI in place (that needs start.sh's "
-                "supervision, COMFY_SUPERVISED, and COMFY_PID_FILE)"
-            )
+            self._stuck = f"{why}, and the worker cannot restart ComfyUI in place ({_NO_RESTART})"
             logger.error("ComfyUI is unusable: %s", self._stuck)
             return
         old_pid = comfy_pid(pid_file)
