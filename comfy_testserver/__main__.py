@@ -3,10 +3,13 @@
     python -m comfy_testserver --root DIR [--profile 0.3.64|current] [--host 127.0.0.1]
         [--port 8188] [--node-delay-s F] [--step-delay-s F] [--startup-delay-s F]
         [--model-load-delay-s F] [--loading-activity] [--max-upload-size MB] [--exit-on-execute]
+        [--ws-silent] [--prompt-worker-dies]
 
 Prints `comfy_testserver listening on http://HOST:PORT` once the port accepts connections.
 `--exit-on-execute` ends the process with `os._exit(1)` as the first node starts executing, for
-tests of a ComfyUI that dies mid-job.
+tests of a ComfyUI that dies mid-job. `--ws-silent` and `--prompt-worker-dies` set the `Behaviour`
+fields of the same names (sockets that deliver nothing after `status`; a prompt runner that dies
+taking the next prompt).
 """
 
 from __future__ import annotations
@@ -64,6 +67,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--exit-on-execute", action="store_true", help="os._exit(1) when the first node starts executing"
     )
+    parser.add_argument(
+        "--uninterruptible", action="store_true", help="the --node-delay-s sleep ignores POST /interrupt"
+    )
+    parser.add_argument(
+        "--ws-silent", action="store_true", help="sockets get their first status frame, then nothing"
+    )
+    parser.add_argument(
+        "--prompt-worker-dies",
+        action="store_true",
+        help="the prompt worker dies taking the next prompt (HTTP goes on answering)",
+    )
     return parser.parse_args(argv)
 
 
@@ -83,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_load_delay_s=args.model_load_delay_s,
         loading_activity=args.loading_activity,
         browser_render_timeout_s=args.browser_render_timeout_s,
+        uninterruptible=args.uninterruptible,
+        ws_silent=args.ws_silent,
+        prompt_worker_dies=args.prompt_worker_dies,
     )
     server = ComfyTestServer(
         args.root,

@@ -61,6 +61,16 @@ class Behaviour:
     kill_on_execute: bool = False
     """Call `ComfyTestServer.kill()` when the next node starts executing (a ComfyUI that crashes)."""
 
+    prompt_worker_dies: bool = False
+    """The prompt worker dies as it takes the next prompt (that prompt is dropped, never run), as
+    ComfyUI's `prompt_worker` thread does when `copy.deepcopy` in `PromptQueue.get()` raises
+    RecursionError (issue 14). HTTP and WebSockets go on answering; queued prompts never run. A
+    prompt nested deeper than the recursion limit has the same effect without this flag."""
+
+    uninterruptible: bool = False
+    """The `node_delay_s` sleep ignores POST /interrupt, like a node stuck in one blocking call
+    (`time.sleep`, a C extension): the interrupt lands only when the next node starts."""
+
     history_delay_s: float = 0.0
     """Delay between a prompt finishing and its history entry becoming visible over HTTP."""
 

@@ -27,6 +27,7 @@ from .graph import DependencyCycleError, ExecutionList, is_link
 from .hub import Hub
 from .node_context import InterruptFlag, NodeContext
 from .nodes import NODE_CLASSES, InterruptProcessing, NodeResult
+from .nodes.faults import OOM_TIPS, OutOfMemoryError
 from .nodes.values import ModelHandle, UpscaleModel
 from .output_records import Assets, VideoFacts, with_media_metadata
 from .profiles import Profile
@@ -44,21 +45,10 @@ log = logging.getLogger(__name__)
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 
 
-# comfy/model_management.py OOM_EXCEPTION is torch.cuda.OutOfMemoryError, whose full name is this.
-class _OutOfMemoryError(Exception):
-    """What a node raises when `Behaviour.out_of_memory_class` names it."""
-
-
-_OutOfMemoryError.__module__ = "torch"
-_OutOfMemoryError.__qualname__ = "OutOfMemoryError"
+# What a node raises when `Behaviour.out_of_memory_class` names it (nodes/faults.py: torch's name).
 _OOM_MESSAGE = (
     "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
     "of which 1.07 GiB is free."
-)
-# execution.py execute(): appended to the message of an OOM, in 0.3.64 and today.
-_OOM_TIPS = (
-    "This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you "
-    "might have accidentally set the batch_size to a large number."
 )
 
 
@@ -102,6 +92,7 @@ class Executor:
         self.browser = BrowserRenders()
         self.assets = Assets(folders)
         self.videos = VideoFacts()
+        self.prompt_worker_dead = False
 
     # --- called by the HTTP handlers ---------------------------------------------------------------
 
@@ -118,7 +109,13 @@ class Executor:
         while True:
             await self.queue.wait_for_work()
             self._apply_flags()
-            taken = self.queue.take()
+            try:
+                taken = self.queue.take(die=self.behaviour.prompt_worker_dies)
+            except RecursionError:
+                # ComfyUI's prompt_worker thread ends here; HTTP and the socket go on answering.
+                log.exception("the prompt worker died taking a prompt; no prompt will run again")
+                self.prompt_worker_dead = True
+                return
             if taken is not None:
                 await self._execute(*taken)
                 self._apply_flags()
@@ -274,7 +271,10 @@ class _PromptRun:
             await self._load_models(node_id, inputs)
             self._maybe_run_out_of_memory(node_id)
             result: NodeResult = await cls().run(context, **inputs)
-            await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
+            if self.ex.behaviour.uninterruptible:
+                await asyncio.sleep(self.ex.behaviour.node_delay_s)
+            else:
+                await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
         except Exception as ex:  # any node failure becomes an execution_error
             raise _NodeFailure(node_id, ex, inputs) from ex
 
@@ -317,7 +317,7 @@ class _PromptRun:
     def _maybe_run_out_of_memory(self, node_id: str) -> None:
         if self.ex.behaviour.out_of_memory_class == self._class_type(node_id):
             self.ex.behaviour.out_of_memory_class = None  # once, like a real OOM
-            raise _OutOfMemoryError(_OOM_MESSAGE)
+            raise OutOfMemoryError(_OOM_MESSAGE)
 
     def _inputs_for(self, node_id: str, types: dict[str, dict[str, Any]]) -> dict[str, Any]:
         declared = {**types.get("required", {}), **types.get("optional", {})}
@@ -340,6 +340,11 @@ class _PromptRun:
             "PROMPT": self.prompt,
             "EXTRA_PNGINFO": self.item.extra_data.get("extra_pnginfo"),
             "UNIQUE_ID": node_id,
+            # The sensitive slot a newer ComfyUI keeps them in, else extra_data (0.3.64).
+            "API_KEY_COMFY_ORG": self.item.sensitive.get("api_key_comfy_org")
+            or self.item.extra_data.get("api_key_comfy_org"),
+            "AUTH_TOKEN_COMFY_ORG": self.item.sensitive.get("auth_token_comfy_org")
+            or self.item.extra_data.get("auth_token_comfy_org"),
         }
         return {name: sources.get(kind) for name, kind in hidden.items()}
 
@@ -355,10 +360,12 @@ class _PromptRun:
             self.add_message("execution_interrupted", base, broadcast=True)
             return "interrupted"
         error = failure.error
-        tips = ""
-        if isinstance(error, _OutOfMemoryError):
-            tips = _OOM_TIPS
-            self.ex.loaded_models.clear()  # "Got an OOM, unloading all loaded models."
+        # ComfyUI adds its tips to an out-of-memory error's message and unloads every model
+        # ("Got an OOM, unloading all loaded models."), in 0.3.64 and today.
+        tips = OOM_TIPS if isinstance(error, OutOfMemoryError) else ""
+        if tips:
+            self.ex.cache.clear()
+            self.ex.loaded_models.clear()
         inputs = {**failure.inputs, **self._hidden_inputs(node_id)}
         self.add_message(
             "execution_error",

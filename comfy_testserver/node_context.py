@@ -72,6 +72,10 @@ class NodeContext:
         self.prompt_id = item.prompt_id
         self.prompt = item.prompt
         self.extra_pnginfo = item.extra_data.get("extra_pnginfo")
+        # Hidden input API_KEY_COMFY_ORG: the sensitive slot of a newer ComfyUI, else extra_data.
+        self.comfy_org_api_key = item.sensitive.get("api_key_comfy_org") or item.extra_data.get(
+            "api_key_comfy_org"
+        )
         self.folders = folders
         self.behaviour = behaviour
         self._client = item.client_id
@@ -103,6 +107,13 @@ class NodeContext:
 
     async def step(self) -> None:
         await self._interrupts.sleep(self.behaviour.step_delay_s)
+        self._interrupts.check()
+
+    async def sleep(self, seconds: float, *, interruptible: bool) -> None:
+        if not interruptible:
+            await asyncio.sleep(seconds)  # ComfyUI's node thread is busy; its HTTP server still answers
+            return
+        await self._interrupts.sleep(seconds)
         self._interrupts.check()
 
     def send_text(self, text: str) -> None:

@@ -73,11 +73,21 @@ class PromptQueue:
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    def take(self) -> tuple[int, QueueItem] | None:
+    def take(self, *, die: bool = False) -> tuple[int, QueueItem] | None:
+        """Pop the next prompt and mark it running.
+
+        Like ComfyUI's `PromptQueue.get`, the running copy is a deep copy made after the pop: a
+        prompt nested deeper than Python's recursion limit raises RecursionError here, the prompt
+        is gone from the queue and never runs, and the caller (the prompt worker) dies (issue 14).
+        `die=True` (Behaviour.prompt_worker_dies) raises that same RecursionError for any prompt.
+        """
         with self._lock:
             if not self._heap:
                 return None
-            item = heapq.heappop(self._heap)[3]
+            popped = heapq.heappop(self._heap)[3]
+            if die:
+                raise RecursionError("maximum recursion depth exceeded (Behaviour.prompt_worker_dies)")
+            item = copy.deepcopy(popped)
             task_id = next(self._task_ids)
             self._running[task_id] = item
         self._on_change()

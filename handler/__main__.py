@@ -66,9 +66,11 @@ def main() -> int:
 
     # One ComfyUI connection for the process's life; the SDK holds up to COMFY_PIPELINE_DEPTH jobs,
     # so the next job is validated, uploaded and queued while one runs (docs/throughput.md).
+    # One slot fewer while a stopped prompt ComfyUI has not let go of (or a restart) holds it.
     worker = Worker(settings, progress_sender=progress_sender, keep_connection=True)
-    depth = settings.pipeline_depth
-    runpod.serverless.start({"handler": worker.handle, "concurrency_modifier": lambda _current: depth})
+    runpod.serverless.start(
+        {"handler": worker.handle, "concurrency_modifier": lambda _current: worker.capacity()}
+    )
     return 0
 
 

@@ -2,11 +2,13 @@
 
 Each step adds to it the moment it creates something (before the await that might be cancelled),
 so a timeout or cancel mid-step still cleans up: uploaded inputs, files ComfyUI wrote, the job's
-temp folder.
+temp folder. The request logs ComfyUI's API nodes write into temp/api_logs during the job hold the
+job's Comfy.org key (X-API-KEY): they are removed whatever COMFY_CLEANUP says.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +17,8 @@ from .comfy.folders import ComfyFolders
 from .errors import WorkdirUnavailable
 
 __all__ = ["JobCleanup"]
+
+logger = logging.getLogger(__name__)
 
 
 class JobCleanup:
@@ -26,6 +30,7 @@ class JobCleanup:
         self.inputs: list[str] = []  # names in ComfyUI's input/
         self.outputs: list[tuple[str, str]] = []  # (folder type, relative path) ComfyUI wrote
         self._workdir: Path | None = None
+        self._api_logs_before = folders.snapshot_api_logs()
 
     def make_workdir(self) -> Path:
         """The job's own temp folder; a full or read-only disk becomes WORKDIR_UNAVAILABLE."""
@@ -51,3 +56,8 @@ class JobCleanup:
                 self._folders.remove(folder_type, relpath)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+        removed = self._folders.remove_api_logs_since(self._api_logs_before)
+        if removed:
+            logger.info(
+                "removed %d API-node request log(s) from temp/api_logs (they hold the API key)", removed
+            )

@@ -47,7 +47,18 @@ class ComfyTimeouts:
     job_s: float = 1800.0  # COMFY_JOB_TIMEOUT_S: default deadline of one job
     http_s: float = 30.0  # COMFY_HTTP_TIMEOUT_S: one HTTP call (not a /view download)
     ws_idle_s: float = 5.0  # COMFY_WS_IDLE_S: silence after which /history is polled
-    interrupt_settle_s: float = 10.0  # COMFY_INTERRUPT_SETTLE_S: wait for an interrupt to land
+    # After a stop that did not land: how long ComfyUI has to let go of the prompt before it is
+    # restarted (the worker takes no new job meanwhile).
+    interrupt_settle_s: float = 30.0  # COMFY_INTERRUPT_SETTLE_S
+    # At a deadline or cancel: how long the worker tries to stop the prompt before it returns the
+    # result anyway (saying whether the prompt stopped): the deadline is kept to within this.
+    stop_wait_s: float = 0.8  # COMFY_STOP_WAIT_S
+    # Liveness (handler/comfy/liveness.py): one probe's wait for GET /queue, how long ComfyUI may give
+    # no sign of life at all before it counts as frozen, and how long a pending prompt may wait with
+    # nothing running before the prompt runner counts as dead.
+    liveness_probe_s: float = 3.0  # COMFY_LIVENESS_PROBE_S
+    unresponsive_s: float = 10.0  # COMFY_UNRESPONSIVE_S
+    runner_stall_s: float = 10.0  # COMFY_RUNNER_STALL_S
     # A queued prompt's wait behind other prompts (pipelined intake), bounded apart from job_s.
     queue_wait_s: float = 1800.0  # COMFY_QUEUE_WAIT_TIMEOUT_S
 
@@ -69,6 +80,8 @@ class Settings:
 
     comfy_host: str = DEFAULT_COMFY_HOST  # COMFY_HOST
     comfy_pid_file: Path | None = None  # COMFY_PID_FILE
+    # start.sh sets it when it restarts a crashed ComfyUI in place: wait for it, do not refresh.
+    comfy_supervised: bool = False  # COMFY_SUPERVISED
     comfyui_path: Path = Path(DEFAULT_COMFYUI_PATH)  # COMFYUI_PATH
     # What the boot's model download left missing (provision/status.py); None: do not check.
     models_status_file: Path | None = None  # MODELS_STATUS_FILE; $COMFYUI_PATH/.provision/models-status.json
@@ -81,6 +94,8 @@ class Settings:
     # Jobs the worker holds at once: one executing, the others validated, uploaded and queued behind it.
     pipeline_depth: int = 2  # COMFY_PIPELINE_DEPTH
     refresh_worker: bool = False  # REFRESH_WORKER
+    # At start, remove prompts that a previous, dead worker process left in ComfyUI's queue.
+    clear_leftovers: bool = True  # COMFY_CLEAR_LEFTOVERS
     comfy_org_api_key: str | None = field(default=None, repr=False)  # COMFY_ORG_API_KEY[_FILE]
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # COMFY_MAX_INPUT_BYTES
     progress_interval_s: float = 1.0  # COMFY_PROGRESS_INTERVAL_S
@@ -115,6 +130,12 @@ class Settings:
                 "COMFY_INTERRUPT_SETTLE_S", ComfyTimeouts.interrupt_settle_s, minimum=0.1
             ),
             queue_wait_s=env.number("COMFY_QUEUE_WAIT_TIMEOUT_S", ComfyTimeouts.queue_wait_s, minimum=0.1),
+            stop_wait_s=env.number("COMFY_STOP_WAIT_S", ComfyTimeouts.stop_wait_s, minimum=0.05, maximum=30),
+            liveness_probe_s=env.number(
+                "COMFY_LIVENESS_PROBE_S", ComfyTimeouts.liveness_probe_s, minimum=0.1
+            ),
+            unresponsive_s=env.number("COMFY_UNRESPONSIVE_S", ComfyTimeouts.unresponsive_s, minimum=0.5),
+            runner_stall_s=env.number("COMFY_RUNNER_STALL_S", ComfyTimeouts.runner_stall_s, minimum=0.5),
         )
         pid_file = env.text("COMFY_PID_FILE", "")
         log_level = env.text("COMFY_LOG_LEVEL", "INFO").upper()
@@ -139,7 +160,9 @@ class Settings:
             ws_reconnect_delay_s=env.number("WEBSOCKET_RECONNECT_DELAY_S", 1.0, minimum=0.0),
             ws_trace=env.flag("WEBSOCKET_TRACE", False),
             pipeline_depth=int(env.number("COMFY_PIPELINE_DEPTH", 2, minimum=1, maximum=64, integer=True)),
+            comfy_supervised=env.flag("COMFY_SUPERVISED", False),
             refresh_worker=env.flag("REFRESH_WORKER", False),
+            clear_leftovers=env.flag("COMFY_CLEAR_LEFTOVERS", True),
             comfy_org_api_key=env.secret("COMFY_ORG_API_KEY"),
             max_input_bytes=int(
                 env.number("COMFY_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES, minimum=1, integer=True)

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import WorkerError
+from .errors import ExecutionFailed, WorkerError, WorkflowInvalid
+from .server_paths import hide_server_paths
 
 __all__ = ["MIN_EMBEDDED_SECRET", "REDACTED", "error_result", "redact", "redact_result"]
 
@@ -21,12 +22,20 @@ REDACTED = "***"
 MIN_EMBEDDED_SECRET = 8  # shorter secrets are redacted only as a whole value
 
 
-def error_result(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> dict[str, Any]:
-    """Turn any exception into the job result RunPod receives; unexpected ones are logged."""
+def error_result(
+    exc: BaseException, *, secrets: Iterable[str | None] = (), comfy_root: str | None = None
+) -> dict[str, Any]:
+    """Turn any exception into the job result RunPod receives; unexpected ones are logged.
+
+    With ``comfy_root`` (COMFYUI_PATH), the texts ComfyUI wrote (an execution error's message and
+    traceback, its 400 body) show no server path outside that folder (server_paths.py).
+    """
     if isinstance(exc, WorkerError):
         result: dict[str, Any] = {"error": f"{exc.code}: {exc.message}", "details": exc.details}
         if exc.refresh_worker:
             result["refresh_worker"] = True
+        if comfy_root is not None and isinstance(exc, ExecutionFailed | WorkflowInvalid):
+            result = hide_server_paths(result, keep=(comfy_root,))
     else:
         logger.error("unexpected error in the worker", exc_info=exc)
         result = {

@@ -14,9 +14,14 @@
     │   ├── ComfyNotReady    COMFY_UNAVAILABLE  no answer within COMFY_READY_TIMEOUT_S at start
     │   └── HistoryMissing   COMFY_UNAVAILABLE  "finished", but /history never had the entry
     ├── ComfyCrashed         COMFY_CRASHED      ComfyUI's process died (worker is refreshed)
+    │   └── ComfyRestarting  COMFY_CRASHED      ... and start.sh restarts it in place (no refresh)
+    ├── ComfyFrozen          COMFY_FROZEN       ComfyUI's process is stopped or answers nothing at all
+    ├── ComfyStalled         COMFY_STALLED      ComfyUI answers, but its prompt runner takes no prompt
+    ├── ComfyStuck           COMFY_STUCK        ComfyUI kept a stopped prompt and could not be restarted
     ├── WorkflowInvalid      WORKFLOW_INVALID   ComfyUI rejected the workflow (node_errors)
     │   └── NodesMissing     NODES_MISSING      node classes this ComfyUI does not have
     ├── ExecutionFailed      EXECUTION_FAILED   a node raised while running
+    │   └── OutOfMemory      OUT_OF_MEMORY      it ran out of GPU/CPU memory (ComfyUI was told to /free)
     ├── Interrupted          INTERRUPTED        someone interrupted the prompt in ComfyUI
     ├── JobTimeout           TIMEOUT            the job's deadline passed
     │   └── QueueWaitTimeout TIMEOUT            its prompt waited too long behind another one
@@ -46,9 +51,13 @@ from .validation_errors import describe_validation_errors
 __all__ = [
     "ComfyBadReply",
     "ComfyCrashed",
+    "ComfyFrozen",
     "ComfyHTTPError",
     "ComfyNoAnswer",
     "ComfyNotReady",
+    "ComfyRestarting",
+    "ComfyStalled",
+    "ComfyStuck",
     "ComfyUnavailable",
     "ComfyUnreachable",
     "ExecutionFailed",
@@ -62,6 +71,7 @@ __all__ = [
     "ModelMissing",
     "NoOutputs",
     "NodesMissing",
+    "OutOfMemory",
     "OutputFailed",
     "OutputTooLarge",
     "QueueWaitTimeout",
@@ -73,6 +83,8 @@ __all__ = [
     "WorkdirUnavailable",
     "WorkerError",
     "WorkflowInvalid",
+    "execution_failure",
+    "is_out_of_memory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -245,8 +257,9 @@ class HistoryMissing(ComfyUnavailable):
 class ComfyCrashed(WorkerError):
     """ComfyUI's process is gone; RunPod should replace this worker.
 
-    Without a ``stage`` it died at start-up (its PID file names a dead process); with one, while
-    running the prompt: its process exited, or (``host`` given) it stopped answering HTTP.
+    Without a ``stage`` it was found dead before the job started (its PID file names a dead
+    process: it died at start-up or during an earlier job); with one, while running the prompt:
+    its process exited, or (``host`` given) it stopped answering HTTP.
     """
 
     code = "COMFY_CRASHED"
@@ -262,8 +275,9 @@ class ComfyCrashed(WorkerError):
     ) -> None:
         if stage is None:
             super().__init__(
-                f"ComfyUI crashed at start-up (the process in {pid_file} exited); see its log "
-                "(common causes: a custom node that fails to import, a CUDA/driver mismatch, out of memory)",
+                f"ComfyUI is not running (the process in {pid_file} exited, at start-up or during an "
+                "earlier job); see its log (common causes: a custom node that fails to import, a "
+                "CUDA/driver mismatch, out of memory). This worker will be replaced",
                 details={"pid_file": pid_file},
             )
         elif host is not None:
@@ -278,6 +292,107 @@ class ComfyCrashed(WorkerError):
                 "of memory). This worker will be replaced",
                 details={"prompt_id": prompt_id, "stage": stage},
             )
+
+
+def _recovery_note(restartable: bool) -> str:
+    if restartable:
+        return (
+            "The worker restarts ComfyUI in place (it kills the process named by COMFY_PID_FILE; "
+            "start.sh starts a new one) and takes the next job once it answers: submit this job again"
+        )
+    return (
+        "This worker will be replaced (it can restart ComfyUI in place only under start.sh's "
+        "supervision, with COMFY_PID_FILE): submit this job again"
+    )
+
+
+class ComfyFrozen(WorkerError):
+    """ComfyUI's process is stopped (SIGSTOP), or neither HTTP nor the WebSocket gave a sign of life
+    for COMFY_UNRESPONSIVE_S: it is frozen, not crashed (its port still takes connections)."""
+
+    code = "COMFY_FROZEN"
+    summary: ClassVar[str] = "ComfyUI froze (it answered nothing and sent no event)"
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        prompt_id: str | None,
+        host: str,
+        silent_s: float,
+        stopped_pid: int | None,
+        restartable: bool,
+    ) -> None:
+        if stopped_pid is not None:
+            what = (
+                f"ComfyUI's process (pid {stopped_pid}) is stopped (SIGSTOP or a debugger) and can "
+                "answer nothing"
+            )
+        else:
+            what = (
+                f"ComfyUI at {host} has given no sign of life for {silent_s:.0f} s (no HTTP answer, no "
+                "WebSocket event) although its port takes connections: it is frozen (a hung process, "
+                "or the machine out of memory and swapping)"
+            )
+        super().__init__(
+            f"{what}; the job was {stage}. {_recovery_note(restartable)}",
+            details={
+                "prompt_id": prompt_id,
+                "stage": stage,
+                "silent_s": round(silent_s, 1),
+                "stopped_pid": stopped_pid,
+                "restarting": restartable,
+            },
+        )
+        self.refresh_worker = not restartable  # type: ignore[misc]
+
+
+class ComfyStalled(WorkerError):
+    """ComfyUI answers HTTP but its prompt runner takes no prompt: a pending prompt with nothing
+    running for COMFY_RUNNER_STALL_S (its ``prompt_worker`` thread died)."""
+
+    code = "COMFY_STALLED"
+    summary: ClassVar[str] = "ComfyUI's prompt runner died (prompts waited with nothing running)"
+
+    def __init__(self, *, prompt_id: str, waited_s: float, restartable: bool) -> None:
+        super().__init__(
+            f"ComfyUI stopped executing prompts: the job's prompt waited {waited_s:.0f} s in its queue "
+            "while nothing ran, although ComfyUI still answers HTTP (its prompt runner died; a prompt "
+            f"nested ~500 levels deep kills it, issue 14). {_recovery_note(restartable)}",
+            details={"prompt_id": prompt_id, "waited_s": round(waited_s, 1), "restarting": restartable},
+        )
+        self.refresh_worker = not restartable  # type: ignore[misc]
+
+
+class ComfyStuck(WorkerError):
+    """A stopped prompt (or a frozen or stalled ComfyUI) could not be cleared: no restart was
+    possible or the restart failed. Jobs fail at once and RunPod replaces the worker."""
+
+    code = "COMFY_STUCK"
+    refresh_worker = True
+
+    def __init__(self, *, why: str, prompt_id: str | None = None) -> None:
+        super().__init__(
+            f"ComfyUI on this worker is unusable: {why}. This worker will be replaced; submit the job "
+            "again (it runs on another worker). See ComfyUI's log for the node that would not stop",
+            details={"prompt_id": prompt_id, "why": why},
+        )
+
+
+class ComfyRestarting(ComfyCrashed):
+    """ComfyUI's process died during the job and start.sh (COMFY_SUPERVISED) restarts it in place:
+    this job fails, the worker stays and takes the next one once ComfyUI answers again."""
+
+    refresh_worker = False
+
+    def __init__(self, *, stage: str | None, prompt_id: str | None) -> None:
+        WorkerError.__init__(
+            self,
+            f"ComfyUI's process died while this job was {stage or 'running'}; start.sh is restarting it "
+            "and this worker takes the next job once it answers again. Submit the job again; if it "
+            "keeps happening, see ComfyUI's log (often out of memory: lower the resolution or batch size)",
+            details={"prompt_id": prompt_id, "stage": stage, "restarting": True},
+        )
 
 
 class WorkflowInvalid(WorkerError):
@@ -336,6 +451,53 @@ class ExecutionFailed(WorkerError):
         )
 
 
+class OutOfMemory(ExecutionFailed):
+    """A node ran out of memory (torch's OutOfMemoryError, "CUDA out of memory" and the like).
+
+    ComfyUI has already unloaded its models; the worker also POSTs /free, so the next job starts
+    with free memory. The message says how to make this workflow fit.
+    """
+
+    code = "OUT_OF_MEMORY"
+
+    def __init__(self, data: Mapping[str, Any], *, prompt_id: str) -> None:
+        super().__init__(data, prompt_id=prompt_id)
+        first_line = (str(data.get("exception_message", "")).strip().splitlines() or ["out of memory"])[0]
+        node = f"node {self.details['node_id']} ({self.details['node_type']})"
+        self.message = (
+            f"{node} ran out of memory ({self.details['exception_type']}: {first_line[:300]}). "
+            "The worker freed ComfyUI's memory (POST /free: models unloaded) and takes the next job. "
+            "To make this one fit: lower the resolution, batch size or frame count, use a smaller or "
+            "quantized model, or run the endpoint on a GPU with more memory"
+        )
+        self.args = (self.message,)
+
+
+# How torch, ComfyUI and the CUDA libraries word running out of memory (comfy/model_management.py
+# OOM_EXCEPTION is torch.cuda.OutOfMemoryError, reported as "torch.OutOfMemoryError").
+_OOM_TYPES = ("OutOfMemoryError",)
+_OOM_TEXTS = (
+    "out of memory",  # "CUDA out of memory", "HIP out of memory", "MPS backend out of memory"
+    "cublas_status_alloc_failed",
+    "allocation on device",  # torch's "Allocation on device would exceed allowed memory"
+    "this error means you ran out of memory",  # ComfyUI's tips line
+)
+
+
+def is_out_of_memory(data: Mapping[str, Any]) -> bool:
+    """Whether an ``execution_error`` is ComfyUI running out of (GPU or CPU) memory."""
+    exc_type = str(data.get("exception_type", ""))
+    message = str(data.get("exception_message", "")).lower()
+    return exc_type.endswith(_OOM_TYPES) or any(text in message for text in _OOM_TEXTS)
+
+
+def execution_failure(data: Mapping[str, Any], *, prompt_id: str) -> ExecutionFailed:
+    """The error for ComfyUI's ``execution_error``: OutOfMemory when it says so, else ExecutionFailed."""
+    if is_out_of_memory(data):
+        return OutOfMemory(data, prompt_id=prompt_id)
+    return ExecutionFailed(data, prompt_id=prompt_id)
+
+
 class Interrupted(WorkerError):
     """The prompt was interrupted in ComfyUI by someone other than this worker."""
 
@@ -352,28 +514,59 @@ class Interrupted(WorkerError):
 
 
 class JobTimeout(WorkerError):
-    """The job ran past its deadline; the prompt was interrupted and removed."""
+    """The job ran past its deadline; ``prompt_state`` says what became of its prompt.
+
+    ``stopped`` (interrupted), ``removed`` (it was still queued), ``not_queued``, or
+    ``still_running``: ComfyUI did not let go of it within COMFY_STOP_WAIT_S (a node that ignores
+    interrupts, a frozen ComfyUI); the worker then takes no new job until it does, and restarts
+    ComfyUI if it does not within COMFY_INTERRUPT_SETTLE_S (docs/throughput.md, "Deadlines").
+    """
 
     code = "TIMEOUT"
 
-    def __init__(self, timeout_s: float, *, stage: str, prompt_id: str | None) -> None:
+    def __init__(
+        self, timeout_s: float, *, stage: str, prompt_id: str | None, prompt_state: str = "stopped"
+    ) -> None:
         super().__init__(
-            f"the job did not finish within {timeout_s:g} s (it was {stage}); the prompt was "
-            "interrupted. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow needs longer",
-            details={"timeout_s": timeout_s, "stage": stage, "prompt_id": prompt_id},
+            f"the job did not finish within {timeout_s:g} s (it was {stage}); "
+            f"{_PROMPT_STATES[prompt_state]}. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow "
+            "needs longer",
+            details={
+                "timeout_s": timeout_s,
+                "stage": stage,
+                "prompt_id": prompt_id,
+                "prompt_state": prompt_state,
+            },
         )
+
+
+_PROMPT_STATES = {
+    "stopped": "the prompt was interrupted and ComfyUI has let go of it",
+    "removed": "the prompt was removed from ComfyUI's queue before it started",
+    "not_queued": "nothing had been queued in ComfyUI yet",
+    "still_running": (
+        "the prompt was interrupted but ComfyUI has NOT let go of it (a node that ignores interrupts, "
+        "or a frozen ComfyUI): it is still running. This worker takes no new job until ComfyUI lets go "
+        "of it, and restarts ComfyUI if it does not within COMFY_INTERRUPT_SETTLE_S"
+    ),
+}
 
 
 class QueueWaitTimeout(JobTimeout):
     """The prompt waited too long behind another prompt in ComfyUI's queue, before it started."""
 
-    def __init__(self, wait_s: float, *, prompt_id: str | None) -> None:
+    def __init__(self, wait_s: float, *, prompt_id: str | None, prompt_state: str = "removed") -> None:
         WorkerError.__init__(
             self,
             f"the job's prompt waited {wait_s:g} s in ComfyUI's queue behind another prompt and never "
-            "started; it was removed from the queue. Another job is holding ComfyUI: retry the job, "
+            f"started; {_PROMPT_STATES[prompt_state]}. Another job is holding ComfyUI: retry the job, "
             "and raise COMFY_QUEUE_WAIT_TIMEOUT_S or lower COMFY_PIPELINE_DEPTH if this repeats",
-            details={"timeout_s": wait_s, "stage": "waiting in ComfyUI's queue", "prompt_id": prompt_id},
+            details={
+                "timeout_s": wait_s,
+                "stage": "waiting in ComfyUI's queue",
+                "prompt_id": prompt_id,
+                "prompt_state": prompt_state,
+            },
         )
 
 

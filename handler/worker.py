@@ -17,26 +17,32 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
+from .comfy.aftercare import after_failure, restarting
 from .comfy.client import ComfyClient
+from .comfy.client_ids import is_local_host
 from .comfy.connection import ComfyConnection, ConnectionOptions
 from .comfy.folders import ComfyFolders
+from .comfy.liveness import LivenessOptions
 from .comfy.nodeinfo import NodeClasses
-from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions, stop_prompt
+from .comfy.process import comfy_pid
+from .comfy.recovery import Recovery, RecoveryOptions, StopOutcome, stop_in_time
+from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
 from .config import Settings
 from .conversion import convert_outputs
 from .destination import Destination
 from .error_result import error_result, redact_result
 from .errors import (
     ComfyCrashed,
+    ComfyFrozen,
+    ComfyStalled,
     ComfyUnavailable,
-    ExecutionFailed,
     FetchFailed,
     Interrupted,
     JobTimeout,
@@ -45,6 +51,7 @@ from .errors import (
     OutputFailed,
     OutputTooLarge,
     QueueWaitTimeout,
+    execution_failure,
 )
 from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
@@ -93,14 +100,30 @@ class Worker:
         self._progress_sender = progress_sender
         self._keep_connection = keep_connection
         self._connection: ComfyConnection | None = None
+        self._recovery: Recovery | None = None  # with the connection: orphans, restarts, the gate
+        self._stuck: str | None = None  # ComfyUI could not be freed: outlives any connection
         self._connection_loop: asyncio.AbstractEventLoop | None = None
         self._holders = 0
+
+    @property
+    def _restartable(self) -> bool:
+        """ComfyUI can be restarted in place: start.sh supervises it (COMFY_SUPERVISED) and the
+        worker knows its process (COMFY_PID_FILE). Otherwise RunPod replaces the worker."""
+        return self.settings.comfy_supervised and self.settings.comfy_pid_file is not None
+
+    def capacity(self) -> int:
+        """Jobs the SDK may hold now (its concurrency_modifier): one fewer while an orphan prompt or
+        a restart holds ComfyUI (docs/throughput.md, "Deadlines")."""
+        depth = self.settings.pipeline_depth
+        busy = self._recovery is not None and self._recovery.busy
+        return max(1, depth - 1) if busy else depth
 
     async def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         """Run one RunPod job and return its result; never raises except on cancellation."""
         cleanup = JobCleanup(self.folders, enabled=self.settings.cleanup)
         secrets: list[str | None] = [self.settings.comfy_org_api_key]
         connection = self._acquire()
+        comfy_pid_before = comfy_pid(self.settings.comfy_pid_file)  # start.sh writes a new one on restart
         try:
             raw: Any = job  # RunPod sends a dict; anything else is a job without input
             job = raw if isinstance(raw, dict) else {}
@@ -113,7 +136,11 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
             if isinstance(exc, ComfyUnavailable | ComfyCrashed):
                 connection.suspect()  # the next job checks that ComfyUI is back before it starts
-            result = error_result(exc)
+            if isinstance(exc, ComfyFrozen | ComfyStalled):
+                self._recovery_for(connection).restart_for(exc)  # in the background; jobs wait at the gate
+            restarted = comfy_pid(self.settings.comfy_pid_file) != comfy_pid_before
+            error = restarting(exc, supervised=self.settings.comfy_supervised, restarted=restarted)
+            result = error_result(error, comfy_root=str(self.settings.comfyui_path))
         finally:
             cleanup.run()
             await self._release()
@@ -124,8 +151,36 @@ class Worker:
     async def aclose(self) -> None:
         """Close the ComfyUI connection (the worker can still run jobs: it opens a new one)."""
         connection, self._connection = self._connection, None
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None:
+            await recovery.aclose()
+            self._stuck = recovery.stuck
         if connection is not None:
             await connection.aclose()
+
+    def _recovery_for(self, connection: ComfyConnection) -> Recovery:
+        if self._recovery is None:
+            timeouts = self.settings.timeouts
+            self._recovery = Recovery(
+                connection.client,
+                RecoveryOptions(
+                    settle_s=timeouts.interrupt_settle_s,
+                    probe_s=timeouts.liveness_probe_s,
+                    ready_timeout_s=timeouts.ready_s,
+                    ready_poll_s=timeouts.ready_poll_s,
+                    pid_file=self.settings.comfy_pid_file,
+                    restartable=self._restartable,
+                ),
+                on_restarted=connection.suspect,
+                stuck=self._stuck,
+            )
+            self._recovery.on_idle = self._close_if_unheld
+        return self._recovery
+
+    def _close_if_unheld(self) -> None:
+        # A connection kept open for an orphan (see _release) closes once it is dealt with.
+        if self._holders == 0 and not self._keep_connection and self._connection is not None:
+            asyncio.get_running_loop().create_task(self.aclose())
 
     def _acquire(self) -> ComfyConnection:
         loop = asyncio.get_running_loop()
@@ -138,17 +193,27 @@ class Worker:
                     reconnect_attempts=self.settings.ws_reconnect_attempts,
                     reconnect_delay_s=self.settings.ws_reconnect_delay_s,
                     pid_file=self.settings.comfy_pid_file,
+                    supervised=self.settings.comfy_supervised,
                     trace=self.settings.ws_trace,
+                    liveness=LivenessOptions(
+                        probe_s=self.settings.timeouts.liveness_probe_s,
+                        unresponsive_s=self.settings.timeouts.unresponsive_s,
+                        stall_s=self.settings.timeouts.runner_stall_s,
+                        pid_file=self.settings.comfy_pid_file,
+                        restartable=self._restartable,
+                    ),
                 ),
             )
             self._connection.start()
+            self._recovery = None
             self._connection_loop, self._holders = loop, 0
         self._holders += 1
         return self._connection
 
     async def _release(self) -> None:
         self._holders -= 1
-        if self._holders == 0 and not self._keep_connection:
+        busy = self._recovery is not None and self._recovery.busy  # it still needs the connection
+        if self._holders == 0 and not self._keep_connection and not busy:
             await self.aclose()
 
 
@@ -222,6 +287,7 @@ class _JobRun:
         connection: ComfyConnection,
     ) -> None:
         self.connection = connection
+        self.recovery = worker._recovery_for(connection)
         self.settings = worker.settings
         self.folders = worker.folders
         self.node_classes = worker.node_classes
@@ -248,9 +314,8 @@ class _JobRun:
         except TimeoutError:
             if not deadline.expired():
                 raise
-            error = self._timeout_error(valid.request.timeout_s)
-            await self._stop(comfy)
-            raise error from None
+            stopped = await self._stop(comfy)  # within COMFY_STOP_WAIT_S: the deadline is kept
+            raise self._timeout_error(valid.request.timeout_s, stopped) from None
         except asyncio.CancelledError:
             logger.info("job %s cancelled; stopping prompt %s", self.job_id, self.where.prompt_id)
             await self._stop(comfy)
@@ -270,20 +335,29 @@ class _JobRun:
         if self.deadline is not None and not self.deadline.expired():
             self.deadline.reschedule(asyncio.get_running_loop().time() + seconds)
 
-    def _timeout_error(self, timeout_s: float) -> JobTimeout:
+    def _timeout_error(self, timeout_s: float, stopped: StopOutcome) -> JobTimeout:
         tracker = self.where.tracker
         if tracker is not None and tracker.queued_at is not None and tracker.started_at is None:
-            return QueueWaitTimeout(self.settings.timeouts.queue_wait_s, prompt_id=self.where.prompt_id)
-        return JobTimeout(timeout_s, stage=self.where.describe(), prompt_id=self.where.prompt_id)
+            wait_s = self.settings.timeouts.queue_wait_s
+            return QueueWaitTimeout(wait_s, prompt_id=self.where.prompt_id, prompt_state=stopped.state)
+        return JobTimeout(
+            timeout_s, stage=self.where.describe(), prompt_id=self.where.prompt_id, prompt_state=stopped.state
+        )
 
     async def _run(self, comfy: ComfyClient, valid: _ValidJob, workdir: Path) -> dict[str, Any]:
         self.timeout_s = valid.request.timeout_s
         await self._check_job_bucket(valid)
         await self._wait_for_comfy()
-        prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
-        tracked = await self._track(comfy, valid.request, prepared, workdir)
-        collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
-        result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        try:
+            prepared = await self._prepare(comfy, valid.request, valid.destination, workdir)
+            tracked = await self._track(comfy, valid.request, prepared, workdir)
+            collected = await self._collect(comfy, valid.request, tracked, prepared.notes, workdir)
+            result = await self._deliver(collected, valid, tracked.outcome.prompt_id)
+        except Exception as exc:
+            # Out of ComfyUI's queue and history whatever failed; after an OOM, /free (aftercare.py).
+            settle_s = self.settings.timeouts.interrupt_settle_s
+            await after_failure(comfy, self.where.prompt_id, exc, settle_s=settle_s)
+            raise
         # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
         await comfy.delete_history(tracked.outcome.prompt_id)
         return result
@@ -319,13 +393,28 @@ class _JobRun:
             await self._s3(valid.destination).check()  # fail before spending GPU time, not after
 
     async def _wait_for_comfy(self) -> None:
-        """Readiness is checked when the connection is made or after a failure, not every job."""
-        self.where.stage = "waiting for ComfyUI to start"
-        waited = await self.connection.ensure_ready(
-            timeout_s=self.settings.timeouts.ready_s, poll_s=self.settings.timeouts.ready_poll_s
-        )
-        if waited:
-            self.reporter.stage("starting")
+        """Readiness is checked when the connection is made or after a failure, not every job.
+
+        First the gate: while a stopped prompt that ComfyUI has not let go of, or a restart, holds
+        ComfyUI, the job waits (comfy/recovery.py) instead of queueing behind it.
+        """
+        waited = 0.0
+        while True:
+            self.where.stage = "waiting for ComfyUI to let go of a stopped prompt or to restart"
+            if self.recovery.busy:
+                self.reporter.stage("starting")
+            waited += await self.recovery.wait_free()
+            self.where.stage = "waiting for ComfyUI to start"
+            ready_s = await self.connection.ensure_ready(
+                timeout_s=self.settings.timeouts.ready_s, poll_s=self.settings.timeouts.ready_poll_s
+            )
+            if ready_s:
+                self.reporter.stage("starting")
+            waited += ready_s
+            if self.settings.clear_leftovers and is_local_host(self.connection.host):
+                await self.recovery.clear_leftovers(self.connection.client_id)
+            if not self.recovery.busy:  # clearing a dead worker's running prompt closes the gate
+                break
         self.timings.add("ready_ms", waited)
 
     # -- prepare ----------------------------------------------------------------------------------
@@ -381,6 +470,27 @@ class _JobRun:
     async def _track(
         self, comfy: ComfyClient, request: JobRequest, prepared: _Prepared, workdir: Path
     ) -> _Tracked:
+        """Queue and follow the prompt; queue it once more if ComfyUI was restarted under it
+        before it started (it sat behind an orphan or in a frozen or stalled ComfyUI)."""
+        restarts = self.recovery.restarts
+        try:
+            return await self._track_once(comfy, request, prepared, workdir)
+        except (ComfyCrashed, ComfyUnavailable, ComfyFrozen, ComfyStalled, Interrupted):
+            tracker = self.where.tracker
+            if self.recovery.restarts == restarts or tracker is None or tracker.started_at is not None:
+                raise
+        logger.info(
+            "job %s: ComfyUI was restarted before prompt %s ran; queueing it again",
+            self.job_id,
+            self.where.prompt_id,
+        )
+        self.connection.suspect()
+        await self._wait_for_comfy()
+        return await self._track_once(comfy, request, prepared, workdir)
+
+    async def _track_once(
+        self, comfy: ComfyClient, request: JobRequest, prepared: _Prepared, workdir: Path
+    ) -> _Tracked:
         self.where.stage = "queueing the workflow"
         prompt_id = str(uuid.uuid4())
         tracker = PromptTracker(
@@ -411,7 +521,7 @@ class _JobRun:
         if outcome.status == "interrupted":
             raise Interrupted(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         if outcome.status == "error":
-            raise ExecutionFailed(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
+            raise execution_failure(outcome.terminal_message[1], prompt_id=outcome.prompt_id)
         return _Tracked(outcome, written.unreported)
 
     async def _written(self, history: dict[str, Any] | None, streamed_nodes: set[str]) -> WrittenFiles:
@@ -438,13 +548,50 @@ class _JobRun:
         self.cleanup.add_outputs(written.paths)
         return written
 
-    async def _stop(self, comfy: ComfyClient) -> None:
-        """After a timeout or cancel: stop our prompt (if queued) and clean up what it wrote."""
+    async def _stop(self, comfy: ComfyClient) -> StopOutcome:
+        """After a timeout or cancel: stop our prompt (if queued) within COMFY_STOP_WAIT_S and clean
+        up what it wrote; one that ComfyUI has not let go of goes to the recovery (an orphan)."""
         prompt_id = self.where.prompt_id
         if prompt_id is None:
-            return
-        history = await stop_prompt(comfy, prompt_id, settle_s=self.settings.timeouts.interrupt_settle_s)
-        await self._written(history, set())
+            return StopOutcome("not_queued")
+        stopped = await stop_in_time(comfy, prompt_id, budget_s=self.settings.timeouts.stop_wait_s)
+        if stopped.state == "still_running":
+            self.recovery.adopt(prompt_id, on_released=self._orphan_cleaner())
+        else:
+            await self._written(stopped.history, set())
+        return stopped
+
+    def _orphan_cleaner(self) -> Callable[[dict[str, Any] | None], Awaitable[None]]:
+        """What removes an orphan's outputs once it ends: those its history names (and unreported
+        ones in its run), or, after a restart (no history), what appeared in output/ since it started."""
+        folders, workflow, output_nodes = self.folders, self.where.workflow, self.where.output_nodes
+        tracker = self.where.tracker
+        started_ns = None
+        if tracker is not None and tracker.started_at is not None:
+            started_ns = time.time_ns() - int((time.monotonic() - tracker.started_at) * 1e9) - 1_000_000
+        enabled = self.settings.cleanup
+
+        def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
+            return folders.written_between(window, output_prefixes(workflow, silent)) or (
+                folders.written_between(window, [])
+            )
+
+        def written(history: dict[str, Any] | None) -> list[tuple[str, str]]:
+            if history is not None:
+                return files_written(
+                    history, output_nodes=output_nodes, streamed_nodes=set(), find_written=find_written
+                ).paths
+            if started_ns is None:
+                return []
+            return [("output", path) for path in folders.written_between((started_ns, time.time_ns()), [])]
+
+        async def clean(history: dict[str, Any] | None) -> None:
+            if not enabled:
+                return
+            for folder_type, relpath in await asyncio.to_thread(written, history):
+                folders.remove(folder_type, relpath)
+
+        return clean
 
     # -- collect ----------------------------------------------------------------------------------
 

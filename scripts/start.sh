@@ -11,6 +11,7 @@
 # Environment (docs/container.md has the full table):
 #   COMFYUI_PATH=/comfyui  COMFY_PORT=8188  COMFY_ARGS=  COMFY_READY_TIMEOUT_S=300  COMFY_READY_POLL_MS=20
 #   COMFY_PID_FILE=/tmp/comfyui.pid  COMFY_LOG_FILE=/tmp/comfyui.log
+#   COMFY_RESTART_MAX=3  COMFY_RESTART_WINDOW_S=600  (serverless: restarts of a crashed ComfyUI)
 #   SERVE_API_LOCALLY=false  RP_API_PORT=8000  JUPYTER_TOKEN / JUPYTER_TOKEN_FILE  JUPYTER_PORT=8189
 #   WORKER_USER=comfy  RUN_AS_ROOT=false  (started as root, it re-runs itself as WORKER_USER)
 set -Eeuo pipefail
@@ -64,7 +65,19 @@ start_setup_env() {
 	: "${RP_API_PORT:=8000}"
 	: "${JUPYTER_PORT:=8189}"
 	: "${PYTHON:=python}"
+	: "${COMFY_RESTART_MAX:=3}"
+	: "${COMFY_RESTART_WINDOW_S:=600}"
 	export COMFYUI_PATH COMFY_PID_FILE COMFY_READY_TIMEOUT_S
+	if [[ ! "$COMFY_RESTART_MAX" =~ ^[0-9]+$ ]]; then
+		start_error "COMFY_RESTART_MAX=$COMFY_RESTART_MAX is not a whole number" \
+			"example: COMFY_RESTART_MAX=3 (0 turns the restarts off)"
+		return 1
+	fi
+	if [[ ! "$COMFY_RESTART_WINDOW_S" =~ ^[0-9]+$ ]] || ((COMFY_RESTART_WINDOW_S < 1)); then
+		start_error "COMFY_RESTART_WINDOW_S=$COMFY_RESTART_WINDOW_S is not a whole number of seconds" \
+			"example: COMFY_RESTART_WINDOW_S=600"
+		return 1
+	fi
 	if [[ ! "$COMFY_PORT" =~ ^[0-9]+$ ]]; then
 		start_error "COMFY_PORT=$COMFY_PORT is not a port number" "example: COMFY_PORT=8188"
 		return 1
@@ -237,8 +250,10 @@ _handler_command() {
 }
 
 # Serverless: ComfyUI on 127.0.0.1 in the background, models (Option A) while it boots, a bounded
-# readiness wait, then exec the handler. No pip install, no git clone. After exec, the image's
-# init (tini -g) delivers SIGTERM to ComfyUI too, and the handler watches COMFY_PID_FILE.
+# readiness wait, then the handler. No pip install, no git clone. start.sh stays as the handler's
+# parent and restarts a crashed ComfyUI (start_supervise); with COMFY_RESTART_MAX=0 it execs the
+# handler instead. The image's init (tini -g) delivers SIGTERM to every process; the handler
+# watches COMFY_PID_FILE.
 start_serverless() {
 	trap '_forward_signal TERM' TERM
 	trap '_forward_signal INT' INT
@@ -257,12 +272,100 @@ start_serverless() {
 	fi
 	export COMFY_HOST="127.0.0.1:$COMFY_PORT"
 	_handler_command
-	trap - TERM INT
-	if [[ -n "${_NAP_FD:-}" ]]; then
-		exec {_NAP_FD}>&-
+	if ((COMFY_RESTART_MAX == 0)); then
+		trap - TERM INT
+		if [[ -n "${_NAP_FD:-}" ]]; then
+			exec {_NAP_FD}>&-
+		fi
+		start_log "starting the handler: ${HANDLER_CMD[*]} (ComfyUI is not restarted: COMFY_RESTART_MAX=0)"
+		exec "${HANDLER_CMD[@]}"
 	fi
+	# The handler waits for a restarted ComfyUI instead of failing its next job (handler/config.py).
+	export COMFY_SUPERVISED=true
 	start_log "starting the handler: ${HANDLER_CMD[*]}"
-	exec "${HANDLER_CMD[@]}"
+	"${HANDLER_CMD[@]}" &
+	HANDLER_PID=$!
+	CHILD_PIDS+=("$HANDLER_PID")
+	start_supervise
+}
+
+# Serverless, after the handler started: wait for the handler or ComfyUI to exit. The handler
+# exiting ends the container (ComfyUI is stopped, its status is ours). ComfyUI exiting while the
+# handler runs is a crash: say why, show its log, and start it again (a new PID in the PID file;
+# the job in flight fails with COMFY_CRASHED, the next one waits for it), at most
+# COMFY_RESTART_MAX times within COMFY_RESTART_WINDOW_S; one more and the handler is stopped, so
+# the container exits and RunPod replaces this worker.
+#   start_supervise
+start_supervise() {
+	local finished status restarts=() now kept stamp ready
+	while :; do
+		finished="" status=0
+		wait -n -p finished "$HANDLER_PID" "$COMFY_PID" || status=$?
+		if [[ -z "$finished" ]]; then
+			continue # a trapped signal woke us; the trap itself exits
+		fi
+		if [[ "$finished" == "$HANDLER_PID" ]]; then
+			start_log "the handler exited with status $status; stopping ComfyUI"
+			kill -s TERM "$COMFY_PID" 2>/dev/null || : # already gone
+			wait "$COMFY_PID" 2>/dev/null || : # its status is not the container's
+			rm -f "$COMFY_PID_FILE"
+			return "$status"
+		fi
+		_nap 0.2 # let tee write ComfyUI's last lines before we show them
+		start_error "ComfyUI exited unexpectedly with status $status$(_signal_note "$status") while the handler runs" \
+			"the job in flight fails with COMFY_CRASHED; its log follows (out of memory is the usual cause)"
+		comfy_log_tail
+		_now_us
+		now="$REPLY"
+		kept=()
+		for stamp in "${restarts[@]}"; do
+			((now - stamp < COMFY_RESTART_WINDOW_S * 1000000)) && kept+=("$stamp")
+		done
+		restarts=("${kept[@]}")
+		if ((${#restarts[@]} >= COMFY_RESTART_MAX)); then
+			start_error "ComfyUI crashed $((${#restarts[@]} + 1)) times within COMFY_RESTART_WINDOW_S=${COMFY_RESTART_WINDOW_S}s (COMFY_RESTART_MAX=$COMFY_RESTART_MAX); stopping the container so RunPod replaces this worker" \
+				"see the logs above; if a workflow runs this GPU out of memory, lower its size or pick a bigger GPU"
+			start_stop_handler
+			return 1
+		fi
+		restarts+=("$now")
+		start_log "restarting ComfyUI (restart ${#restarts[@]} of at most $COMFY_RESTART_MAX within ${COMFY_RESTART_WINDOW_S}s)"
+		_forget_child "$COMFY_PID"
+		comfy_start 127.0.0.1
+		ready=0
+		comfy_wait_ready "$COMFY_PID" || ready=$?
+		if ((ready == 2)); then
+			start_error "the restarted ComfyUI did not become ready; stopping the container so RunPod replaces this worker"
+			kill -s TERM "$COMFY_PID" 2>/dev/null || : # it may still be running
+			start_stop_handler
+			return 2
+		fi
+		# ready == 1: it died again while starting; the loop counts that as the next crash.
+	done
+}
+
+# " (killed by SIGKILL)" for an exit status above 128, else nothing: _signal_note 137
+_signal_note() {
+	local status="$1" name
+	((status > 128)) || return 0
+	name="$(kill -l "$((status - 128))" 2>/dev/null)" || return 0
+	printf ' (killed by SIG%s)' "$name"
+}
+
+# Drop PID from CHILD_PIDS (a process we already reaped; its number may be reused): _forget_child 42
+_forget_child() {
+	local pid kept=()
+	for pid in "${CHILD_PIDS[@]}"; do
+		[[ "$pid" == "$1" ]] || kept+=("$pid")
+	done
+	CHILD_PIDS=("${kept[@]}")
+}
+
+# Stop the handler (SIGTERM, then wait for it) and remove the PID file: start_stop_handler
+start_stop_handler() {
+	kill -s TERM "$HANDLER_PID" 2>/dev/null || : # already gone
+	wait "$HANDLER_PID" 2>/dev/null || : # the container's status is the crash, not the handler's
+	rm -f "$COMFY_PID_FILE"
 }
 
 # Compute (a pod): install what the image lacks, ComfyUI on 0.0.0.0 in the foreground,

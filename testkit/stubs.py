@@ -73,6 +73,12 @@ server = http.server.HTTPServer(("127.0.0.1", port), Handler)
 note("comfy_ready_time", repr(time.time()))
 print(f"To see the GUI go to: http://127.0.0.1:{port}", flush=True)
 lifetime = os.environ.get("STUB_COMFY_LIFETIME_S")
+if lifetime and os.environ.get("STUB_COMFY_CRASH_ONCE") == "1":
+    marker = os.path.join(record, "comfy_crashed_once")
+    if os.path.exists(marker):
+        lifetime = None
+    else:
+        open(marker, "w").close()
 if lifetime:
     code = int(os.environ.get("STUB_COMFY_EXIT_CODE", "0"))
     threading.Timer(float(lifetime), lambda: os._exit(code)).start()
@@ -82,7 +88,7 @@ server.serve_forever()
 STUB_HANDLER = r"""
 import json, os, signal, sys, time
 record = os.environ["STUB_RECORD"]
-keys = ("COMFY_HOST", "COMFY_PID_FILE", "COMFY_READY_TIMEOUT_S", "WORKER_MODE")
+keys = ("COMFY_HOST", "COMFY_PID_FILE", "COMFY_READY_TIMEOUT_S", "COMFY_SUPERVISED", "WORKER_MODE")
 with open(os.path.join(record, "handler.json"), "w") as handle:
     json.dump({"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in keys}, "pid": os.getpid(),
                "uid": os.getuid()}, handle)
@@ -96,6 +102,7 @@ signal.signal(signal.SIGTERM, on_signal)
 if os.environ.get("STUB_HANDLER_LINGER") == "1":
     while True:
         time.sleep(0.1)
+time.sleep(float(os.environ.get("STUB_HANDLER_LIFETIME_S", "0")))
 sys.exit(int(os.environ.get("STUB_HANDLER_EXIT", "0")))
 """
 

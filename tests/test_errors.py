@@ -9,7 +9,10 @@ import pytest
 from handler.error_result import error_result, redact
 from handler.errors import (
     ComfyCrashed,
+    ComfyFrozen,
     ComfyNotReady,
+    ComfyStalled,
+    ComfyStuck,
     ExecutionFailed,
     FetchFailed,
     HistoryMissing,
@@ -162,7 +165,7 @@ def test_crash_asks_runpod_to_replace_the_worker() -> None:
     [
         (
             ComfyCrashed(pid_file="/tmp/comfyui.pid"),
-            "ComfyUI crashed at start-up (the process in /tmp/comfyui.pid",
+            "ComfyUI is not running (the process in /tmp/comfyui.pid exited, at start-up or during an earlier",
         ),
         (ComfyCrashed(stage="running", prompt_id="p", host="h:1"), "ComfyUI stopped answering at h:1 while"),
         (ComfyNotReady(host="h:1", timeout_s=5, last_error="x"), "ComfyUI at h:1 did not answer within 5 s"),
@@ -189,8 +192,52 @@ def test_timeout_says_what_to_raise() -> None:
     result = error_result(JobTimeout(2.5, stage="running node 3 (KSampler)", prompt_id="p"))
     assert result["error"] == (
         "TIMEOUT: the job did not finish within 2.5 s (it was running node 3 (KSampler)); the prompt was "
-        "interrupted. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the workflow needs longer"
+        "interrupted and ComfyUI has let go of it. Raise input.timeout or COMFY_JOB_TIMEOUT_S if the "
+        "workflow needs longer"
     )
+
+
+def test_timeout_says_when_the_prompt_is_still_running() -> None:
+    error = JobTimeout(2.5, stage="running node 3 (Slow)", prompt_id="p", prompt_state="still_running")
+    result = error_result(error)
+    assert "ComfyUI has NOT let go of it" in result["error"]
+    assert "restarts ComfyUI if it does not within COMFY_INTERRUPT_SETTLE_S" in result["error"]
+    assert result["details"]["prompt_state"] == "still_running"
+    assert "refresh_worker" not in result  # the worker deals with it in place
+
+
+@pytest.mark.parametrize(
+    ("error", "refresh", "start"),
+    [
+        (
+            ComfyFrozen(
+                stage="running", prompt_id="p", host="h:1", silent_s=4, stopped_pid=42, restartable=True
+            ),
+            False,
+            "COMFY_FROZEN: ComfyUI's process (pid 42) is stopped (SIGSTOP or a debugger)",
+        ),
+        (
+            ComfyFrozen(
+                stage="running", prompt_id="p", host="h:1", silent_s=11, stopped_pid=None, restartable=False
+            ),
+            True,
+            "COMFY_FROZEN: ComfyUI at h:1 has given no sign of life for 11 s",
+        ),
+        (
+            ComfyStalled(prompt_id="p", waited_s=10, restartable=True),
+            False,
+            "COMFY_STALLED: ComfyUI stopped executing prompts: the job's prompt waited 10 s",
+        ),
+        (ComfyStuck(why="prompt p did not stop"), True, "COMFY_STUCK: ComfyUI on this worker is unusable"),
+    ],
+)
+def test_liveness_errors_say_whether_the_worker_is_replaced(
+    error: WorkerError, refresh: bool, start: str
+) -> None:
+    result = error_result(error)
+    assert result["error"].startswith(start)
+    assert bool(result.get("refresh_worker")) is refresh
+    assert ("will be replaced" in result["error"]) is refresh
 
 
 def test_unexpected_exception_is_generic_and_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -369,7 +369,7 @@ async def test_comfy_dead_at_startup_fails_at_once(tmp_path: Path, unused_tcp_po
     started = time.monotonic()
     result = await Worker(settings).handle({"id": "x", "input": {"workflow": wf.save_image()}})
     assert time.monotonic() - started < 2
-    assert result["error"].startswith("COMFY_CRASHED: ComfyUI crashed at start-up")
+    assert result["error"].startswith("COMFY_CRASHED: ComfyUI is not running (the process in")
     assert result["refresh_worker"] is True
 
 

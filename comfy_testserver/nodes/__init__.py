@@ -6,12 +6,15 @@ SaveWEBM, PrimitiveString, StringConcatenate, PreviewAny, CheckpointLoaderSimple
 EmptyLatentImage, KSampler, VAEDecode, UpscaleModelLoader, ImageUpscaleWithModel, LoadAudio.
 Stand-ins (see `standins`): VHS_VideoCombine (VideoHelperSuite), SaveAudio and SaveGLB (accept
 any input). Gaussian splats (see `gaussians`): LoadSharpModel, SharpPredict, LoadImageWithExif
-(ComfyUI-Sharp), GaussianViewer and ExtrinsicsToPose (comfyui-GaussianViewer).
+(ComfyUI-Sharp), GaussianViewer and ExtrinsicsToPose (comfyui-GaussianViewer). Fault nodes for the
+fault-injection suite (see `faults`): FaultSleep, FaultSleepUninterruptible, FaultOutOfMemory,
+FaultApiLog.
 """
 
 from __future__ import annotations
 
 from .base import InterruptProcessing, Node, NodeResult, NodeRun
+from .faults import FaultApiLog, FaultOutOfMemory, FaultSleep, FaultSleepUninterruptible
 from .gaussians import ExtrinsicsToPose, GaussianViewer, LoadImageWithExif, LoadSharpModel, SharpPredict
 from .images import (
     EmptyImage,
@@ -77,5 +80,9 @@ NODE_CLASSES: dict[str, type[Node]] = {
         GaussianViewer,
         ExtrinsicsToPose,
         VHS_VideoCombine,
+        FaultSleep,
+        FaultSleepUninterruptible,
+        FaultOutOfMemory,
+        FaultApiLog,
     )
 }

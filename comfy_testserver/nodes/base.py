@@ -49,6 +49,7 @@ class NodeRun(Protocol):
     behaviour: Behaviour
     prompt: dict[str, Any]
     extra_pnginfo: dict[str, Any] | None
+    comfy_org_api_key: str | None  # the hidden input API_KEY_COMFY_ORG
 
     async def progress(self, value: int, total: int, preview: Preview | None = None) -> None:
         """ComfyUI `ProgressBar.update_absolute`: `progress_state`, `progress`, preview frame."""
@@ -56,6 +57,10 @@ class NodeRun(Protocol):
 
     async def step(self) -> None:
         """One unit of interruptible work: sleeps `step_delay_s`, raises InterruptProcessing."""
+        ...
+
+    async def sleep(self, seconds: float, *, interruptible: bool) -> None:
+        """Work for `seconds`; if `interruptible`, an interrupt ends it with InterruptProcessing."""
         ...
 
     def send_text(self, text: str) -> None:

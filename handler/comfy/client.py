@@ -31,7 +31,7 @@ from ..errors import (
 from ..values import InputImage
 from .events import feature_flags_frame
 
-__all__ = ["ComfyClient", "ComfySocket", "Frame", "QueuedPrompt"]
+__all__ = ["ComfyClient", "ComfySocket", "Frame", "QueueEntry", "QueuedPrompt"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,15 @@ class QueuedPrompt:
     prompt_id: str
     number: int | None
     node_errors: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One prompt in GET /queue: its id, the client id that queued it, and whether it runs now."""
+
+    prompt_id: str
+    client_id: str | None
+    running: bool
 
 
 @dataclass(frozen=True)
@@ -204,6 +213,18 @@ class ComfyClient:
                 data = await response.json(content_type=None)
         return _queue_ids(data, "queue_running"), _queue_ids(data, "queue_pending")
 
+    async def queue_entries(self) -> list[QueueEntry]:
+        """GET /queue with each prompt's client id (``extra_data.client_id``): liveness and the
+        start-up clearing of a previous worker's prompts read it."""
+        with self._mapped("reading the queue"):
+            async with self.session.get(f"{self.base_url}/queue") as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        return [
+            *_queue_entries(data, "queue_running", running=True),
+            *_queue_entries(data, "queue_pending", running=False),
+        ]
+
     async def interrupt(self, prompt_id: str) -> None:
         """POST /interrupt for this prompt only (ignored by ComfyUI unless it is running)."""
         with self._mapped("interrupting the prompt"):
@@ -230,6 +251,13 @@ class ComfyClient:
             logger.warning("prompt %s stays in ComfyUI's history: %s", prompt_id, exc.message)
             return False
         return True
+
+    async def free_memory(self) -> None:
+        """POST /free: unload every model and free cached memory (ComfyUI applies it between prompts)."""
+        with self._mapped("asking ComfyUI to free its memory"):
+            body = {"unload_models": True, "free_memory": True}
+            async with self.session.post(f"{self.base_url}/free", json=body) as r:
+                r.raise_for_status()
 
     async def answer_browser(self, route: str, body: dict[str, Any]) -> None:
         """POST a custom node's browser route (GaussianViewer's /geompack/render_error)."""
@@ -323,3 +351,15 @@ def _queue_ids(data: Any, key: str) -> list[str]:
         if isinstance(item, list) and len(item) > 1:
             ids.append(str(item[1]))
     return ids
+
+
+def _queue_entries(data: Any, key: str, *, running: bool) -> list[QueueEntry]:
+    items = data.get(key) if isinstance(data, dict) else None
+    entries = []
+    for item in items or []:
+        if isinstance(item, list) and len(item) > 1:
+            extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+            client_id = extra.get("client_id")
+            owner = client_id if isinstance(client_id, str) else None
+            entries.append(QueueEntry(str(item[1]), owner, running))
+    return entries

@@ -11,7 +11,8 @@ A reader task reads the socket and routes each event to the prompt it belongs to
   polling) and it keeps trying in the background.
 
 Readiness (GET /system_stats) is checked when the connection is made or after a job met a broken
-ComfyUI (`suspect`), not before every job.
+ComfyUI (`suspect`), not before every job. Every frame is also evidence that ComfyUI lives: the
+connection's `Liveness` (liveness.py) hears of each one.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ComfyUnavailable
 from ..ws_trace import trace_line
 from . import events as ev
 from .client import ComfyClient, ComfySocket
+from .client_ids import worker_client_id
+from .liveness import Liveness, LivenessOptions
 from .readiness import wait_until_ready
 
 __all__ = ["ComfyConnection", "ConnectionOptions", "Gap", "SocketDown", "Subscription"]
@@ -58,7 +60,9 @@ class ConnectionOptions:
     reconnect_attempts: int
     reconnect_delay_s: float
     pid_file: Path | None
+    supervised: bool = False  # COMFY_SUPERVISED: a dead ComfyUI comes back (readiness waits for it)
     trace: bool = False
+    liveness: LivenessOptions = field(default_factory=LivenessOptions)
 
 
 class Subscription:
@@ -70,7 +74,10 @@ class Subscription:
 
     async def next(self, timeout_s: float) -> Item:
         """The next item; raise TimeoutError if none came within ``timeout_s``."""
-        return await asyncio.wait_for(self._items.get(), timeout_s)
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as an item arrives
+        # (the job's cancel then never reaches it: test_pipeline's cancel test failed 1 run in 8).
+        async with asyncio.timeout(timeout_s):
+            return await self._items.get()
 
     def put(self, item: Item) -> None:
         self._items.put_nowait(item)
@@ -81,7 +88,8 @@ class ComfyConnection:
 
     def __init__(self, host: str, options: ConnectionOptions) -> None:
         self.client = ComfyClient(host, http_timeout_s=options.http_timeout_s)
-        self.client_id = uuid.uuid4().hex
+        self.client_id = worker_client_id()  # names this process: client_ids.py
+        self.liveness = Liveness(self.client, options.liveness)
         self._options = options
         self._subscriptions: dict[str, Subscription] = {}
         self._executing: str | None = None  # the prompt ComfyUI runs now, as the socket told us
@@ -128,7 +136,11 @@ class ComfyConnection:
 
     async def _make_ready(self, *, timeout_s: float, poll_s: float) -> None:
         await wait_until_ready(
-            self.client, timeout_s=timeout_s, poll_s=poll_s, pid_file=self._options.pid_file
+            self.client,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+            pid_file=self._options.pid_file,
+            supervised=self._options.supervised,
         )
         reader_alive = self._reader is not None and not self._reader.done()
         if self._ws is None and not reader_alive:  # a live reader reconnects by itself
@@ -175,6 +187,8 @@ class ComfyConnection:
                 frame = await ws.receive(_READ_SLICE_S)
             except TimeoutError:
                 continue
+            if frame.kind != "closed":
+                self.liveness.heard()
             if frame.kind == "closed":
                 logger.warning("ComfyUI's WebSocket closed; reconnecting")
                 await self._close_socket()

@@ -1,4 +1,5 @@
-"""ComfyUI's input/output/temp folders on local disk (COMFYUI_PATH): snapshots and cleanup.
+"""ComfyUI's input/output/temp folders on local disk (COMFYUI_PATH): snapshots and cleanup, and
+the API nodes' request logs in temp/api_logs.
 
 Only used when the worker shares a disk with ComfyUI (the container, a dev pod). Against a remote
 COMFY_HOST the folders are absent and every method does nothing.
@@ -64,6 +65,44 @@ class ComfyFolders:
                 if low <= stat.st_mtime_ns <= high:
                     found[path.relative_to(self.output_dir).as_posix()] = (stat.st_size, stat.st_mtime_ns)
         return found
+
+    @property
+    def api_logs_dir(self) -> Path:
+        """Where ComfyUI's API nodes log each request, X-API-KEY header included
+        (comfy_api_nodes/apis/request_logger.py: temp/api_logs/<time>_<operation>_<hash>.log)."""
+        return self.root / "temp" / "api_logs"
+
+    def snapshot_api_logs(self) -> dict[str, int]:
+        """Every file in temp/api_logs, name -> mtime_ns (empty when there is no such folder)."""
+        try:
+            entries = list(os.scandir(self.api_logs_dir))
+        except OSError:
+            return {}
+        snapshot: dict[str, int] = {}
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    snapshot[entry.name] = entry.stat(follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:
+                continue
+        return snapshot
+
+    def remove_api_logs_since(self, before: dict[str, int]) -> int:
+        """Delete the API-node logs written or rewritten since ``before``; how many were removed."""
+        removed = 0
+        for name, mtime_ns in self.snapshot_api_logs().items():
+            if before.get(name) == mtime_ns:
+                continue
+            try:
+                (self.api_logs_dir / name).unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning(
+                    "could not remove temp/api_logs/%s (it holds an API key): %s", name, exc.strerror
+                )
+        return removed
 
     def path_of(self, folder_type: str, relpath: str) -> Path | None:
         """The local path of a file ComfyUI serves, or None if it would leave its folder."""

@@ -14,18 +14,28 @@ __all__ = ["wait_until_ready"]
 
 
 async def wait_until_ready(
-    comfy: ComfyClient, *, timeout_s: float, poll_s: float, pid_file: Path | None
+    comfy: ComfyClient, *, timeout_s: float, poll_s: float, pid_file: Path | None, supervised: bool = False
 ) -> float:
-    """Poll GET /system_stats until it answers; return the seconds waited."""
+    """Poll GET /system_stats until it answers; return the seconds waited.
+
+    A dead process fails at once, unless ``supervised`` (COMFY_SUPERVISED: start.sh restarts
+    ComfyUI and rewrites the PID file): then the wait goes on, up to ``timeout_s``, for the new one.
+    """
     started = time.monotonic()
     deadline = started + timeout_s
+    last_error = "its process is not running"
     while True:
-        if comfy_process_dead(pid_file):
+        dead = comfy_process_dead(pid_file)
+        if dead and not supervised:
             raise ComfyCrashed(pid_file=str(pid_file))
-        try:
-            await comfy.system_stats()
-            return time.monotonic() - started
-        except ComfyUnavailable as exc:
-            if time.monotonic() >= deadline:
-                raise ComfyNotReady(host=comfy.host, timeout_s=timeout_s, last_error=exc.message) from exc
+        if not dead:
+            try:
+                await comfy.system_stats()
+                return time.monotonic() - started
+            except ComfyUnavailable as exc:
+                last_error = exc.message
+        if time.monotonic() >= deadline:
+            if dead:
+                raise ComfyCrashed(pid_file=str(pid_file))
+            raise ComfyNotReady(host=comfy.host, timeout_s=timeout_s, last_error=last_error)
         await asyncio.sleep(poll_s)

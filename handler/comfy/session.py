@@ -135,6 +135,7 @@ class PromptTracker:
             history = await self._follow(subscription)
         finally:
             self._connection.unsubscribe(prompt_id)
+            self._connection.liveness.forget(prompt_id)
         return PromptOutcome(
             prompt_id=prompt_id,
             history=history,
@@ -150,10 +151,15 @@ class PromptTracker:
         while True:
             # Without a socket nothing arrives: poll /history about once a second.
             wait_s = idle_s if self._connection.socket_up else min(idle_s, 1.0)
+            if not self._connection.liveness.last_probe_answered:
+                wait_s = min(wait_s, 1.0)  # ComfyUI went quiet: look again soon
             try:
                 item = await subscription.next(wait_s)
             except TimeoutError:
-                # Silence: a long node, or a socket that stopped delivering. /history decides.
+                # Silence: a long node, or a socket that stopped delivering. /history decides,
+                # once liveness has ruled out a frozen ComfyUI or a dead prompt runner.
+                if not await self._alive():
+                    continue
                 history = await self._history_if_done()
                 if history is not None:
                     return history
@@ -237,6 +243,14 @@ class PromptTracker:
             await asyncio.sleep(0.1)
         raise HistoryMissing(prompt_id=self._prompt_id)
 
+    async def _alive(self) -> bool:
+        """Liveness evidence (liveness.py): raise if ComfyUI is frozen or its runner is dead;
+        False while ComfyUI is slow to answer (not yet frozen), so /history is not asked."""
+        try:
+            return await self._connection.liveness.check(self._prompt_id, stage=self.stage)
+        except ComfyUnavailable:
+            return True  # refused or reset: _history_if_done's own call tells a crash
+
     async def _history_if_done(self) -> dict[str, Any] | None:
         """The history entry if the prompt finished; raise if ComfyUI died or dropped the prompt."""
         try:
@@ -299,9 +313,15 @@ class PromptTracker:
 
 async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
     """Interrupt and dequeue one prompt, wait (bounded) until ComfyUI has let go of it, and return
-    its history entry (what it wrote before it stopped), if any. Never raises a WorkerError."""
+    its history entry (what it wrote before it stopped), if any. Never raises a WorkerError.
+
+    The queue is read again after 50 ms, then at doubling intervals up to 2 s, and the interrupt
+    re-sent each time the prompt still runs (a prompt that started after an interrupt reset the
+    flag): a few calls, not one every 50 ms.
+    """
     try:
         deadline = time.monotonic() + settle_s
+        pause_s = 0.05
         while True:
             running, pending = await comfy.queue()
             # Again on every pass: a POST /prompt still in flight may queue it after a first delete.
@@ -314,7 +334,8 @@ async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) ->
             if time.monotonic() >= deadline:
                 logger.warning("prompt %s still in ComfyUI's queue after the interrupt", prompt_id)
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(min(pause_s, max(0.0, deadline - time.monotonic())))
+            pause_s = min(pause_s * 2, 2.0)
         return await comfy.history(prompt_id)
     except WorkerError as exc:
         logger.warning("could not stop prompt %s: %s", prompt_id, exc.message)

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from comfy_testserver import Behaviour, ComfyTestServer
+from testkit.faults import deep_prompt
 
 from .helpers import Socket, recorded_prompts, submit, wait_history
 
@@ -208,3 +209,44 @@ async def test_cli_exit_on_execute(tmp_path: Path, session: aiohttp.ClientSessio
     assert await asyncio.wait_for(process.wait(), 10) == 1
     await sock.wait_closed()
     assert "executing(node='1')" in sock.summaries()
+
+
+async def _queue(session: aiohttp.ClientSession, url: str) -> tuple[list[str], list[str]]:
+    async with session.get(f"{url}/queue") as response:
+        data = await response.json()
+    return [i[1] for i in data["queue_running"]], [i[1] for i in data["queue_pending"]]
+
+
+async def test_a_prompt_nested_past_the_recursion_limit_kills_the_prompt_worker(
+    server: ComfyTestServer, session: aiohttp.ClientSession
+) -> None:
+    # ComfyUI's PromptQueue.get deep-copies the prompt after popping it (issue 14): the copy raises
+    # RecursionError, the prompt is gone, and its prompt_worker thread dies; HTTP goes on.
+    deep = deep_prompt(600)
+    queued = await submit(session, server.url, deep)
+    await asyncio.sleep(0.3)
+    assert await _queue(session, server.url) == ([], [])
+    assert server.history() == {}
+    after = await submit(session, server.url, SAVE_IMAGE)
+    await asyncio.sleep(0.5)
+    assert await _queue(session, server.url) == ([], [after["prompt_id"]])  # never runs
+    async with session.get(f"{server.url}/system_stats") as response:
+        assert response.status == 200
+    assert queued["prompt_id"] not in server.history()
+
+
+async def test_depth_400_runs(server: ComfyTestServer, session: aiohttp.ClientSession) -> None:
+    queued = await submit(session, server.url, deep_prompt(400))
+    entry = await wait_history(session, server.url, queued["prompt_id"])
+    assert entry["status"]["status_str"] == "success"
+
+
+async def test_prompt_worker_dies_flag(server: ComfyTestServer, session: aiohttp.ClientSession) -> None:
+    server.behaviour.prompt_worker_dies = True
+    await submit(session, server.url, SAVE_IMAGE)
+    await asyncio.sleep(0.3)
+    server.behaviour.prompt_worker_dies = False  # too late: the worker is gone for good
+    later = await submit(session, server.url, SAVE_IMAGE)
+    await asyncio.sleep(0.5)
+    assert await _queue(session, server.url) == ([], [later["prompt_id"]])
+    assert server.executions == []

@@ -25,7 +25,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_serverless_waits_for_comfyui_then_execs_the_handler(box: StubBox) -> None:
-    result = box.run("serverless", env=box.env(STUB_COMFY_DELAY_S="0.3"))
+    # COMFY_RESTART_MAX=0: no supervision, start.sh becomes the handler (exec).
+    result = box.run("serverless", env=box.env(STUB_COMFY_DELAY_S="0.3", COMFY_RESTART_MAX="0"))
 
     assert result.returncode == 0, result.stderr
     comfy_pid = box.read("comfy_pid")

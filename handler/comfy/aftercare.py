@@ -1,0 +1,83 @@
+"""What the worker does to ComfyUI once a job failed, timed out or was cancelled.
+
+- Its prompt leaves ComfyUI: dequeued or interrupted (bounded by COMFY_INTERRUPT_SETTLE_S), then
+  deleted from /history. A failed or interrupted prompt otherwise stays in ComfyUI's memory with
+  its whole workflow, and a prompt still queued keeps the job's Comfy.org key readable through
+  GET /queue (ComfyUI 0.3.64 shows extra_data there) after the job has ended (issue 14).
+- After an out-of-memory error, POST /free: ComfyUI unloads its models and frees cached memory
+  before the next prompt, so the next job does not start from a full GPU.
+
+Nothing here raises a WorkerError: the job's own error is what its result reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..errors import (
+    ComfyCrashed,
+    ComfyFrozen,
+    ComfyRestarting,
+    ComfyStalled,
+    ComfyStuck,
+    ComfyUnavailable,
+    OutOfMemory,
+    WorkerError,
+)
+from .client import ComfyClient
+from .session import stop_prompt
+
+__all__ = ["after_failure", "release_prompt", "restarting"]
+
+logger = logging.getLogger(__name__)
+
+
+async def release_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
+    """Stop the prompt if ComfyUI still has it, delete its history entry, and return that entry
+    (what it wrote before it ended), if any."""
+    history = await stop_prompt(comfy, prompt_id, settle_s=settle_s)
+    if history is not None:  # None: never ran (dequeued), or ComfyUI did not answer: nothing to delete
+        await comfy.delete_history(prompt_id)
+    return history
+
+
+async def after_failure(
+    comfy: ComfyClient, prompt_id: str | None, error: BaseException, *, settle_s: float
+) -> None:
+    """Let go of a failed job's prompt and, after an out-of-memory error, free ComfyUI's memory.
+
+    Skipped when the error is ComfyUI itself being gone or silent: every call would only wait out
+    its HTTP timeout again.
+    """
+    if isinstance(error, ComfyCrashed | ComfyUnavailable | ComfyFrozen | ComfyStalled | ComfyStuck):
+        return  # liveness errors: recovery.py deals with ComfyUI (restart or replacement)
+    if prompt_id is not None:
+        await release_prompt(comfy, prompt_id, settle_s=settle_s)
+    if isinstance(error, OutOfMemory):
+        try:
+            await comfy.free_memory()
+        except ComfyUnavailable as exc:
+            logger.warning(
+                "could not ask ComfyUI to free its memory after an out-of-memory error: %s", exc.message
+            )
+        else:
+            logger.info(
+                "out of memory in prompt %s: asked ComfyUI to unload its models (POST /free)", prompt_id
+            )
+
+
+def restarting(error: BaseException, *, supervised: bool, restarted: bool) -> BaseException:
+    """The error to report. Under start.sh's supervision (COMFY_SUPERVISED) a crashed ComfyUI is
+    restarted in place: a crash, or any failure while ComfyUI's PID changed (``restarted``: it
+    died and came back, so the prompt vanished), becomes ComfyRestarting, and the worker stays."""
+    if not supervised or isinstance(error, ComfyRestarting | ComfyFrozen | ComfyStalled | ComfyStuck):
+        return error
+    if isinstance(error, ComfyCrashed) or (restarted and isinstance(error, WorkerError)):
+        details = error.details if isinstance(error, WorkerError) else {}
+        stage = details.get("stage")
+        prompt_id = details.get("prompt_id")
+        return ComfyRestarting(
+            stage=str(stage) if stage else None, prompt_id=str(prompt_id) if prompt_id else None
+        )
+    return error

@@ -1,0 +1,48 @@
+"""The worker's ComfyUI client id, and whose prompts in ComfyUI's queue a dead worker left behind.
+
+A worker process queues every prompt under one client id, ``comfy-worker-<pid>-<random>``. At start
+a new worker removes prompts of earlier worker processes from ComfyUI's queue (COMFY_CLEAR_LEFTOVERS)
+only when the id says they came from a worker process that no longer exists on this machine:
+prompts a person queued from the UI (another id), and those of worker processes still alive (the
+local endpoint runs several against one ComfyUI), are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+__all__ = ["is_leftover", "is_local_host", "worker_client_id"]
+
+_WORKER_ID = re.compile(r"^comfy-worker-(\d+)-[0-9a-f]{12}$")
+
+
+def worker_client_id() -> str:
+    """A client id naming this process: ``comfy-worker-<pid>-<12 hex>``."""
+    return f"comfy-worker-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def is_leftover(client_id: str | None, *, own_client_id: str) -> bool:
+    """True for a worker client id other than ours whose process is gone from this machine."""
+    if client_id is None or client_id == own_client_id:
+        return False
+    match = _WORKER_ID.match(client_id)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False  # this process, an earlier connection of it: its jobs are its own business
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def is_local_host(host: str) -> bool:
+    """Whether COMFY_HOST is this machine: only then do process ids in client ids mean anything."""
+    name = host.rsplit(":", 1)[0].strip("[]").lower()
+    return name in ("localhost", "::1") or name.startswith("127.")

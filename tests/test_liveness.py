@@ -1,0 +1,331 @@
+"""Liveness and real stops (issue 14, points 4 and 5), over real sockets.
+
+The ComfyUI test server runs in a thread for the faults it can play (a dead prompt runner, a node
+that ignores interrupts) and as a supervised subprocess (testkit.supervised_comfy, as start.sh
+runs ComfyUI) for what needs a real process: SIGSTOP, and restarts in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comfy_testserver import ComfyTestServer
+from handler.config import Settings
+from handler.worker import Worker
+from testkit.supervised_comfy import SupervisedComfy
+
+from . import workflows as wf
+from .conftest import make_settings
+
+
+def job(job_id: str, workflow: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"id": job_id, "input": {"workflow": workflow, **extra}}
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+async def timed(worker: Worker, payload: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    result = await worker.handle(payload)
+    return result, time.monotonic() - started
+
+
+@pytest.fixture
+async def worker(comfy: ComfyTestServer) -> AsyncIterator[Worker]:
+    worker = Worker(
+        make_settings(comfy, COMFY_RUNNER_STALL_S="1", COMFY_INTERRUPT_SETTLE_S="10"), keep_connection=True
+    )
+    yield worker
+    await worker.aclose()
+
+
+# -- the test server in a thread ----------------------------------------------------------------------
+
+
+async def test_a_dead_prompt_runner_fails_the_job_in_seconds_not_at_its_deadline(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    comfy.behaviour.prompt_worker_dies = True
+    first = await worker.handle(job("a", wf.save_image("dropped"), timeout=60))
+    assert first["error"].startswith("INTERRUPTED"), first  # the prompt the runner died on vanished
+    result, elapsed = await timed(worker, job("b", wf.save_image("never"), timeout=60))
+    assert result["error"].startswith("COMFY_STALLED: ComfyUI stopped executing prompts"), result
+    assert elapsed < 5  # COMFY_RUNNER_STALL_S=1 plus a probe or two, not the 60 s deadline
+    # No COMFY_PID_FILE: ComfyUI cannot be restarted in place, so RunPod must replace the worker.
+    assert result["refresh_worker"] is True and result["details"]["restarting"] is False
+    later = await worker.handle(job("c", wf.save_image("later")))
+    assert later["error"].startswith("COMFY_STUCK"), later
+    assert later["refresh_worker"] is True
+
+
+async def test_a_silent_long_node_is_not_declared_dead(worker: Worker, comfy: ComfyTestServer) -> None:
+    # Running and sending nothing for several liveness periods (COMFY_WS_IDLE_S=0.3, stall 1 s).
+    comfy.behaviour.node_delay_s = 2.5
+    result = await worker.handle(job("long", wf.save_image("patient")))
+    assert "error" not in result, result
+
+
+async def test_a_node_ignoring_the_interrupt_gets_its_result_at_the_deadline_and_holds_the_next_job(
+    comfy: ComfyTestServer,
+) -> None:
+    running_at: list[float] = []  # when the worker first reported the prompt running
+
+    def sender(_job: dict[str, Any]) -> Any:
+        return lambda update: running_at.append(time.time()) if update.get("stage") == "running" else None
+
+    settings = make_settings(comfy, COMFY_INTERRUPT_SETTLE_S="20")
+    worker = Worker(settings, progress_sender=sender, keep_connection=True)
+    try:
+        comfy.behaviour.node_delay_s = 3.0
+        comfy.behaviour.uninterruptible = True
+        result = await worker.handle(job("stuck", wf.save_image("orphan"), timeout=1))
+        # The deadline counts from execution start and is kept to within a second.
+        assert 1.0 <= time.time() - running_at[0] < 2.0, time.time() - running_at[0]
+        assert result["error"].startswith("TIMEOUT: the job did not finish within 1 s"), result
+        assert result["details"]["prompt_state"] == "still_running"
+        assert "has NOT let go of it" in result["error"]
+        assert worker.capacity() == 1  # depth 2, one slot held by the orphan
+        comfy.behaviour.uninterruptible = False
+        comfy.behaviour.node_delay_s = 0.0
+        # The next job waits for ComfyUI to let go of the orphan instead of queueing behind it.
+        following, waited = await timed(worker, job("next", wf.save_image("next")))
+        assert "error" not in following, following
+        assert following["timings"]["ready_ms"] > 500 and waited > 0.5
+        assert comfy.executions[0].outcome == "interrupted" and comfy.executions[1].outcome == "success"
+        assert comfy.executions[1].started_at >= comfy.executions[0].finished_at
+        assert worker.capacity() == 2
+        interrupts = [r for r in comfy.requests if r.path == "/interrupt"]
+        assert 1 <= len(interrupts) <= 12  # back-off, not one every 50 ms (issue 14: 188 in 10 s)
+        assert files_under(comfy.root / "output") == []  # nothing of the orphan's is left
+    finally:
+        await worker.aclose()
+
+
+async def test_without_supervision_a_stuck_prompt_makes_the_worker_refuse_jobs_until_it_ends(
+    comfy: ComfyTestServer,
+) -> None:
+    worker = Worker(make_settings(comfy, COMFY_INTERRUPT_SETTLE_S="1"), keep_connection=True)
+    try:
+        comfy.behaviour.node_delay_s = 4.0
+        comfy.behaviour.uninterruptible = True
+        stuck = await worker.handle(job("stuck", wf.save_image("orphan"), timeout=1))
+        assert stuck["details"]["prompt_state"] == "still_running", stuck
+        await asyncio.sleep(1.5)  # past COMFY_INTERRUPT_SETTLE_S: no restart possible here
+        refused, elapsed = await timed(worker, job("refused", wf.save_image("no")))
+        assert refused["error"].startswith("COMFY_STUCK: ComfyUI on this worker is unusable"), refused
+        assert refused["refresh_worker"] is True and elapsed < 1  # at once, nothing queued
+        comfy.behaviour.node_delay_s = 0.0
+        while comfy.queue_state()[0]:  # the orphan ends on its own
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(6)  # the worker notices at its next look (back-off up to 5 s)
+        back = await worker.handle(job("back", wf.save_image("back")))
+        assert "error" not in back, back
+        assert [e.outcome for e in comfy.executions] == ["interrupted", "success"]
+    finally:
+        await worker.aclose()
+
+
+async def test_a_stop_that_lands_says_so(worker: Worker, comfy: ComfyTestServer) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    result = await worker.handle(job("t", wf.sampler(steps=50), timeout=1))
+    assert result["details"]["prompt_state"] == "stopped", result
+    assert "ComfyUI has let go of it" in result["error"]
+    assert worker.capacity() == 2
+
+
+# -- the test server as a supervised process (real SIGSTOP, restarts in place) -----------------------
+
+
+def supervised_settings(comfy: SupervisedComfy, **env: str) -> Settings:
+    base = {
+        "COMFY_HOST": comfy.address,
+        "COMFYUI_PATH": str(comfy.root),
+        "COMFY_PID_FILE": str(comfy.pid_file),
+        "COMFY_SUPERVISED": "true",  # SupervisedComfy restarts it, as start.sh does
+        "COMFY_READY_TIMEOUT_S": "30",
+        "COMFY_WS_IDLE_S": "0.5",
+        "COMFY_LIVENESS_PROBE_S": "1",
+        "COMFY_UNRESPONSIVE_S": "3",
+        "WEBSOCKET_RECONNECT_ATTEMPTS": "3",
+        "WEBSOCKET_RECONNECT_DELAY_S": "0.2",
+    }
+    return Settings.from_env({**base, **env})
+
+
+@pytest.fixture
+def process_root(tmp_path: Path) -> Path:
+    root = tmp_path / "comfyui"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def supervised(process_root: Path, tmp_path: Path) -> Iterator[SupervisedComfy]:
+    with SupervisedComfy(process_root, tmp_path / "comfyui.pid", args=["--node-delay-s", "1"]) as comfy:
+        yield comfy
+
+
+async def test_a_frozen_comfyui_fails_the_job_in_seconds_and_is_restarted_in_place(
+    supervised: SupervisedComfy,
+) -> None:
+    worker = Worker(supervised_settings(supervised), keep_connection=True)
+    try:
+        running = asyncio.create_task(worker.handle(job("a", wf.save_image("frozen"), timeout=120)))
+        await asyncio.sleep(0.5)
+        frozen_pid = supervised.pid
+        supervised.freeze()
+        started = time.monotonic()
+        result = await asyncio.wait_for(running, 30)
+        elapsed = time.monotonic() - started
+        assert result["error"].startswith("COMFY_FROZEN: ComfyUI's process"), result
+        assert result["details"]["stopped_pid"] == frozen_pid
+        assert "restarts ComfyUI in place" in result["error"] and "refresh_worker" not in result
+        assert elapsed < 5, elapsed  # the process state tells at the first silence (COMFY_WS_IDLE_S)
+        after = await worker.handle(job("b", wf.save_image("after")))
+        assert "error" not in after, after
+        assert supervised.starts == 2 and supervised.pid != frozen_pid
+    finally:
+        await worker.aclose()
+
+
+async def test_a_frozen_comfyui_without_a_pid_file_is_found_by_its_silence(
+    supervised: SupervisedComfy,
+) -> None:
+    settings = supervised_settings(supervised, COMFY_PID_FILE="")
+    worker = Worker(settings, keep_connection=True)
+    try:
+        running = asyncio.create_task(worker.handle(job("a", wf.save_image("frozen"), timeout=120)))
+        await asyncio.sleep(0.5)
+        supervised.freeze()
+        started = time.monotonic()
+        result = await asyncio.wait_for(running, 30)
+        elapsed = time.monotonic() - started
+        assert result["error"].startswith("COMFY_FROZEN: ComfyUI at"), result
+        assert "no HTTP answer, no WebSocket event" in result["error"]
+        assert result["refresh_worker"] is True  # no PID file: it cannot be restarted in place
+        # COMFY_UNRESPONSIVE_S=3 from its last sign of life (just before the freeze), probes of 1 s
+        assert 1.5 <= elapsed < 8, elapsed
+    finally:
+        supervised.thaw()
+        await worker.aclose()
+
+
+async def test_a_deadline_on_a_frozen_comfyui_is_kept_and_says_the_prompt_may_still_run(
+    supervised: SupervisedComfy,
+) -> None:
+    settings = supervised_settings(supervised, COMFY_UNRESPONSIVE_S="60", COMFY_PID_FILE="")
+    worker = Worker(settings, keep_connection=True)
+    try:
+        running = asyncio.create_task(worker.handle(job("a", wf.save_image("frozen"), timeout=2)))
+        await asyncio.sleep(0.3)
+        supervised.freeze()
+        started = time.monotonic()
+        result = await asyncio.wait_for(running, 30)
+        elapsed = time.monotonic() - started
+        assert result["error"].startswith("TIMEOUT: the job did not finish within 2 s"), result
+        assert result["details"]["prompt_state"] == "still_running"
+        assert elapsed < 2.8, elapsed  # 2 s from execution start, which was before the freeze
+    finally:
+        supervised.thaw()
+        await worker.aclose()
+
+
+async def test_an_orphan_that_never_lets_go_gets_comfyui_restarted(
+    process_root: Path, tmp_path: Path
+) -> None:
+    first = ["--node-delay-s", "60", "--uninterruptible"]
+    with SupervisedComfy(process_root, tmp_path / "c.pid", args=first, args_after_restart=[]) as comfy:
+        worker = Worker(supervised_settings(comfy, COMFY_INTERRUPT_SETTLE_S="2"), keep_connection=True)
+        try:
+            stuck, elapsed = await timed(worker, job("a", wf.save_image("orphan"), timeout=1))
+            assert stuck["details"]["prompt_state"] == "still_running", stuck
+            assert elapsed < 3.0  # 1 s from execution start, plus the job's start in another process
+            old_pid = comfy.pid
+            after, waited = await timed(worker, job("b", wf.save_image("fresh")))
+            assert "error" not in after, after
+            assert comfy.starts == 2 and comfy.pid != old_pid
+            assert waited >= 1.0  # it waited for the settle time and the restart, then ran
+            assert files_under(process_root / "output") == []
+        finally:
+            await worker.aclose()
+
+
+async def test_a_job_queued_behind_a_stuck_prompt_is_queued_again_after_the_restart(
+    process_root: Path, tmp_path: Path
+) -> None:
+    first = ["--node-delay-s", "60", "--uninterruptible"]
+    with SupervisedComfy(process_root, tmp_path / "c.pid", args=first, args_after_restart=[]) as comfy:
+        worker = Worker(supervised_settings(comfy, COMFY_INTERRUPT_SETTLE_S="2"), keep_connection=True)
+        try:
+            stuck = asyncio.create_task(worker.handle(job("a", wf.save_image("orphan"), timeout=1.5)))
+            await asyncio.sleep(0.3)
+            behind = asyncio.create_task(worker.handle(job("b", wf.save_image("behind"))))
+            stuck_result = await stuck
+            assert stuck_result["details"]["prompt_state"] == "still_running", stuck_result
+            behind_result = await asyncio.wait_for(behind, 120)
+            assert "error" not in behind_result, behind_result
+            assert comfy.starts == 2
+        finally:
+            await worker.aclose()
+
+
+# -- prompts a dead worker process left behind ---------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+async def test_prompts_of_a_dead_worker_process_are_cleared_at_start_but_not_a_users(
+    comfy: ComfyTestServer,
+) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    dead = f"comfy-worker-{_dead_pid()}-0123456789ab"
+    alive_sibling = f"comfy-worker-{_alive_pid()}-0123456789ab"
+    _post(f"{comfy.url}/prompt", {"prompt": wf.sampler(steps=40), "client_id": dead, "prompt_id": "left-run"})
+    while not comfy.queue_state()[0]:
+        await asyncio.sleep(0.02)
+    _post(f"{comfy.url}/prompt", {"prompt": wf.save_image("l"), "client_id": dead, "prompt_id": "left-wait"})
+    _post(f"{comfy.url}/prompt", {"prompt": wf.save_image("u"), "client_id": "ui-user", "prompt_id": "user"})
+    _post(
+        f"{comfy.url}/prompt",
+        {"prompt": wf.save_image("s"), "client_id": alive_sibling, "prompt_id": "sibling"},
+    )
+    worker = Worker(make_settings(comfy), keep_connection=True)
+    try:
+        result = await worker.handle(job("new", wf.save_image("new")))
+        assert "error" not in result, result
+        outcomes = {e.prompt_id: e.outcome for e in comfy.executions}
+        assert outcomes["left-run"] == "interrupted"
+        assert "left-wait" not in outcomes  # removed from the queue, never run
+        assert outcomes["user"] == "success" and outcomes["sibling"] == "success"
+    finally:
+        await worker.aclose()
+
+
+def _alive_pid() -> int:
+    import os
+
+    return os.getppid()  # pytest's parent: alive for the whole test
