@@ -22,7 +22,7 @@ from testkit.faults import FAULTS, fault_workflow, run_fault, worker_settings
 # shape of what happens is the same as with the defaults (the bench uses those).
 QUICK = {"COMFY_HTTP_TIMEOUT_S": "3", "COMFY_INTERRUPT_SETTLE_S": "3", "COMFY_WS_IDLE_S": "1"}
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # a real ComfyUI boots in each test
 
 
 async def test_kill_9_mid_job_fails_at_once_with_comfy_crashed(comfy_process: ComfyProcess) -> None:
