@@ -15,7 +15,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import ComfyCrashed, ComfyRestarting, ComfyUnavailable, OutOfMemory, WorkerError
+from ..errors import (
+    ComfyCrashed,
+    ComfyNoAnswer,
+    ComfyNotReady,
+    ComfyRestarting,
+    ComfyUnavailable,
+    ComfyUnreachable,
+    OutOfMemory,
+    WorkerError,
+)
 from .client import ComfyClient
 from .session import stop_prompt
 
@@ -38,10 +47,11 @@ async def after_failure(
 ) -> None:
     """Let go of a failed job's prompt and, after an out-of-memory error, free ComfyUI's memory.
 
-    Skipped when the error is ComfyUI itself being gone or silent: every call would only wait out
-    its HTTP timeout again.
+    Skipped when ComfyUI itself is gone or silent (crashed, unreachable, not answering in time):
+    every call would only wait out its HTTP timeout again. When it answered, even wrongly (an
+    HTTP error, a bad reply, a missing history entry), the prompt is released.
     """
-    if isinstance(error, ComfyCrashed | ComfyUnavailable):
+    if isinstance(error, ComfyCrashed | ComfyNoAnswer | ComfyNotReady | ComfyUnreachable):
         return
     if prompt_id is not None:
         await release_prompt(comfy, prompt_id, settle_s=settle_s)
