@@ -297,7 +297,8 @@ start_serverless() {
 # the container exits and RunPod replaces this worker.
 #   start_supervise
 start_supervise() {
-	local finished status restarts=() now kept stamp ready
+	local finished status ready
+	_RESTARTS=()
 	while :; do
 		finished="" status=0
 		wait -n -p finished "$HANDLER_PID" "$COMFY_PID" || status=$?
@@ -315,33 +316,46 @@ start_supervise() {
 		start_error "ComfyUI exited unexpectedly with status $status$(_signal_note "$status") while the handler runs" \
 			"the job in flight fails with COMFY_CRASHED; its log follows (out of memory is the usual cause)"
 		comfy_log_tail
-		_now_us
-		now="$REPLY"
-		kept=()
-		for stamp in "${restarts[@]}"; do
-			((now - stamp < COMFY_RESTART_WINDOW_S * 1000000)) && kept+=("$stamp")
+		# Restart until one is ready; one that dies while starting (reaped, its log shown) counts
+		# as the next crash.
+		while :; do
+			_restart_allowed || {
+				start_stop_handler
+				return 1
+			}
+			start_log "restarting ComfyUI (restart ${#_RESTARTS[@]} of at most $COMFY_RESTART_MAX within ${COMFY_RESTART_WINDOW_S}s)"
+			_forget_child "$COMFY_PID"
+			comfy_start 127.0.0.1
+			ready=0
+			comfy_wait_ready "$COMFY_PID" || ready=$?
+			((ready == 0)) && break
+			if ((ready == 2)); then
+				start_error "the restarted ComfyUI did not become ready; stopping the container so RunPod replaces this worker"
+				kill -s TERM "$COMFY_PID" 2>/dev/null || : # it may still be running
+				start_stop_handler
+				return 2
+			fi
 		done
-		restarts=("${kept[@]}")
-		if ((${#restarts[@]} >= COMFY_RESTART_MAX)); then
-			start_error "ComfyUI crashed $((${#restarts[@]} + 1)) times within COMFY_RESTART_WINDOW_S=${COMFY_RESTART_WINDOW_S}s (COMFY_RESTART_MAX=$COMFY_RESTART_MAX); stopping the container so RunPod replaces this worker" \
-				"see the logs above; if a workflow runs this GPU out of memory, lower its size or pick a bigger GPU"
-			start_stop_handler
-			return 1
-		fi
-		restarts+=("$now")
-		start_log "restarting ComfyUI (restart ${#restarts[@]} of at most $COMFY_RESTART_MAX within ${COMFY_RESTART_WINDOW_S}s)"
-		_forget_child "$COMFY_PID"
-		comfy_start 127.0.0.1
-		ready=0
-		comfy_wait_ready "$COMFY_PID" || ready=$?
-		if ((ready == 2)); then
-			start_error "the restarted ComfyUI did not become ready; stopping the container so RunPod replaces this worker"
-			kill -s TERM "$COMFY_PID" 2>/dev/null || : # it may still be running
-			start_stop_handler
-			return 2
-		fi
-		# ready == 1: it died again while starting; the loop counts that as the next crash.
 	done
+}
+
+# Count one more restart in _RESTARTS (times in µs) if the budget allows it; else say why not and
+# fail: COMFY_RESTART_MAX restarts within the last COMFY_RESTART_WINDOW_S seconds.
+#   _restart_allowed || exit 1
+_restart_allowed() {
+	local now stamp kept=()
+	_now_us
+	now="$REPLY"
+	for stamp in "${_RESTARTS[@]}"; do
+		((now - stamp < COMFY_RESTART_WINDOW_S * 1000000)) && kept+=("$stamp")
+	done
+	_RESTARTS=("${kept[@]}")
+	if ((${#_RESTARTS[@]} >= COMFY_RESTART_MAX)); then
+		start_error "ComfyUI crashed $((${#_RESTARTS[@]} + 1)) times within COMFY_RESTART_WINDOW_S=${COMFY_RESTART_WINDOW_S}s (COMFY_RESTART_MAX=$COMFY_RESTART_MAX); stopping the container so RunPod replaces this worker" \
+			"see the logs above; if a workflow runs this GPU out of memory, lower its size or pick a bigger GPU"
+		return 1
+	fi
+	_RESTARTS+=("$now")
 }
 
 # " (killed by SIGKILL)" for an exit status above 128, else nothing: _signal_note 137

@@ -34,6 +34,9 @@ record = os.environ["STUB_RECORD"]
 args = sys.argv[1:]
 port = int(args[args.index("--port") + 1])
 mode = os.environ.get("STUB_COMFY_MODE", "ready")
+# STUB_COMFY_FAIL_RESTARTS=1: only the first start comes up; every later one dies while starting.
+if os.environ.get("STUB_COMFY_FAIL_RESTARTS") == "1" and os.path.exists(os.path.join(record, "comfy_pid")):
+    mode = "exit"
 delay = float(os.environ.get("STUB_COMFY_DELAY_S", "0.2"))
 
 def note(name, text):

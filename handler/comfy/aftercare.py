@@ -18,10 +18,13 @@ from typing import Any
 from ..errors import (
     ComfyCrashed,
     ComfyFrozen,
+    ComfyNoAnswer,
+    ComfyNotReady,
     ComfyRestarting,
     ComfyStalled,
     ComfyStuck,
     ComfyUnavailable,
+    ComfyUnreachable,
     OutOfMemory,
     WorkerError,
 )
@@ -47,11 +50,21 @@ async def after_failure(
 ) -> None:
     """Let go of a failed job's prompt and, after an out-of-memory error, free ComfyUI's memory.
 
-    Skipped when the error is ComfyUI itself being gone or silent: every call would only wait out
-    its HTTP timeout again.
+    Skipped when ComfyUI itself is gone or silent (crashed, unreachable, not answering in time):
+    every call would only wait out its HTTP timeout again. When it answered, even wrongly (an
+    HTTP error, a bad reply, a missing history entry), the prompt is released.
     """
-    if isinstance(error, ComfyCrashed | ComfyUnavailable | ComfyFrozen | ComfyStalled | ComfyStuck):
-        return  # liveness errors: recovery.py deals with ComfyUI (restart or replacement)
+    if isinstance(
+        error,
+        ComfyCrashed
+        | ComfyNoAnswer
+        | ComfyNotReady
+        | ComfyUnreachable
+        | ComfyFrozen
+        | ComfyStalled
+        | ComfyStuck,
+    ):
+        return  # gone or silent; liveness errors: recovery.py deals with ComfyUI (restart or replacement)
     if prompt_id is not None:
         await release_prompt(comfy, prompt_id, settle_s=settle_s)
     if isinstance(error, OutOfMemory):

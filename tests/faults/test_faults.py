@@ -21,7 +21,7 @@ from testkit.faults import FAULTS, fault_workflow, run_fault, worker_settings
 # shape of what happens is the same as with the defaults (the bench uses those).
 QUICK = {"COMFY_HTTP_TIMEOUT_S": "3", "COMFY_INTERRUPT_SETTLE_S": "3", "COMFY_WS_IDLE_S": "1"}
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # a real ComfyUI boots in each test
 
 
 async def test_kill_9_mid_job_fails_at_once_with_comfy_crashed(comfy_process: ComfyProcess) -> None:
@@ -126,3 +126,20 @@ async def test_api_node_log_holding_the_key_is_removed(comfy_process: ComfyProce
     assert leaked == []
     assert key not in json.dumps(comfy_process.get_json("/queue"))
     assert result["prompt_id"] not in comfy_process.get_json("/history")
+
+
+async def test_key_of_a_pending_prompt_leaves_the_queue_when_its_job_times_out(
+    comfy_process: ComfyProcess,
+) -> None:
+    # ComfyUI 0.3.64 shows extra_data.api_key_comfy_org of every queued prompt in GET /queue.
+    key = "comfy-org-key-a41c07d2e8"
+    status, _ = comfy_process.post_json("/prompt", {"prompt": fault_workflow(seconds=4, prefix="other")})
+    assert status == 200
+    worker = Worker(worker_settings(comfy_process, COMFY_HTTP_TIMEOUT_S="5"))
+    workflow = fault_workflow(seconds=0)
+    job = {"id": "pending", "input": {"workflow": workflow, "comfy_org_api_key": key, "timeout": 1.5}}
+    result = await worker.handle(job)
+    assert result["error"].startswith("TIMEOUT"), result
+    assert "waiting in ComfyUI's queue" in result["error"]
+    queue = json.dumps(comfy_process.get_json("/queue"))
+    assert key not in queue and result["details"]["prompt_id"] not in queue

@@ -117,3 +117,17 @@ def test_a_bad_restart_setting_is_refused(box: StubBox) -> None:
     assert result.returncode == 1
     assert "COMFY_RESTART_MAX=three is not a whole number" in result.stderr
     assert box.handler() is None
+
+
+def test_a_restart_that_dies_while_starting_counts_as_the_next_crash(box: StubBox) -> None:
+    env = box.env(STUB_HANDLER_LINGER="1", STUB_COMFY_FAIL_RESTARTS="1", COMFY_RESTART_MAX="2")
+    proc = box.start("serverless", env=env)
+    box.wait_for("handler.json")
+    os.kill(int(Path(env["COMFY_PID_FILE"]).read_text()), signal.SIGKILL)
+    result = box.finish(proc, timeout=20)  # never a hang waiting on a process already reaped
+
+    assert result.returncode == 1
+    assert len(box.read("comfy_pid").split()) == 3
+    assert result.stderr.count("ComfyUI exited with status 3 before it was ready") == 2
+    assert "ComfyUI crashed 3 times within COMFY_RESTART_WINDOW_S=600s" in result.stderr
+    assert box.wait_for("handler_signals").strip() == "SIGTERM"
