@@ -403,6 +403,9 @@ class _JobRun:
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
         self.where.before, self.where.output_nodes = before, prepared.output_nodes
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
+        warning = self.connection.capabilities.key_warning() if request.api_key else None
+        if warning:
+            logger.warning("job %s: %s", self.job_id, warning)
         outcome = await tracker.run(prompt_id=prompt_id, extra_data=extra_data)
         streamed_nodes = {image.node_id for image in outcome.streamed}
         written = self._written(outcome.history, before, prepared.output_nodes, streamed_nodes)
@@ -438,7 +441,12 @@ class _JobRun:
         prompt_id = self.where.prompt_id
         if prompt_id is None:
             return
-        history = await stop_prompt(comfy, prompt_id, settle_s=self.settings.timeouts.interrupt_settle_s)
+        history = await stop_prompt(
+            comfy,
+            prompt_id,
+            settle_s=self.settings.timeouts.interrupt_settle_s,
+            jobs_cancel=self.connection.capabilities.jobs_cancel,
+        )
         self._written(history, self.where.before, self.where.output_nodes, set())
 
     # -- collect ----------------------------------------------------------------------------------
@@ -525,6 +533,7 @@ async def _fetch(comfy: ComfyClient, ref: FileRef, dest: Path) -> OutputFile:
         path=dest,
         mime_type=sniff_mime(head, ref.filename),
         size_bytes=size,
+        metadata=ref.metadata,
     )
 
 

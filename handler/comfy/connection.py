@@ -11,7 +11,9 @@ A reader task reads the socket and routes each event to the prompt it belongs to
   polling) and it keeps trying in the background.
 
 Readiness (GET /system_stats) is checked when the connection is made or after a job met a broken
-ComfyUI (`suspect`), not before every job.
+ComfyUI (`suspect`), not before every job; each time, the ComfyUI's `Capabilities` (which newer
+protocol mechanisms it has, capabilities.py) are detected again, since a restarted ComfyUI may be
+another version.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ComfyUnavailable
 from ..ws_trace import trace_line
 from . import events as ev
+from .capabilities import LEGACY, PROBE_JOB_ID, Capabilities, RouteAnswer, detect_capabilities
 from .client import ComfyClient, ComfySocket
 from .readiness import wait_until_ready
 
@@ -89,6 +93,7 @@ class ComfyConnection:
         self._reader: asyncio.Task[None] | None = None
         self._ready = False
         self._closed = False
+        self.capabilities: Capabilities = LEGACY  # until ensure_ready detected them
         self.sockets_opened = 0  # how many times a WebSocket was opened: one unless it dropped
 
     @property
@@ -117,9 +122,10 @@ class ComfyConnection:
         if self._ready and self._reader is not None and not self._reader.done():
             return 0.0
         started = time.monotonic()
-        await wait_until_ready(
+        stats = await wait_until_ready(
             self.client, timeout_s=timeout_s, poll_s=poll_s, pid_file=self._options.pid_file
         )
+        self.capabilities = await self._detect_capabilities(stats)
         if self._ws is None:
             try:
                 await self._open_socket()
@@ -129,6 +135,23 @@ class ComfyConnection:
             self._reader = asyncio.create_task(self._read_loop(), name="comfy-websocket-reader")
         self._ready = True
         return time.monotonic() - started
+
+    async def _detect_capabilities(self, stats: dict[str, Any]) -> Capabilities:
+        """Probe the newer routes once (capabilities.py); a failed probe means: not there."""
+        job = await self._probe("GET", f"/api/jobs/{PROBE_JOB_ID}")
+        capabilities = detect_capabilities(stats, job_probe=job, cancel_probe=None)
+        if capabilities.jobs_api:  # a ComfyUI without the jobs API gets no POST to an unknown route
+            cancel = await self._probe("POST", f"/api/jobs/{PROBE_JOB_ID}/cancel")
+            capabilities = detect_capabilities(stats, job_probe=job, cancel_probe=cancel)
+        logger.info("%s", capabilities.describe())
+        return capabilities
+
+    async def _probe(self, method: str, path: str) -> RouteAnswer | None:
+        try:
+            return await self.client.probe(method, path)
+        except ComfyUnavailable as exc:
+            logger.info("probe %s %s failed (%s): treated as absent", method, path, exc.message)
+            return None
 
     def suspect(self) -> None:
         """A job met a ComfyUI that did not answer: check readiness again before the next one."""

@@ -1,0 +1,103 @@
+"""How far a prompt's run is: a percentage that moves with time, not only with node counts. Pure.
+
+Counting finished nodes alone leaves the bar at one value for as long as the slowest node runs
+(a model that loads for 90 s, SharpPredict for minutes): the CLI sat at ~65% for most of a real
+job. So each node has a share of the run, weighted by its expected cost, and the running node's
+share fills:
+
+- by its sampler steps when ComfyUI reports them (``progress`` value/max);
+- otherwise with the time it has been running, ``t / (t + HALF_LIFE_S)``: half its share after
+  30 s, 90% after 4.5 min, never all of it, so a long node keeps the bar moving without reaching
+  the next node's share.
+
+Weights: a node that loads a model file (a string input naming a .safetensors, .ckpt, .pt, ...)
+or runs sampler steps (an integer ``steps`` input) costs `HEAVY_WEIGHT`, any other node
+`BASE_WEIGHT`. The run never reports more than `RUN_CEILING` percent: 100 is the job's end.
+Whoever sends the numbers keeps them from going backwards (progress.py): a step count that starts
+below the time estimate holds the bar until it catches up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BASE_WEIGHT",
+    "HALF_LIFE_S",
+    "HEAVY_WEIGHT",
+    "MODEL_SUFFIXES",
+    "RUN_CEILING",
+    "RunPlan",
+    "model_file",
+]
+
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
+BASE_WEIGHT = 1.0
+HEAVY_WEIGHT = 3.0
+HALF_LIFE_S = 30.0
+RUN_CEILING = 99.0
+
+
+def model_file(node: Any) -> str | None:
+    """The model file a node loads (its first string input naming one), else None."""
+    inputs = node.get("inputs") if isinstance(node, Mapping) else None
+    if not isinstance(inputs, Mapping):
+        return None
+    for value in inputs.values():
+        if isinstance(value, str) and value.lower().endswith(MODEL_SUFFIXES):
+            return value
+    return None
+
+
+def _has_steps(node: Any) -> bool:
+    inputs = node.get("inputs") if isinstance(node, Mapping) else None
+    steps = inputs.get("steps") if isinstance(inputs, Mapping) else None
+    return isinstance(steps, int) and not isinstance(steps, bool) and steps > 0
+
+
+def _weight(node: Any) -> float:
+    return HEAVY_WEIGHT if model_file(node) is not None or _has_steps(node) else BASE_WEIGHT
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Each node's weight in one workflow."""
+
+    weights: Mapping[str, float]
+
+    @classmethod
+    def of(cls, workflow: Mapping[str, Any]) -> RunPlan:
+        return cls({str(node_id): _weight(node) for node_id, node in workflow.items()})
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights.values())
+
+    def percent(
+        self,
+        *,
+        done: Collection[str],
+        current: str | None,
+        current_elapsed_s: float,
+        step: int | None = None,
+        max_steps: int | None = None,
+    ) -> float:
+        """The run's percentage: finished nodes' shares plus the running node's filled part."""
+        total = self.total
+        if total <= 0:
+            return 0.0
+        finished = sum(self.weights.get(node, 0.0) for node in set(done))
+        partial = 0.0
+        if current is not None and current not in done:
+            partial = self.weights.get(current, 0.0) * _fill(current_elapsed_s, step, max_steps)
+        return round(min(RUN_CEILING, 100.0 * (finished + partial) / total), 1)
+
+
+def _fill(elapsed_s: float, step: int | None, max_steps: int | None) -> float:
+    """How much of the running node's share is done."""
+    if step is not None and max_steps:
+        return min(max(step / max_steps, 0.0), 1.0)
+    elapsed_s = max(elapsed_s, 0.0)
+    return elapsed_s / (elapsed_s + HALF_LIFE_S)
