@@ -62,10 +62,8 @@ def serve(root: str, source: str) -> None:
     """The ComfyUI test server and a file server, in this process until stdin closes."""
     from aiohttp import web
 
-    from comfy_testserver import protocol
     from comfy_testserver.harness import ComfyTestServer
 
-    protocol.SERVER_FEATURES["max_upload_size"] = 4 * 1024**3  # ComfyUI: --max-upload-size 4096
     file_port = free_port()
     ready = threading.Event()
 
@@ -84,7 +82,7 @@ def serve(root: str, source: str) -> None:
 
     threading.Thread(target=files, daemon=True).start()
     ready.wait(10)
-    with ComfyTestServer(root=Path(root)) as server:
+    with ComfyTestServer(root=Path(root), max_upload_mb=4096) as server:  # ComfyUI: --max-upload-size 4096
         print(f"listening {server.address} http://127.0.0.1:{file_port}/big.png", flush=True)
         sys.stdin.read()
 

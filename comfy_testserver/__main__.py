@@ -1,8 +1,8 @@
 """Command line: run the fake ComfyUI in the foreground until SIGINT/SIGTERM.
 
-    python -m comfy_testserver --root DIR [--host 127.0.0.1] [--port 8188] [--node-delay-s F]
-        [--step-delay-s F] [--startup-delay-s F] [--model-load-delay-s F]
-        [--exit-on-execute]
+    python -m comfy_testserver --root DIR [--profile 0.3.64|current] [--host 127.0.0.1]
+        [--port 8188] [--node-delay-s F] [--step-delay-s F] [--startup-delay-s F]
+        [--model-load-delay-s F] [--loading-activity] [--max-upload-size MB] [--exit-on-execute]
 
 Prints `comfy_testserver listening on http://HOST:PORT` once the port accepts connections.
 `--exit-on-execute` ends the process with `os._exit(1)` as the first node starts executing, for
@@ -23,6 +23,7 @@ from types import FrameType
 
 from .behaviour import Behaviour
 from .harness import ComfyTestServer
+from .profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = ["main"]
 
@@ -32,6 +33,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--root", type=Path, required=True, help="install directory (input/, output/, models/)"
     )
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="the ComfyUI version to speak: 0.3.64 (recorded) or current (PROFILES.md)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--node-delay-s", type=float, default=0.0)
@@ -39,6 +46,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--startup-delay-s", type=float, default=0.0)
     parser.add_argument(
         "--model-load-delay-s", type=float, default=0.0, help="paid once per model file (first use)"
+    )
+    parser.add_argument(
+        "--loading-activity",
+        action="store_true",
+        help="current profile: progress_state carries activity=loading during model loads (PR #16202)",
+    )
+    parser.add_argument(
+        "--max-upload-size", type=float, default=100.0, help="MB, as ComfyUI's --max-upload-size"
     )
     parser.add_argument(
         "--browser-render-timeout-s",
@@ -66,10 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         step_delay_s=args.step_delay_s,
         startup_delay_s=args.startup_delay_s,
         model_load_delay_s=args.model_load_delay_s,
+        loading_activity=args.loading_activity,
         browser_render_timeout_s=args.browser_render_timeout_s,
     )
     server = ComfyTestServer(
-        args.root, args.host, args.port, behaviour, on_node_start=_exit_now if args.exit_on_execute else None
+        args.root,
+        args.host,
+        args.port,
+        behaviour,
+        profile=args.profile,
+        max_upload_mb=args.max_upload_size,
+        on_node_start=_exit_now if args.exit_on_execute else None,
     )
     stop = threading.Event()
 

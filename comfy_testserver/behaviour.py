@@ -32,9 +32,22 @@ class Behaviour:
 
     model_load_delay_s: float = 0.0
     """Sleep the first time a node uses each model file (a string input naming a .safetensors,
-    .ckpt, .pt, .pth, .bin or .gguf file) since the server started, as a real ComfyUI pays loading
+    .ckpt, .pt, .pth, .bin or .gguf file, or a MODEL/CLIP/VAE/upscale model loaded from one) since
+    the server started or last unloaded its models (`out_of_memory_class`), as a real ComfyUI pays loading
     weights into memory once and keeps them: later prompts using that file do not pay it again,
     even when the node itself is not cached. What a warm-up (WARMUP_WORKFLOW) takes off the first job."""
+
+    loading_activity: bool = False
+    """`current` profile only: while a node pays `model_load_delay_s`, its `progress_state` entry
+    carries `"activity": "loading"` (sent when the load starts, and again without it when it ends).
+    This is ComfyUI PR #16202, open and in no release: the released versions send nothing during a
+    load but the node's `running` state at 0/1 (PROFILES.md "Model loading")."""
+
+    out_of_memory_class: str | None = None
+    """The next node of this class_type to run fails as on a CUDA out-of-memory error
+    (`torch.OutOfMemoryError`, with ComfyUI's OOM tips in the message), and the server unloads every
+    model, so the next use of each model file pays `model_load_delay_s` again (both profiles, as
+    ComfyUI 0.3.64 and today do). Cleared once it fired."""
 
     ws_drop_after_messages: int | None = None
     """After this many text frames for one prompt went to a socket, abort that socket (no close

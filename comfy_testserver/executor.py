@@ -6,7 +6,8 @@ order every transcript shows: `execution_start`, `execution_cached`, then per no
 then `execution_success` (or `execution_error` / `execution_interrupted`), the history entry,
 `status` and finally `executing(node=None)`. Messages go to the prompt's client id; without one,
 only `status`, `progress_state`, `progress`, previews and `execution_interrupted` are sent, to
-everybody (README "Who receives what").
+everybody (README "Who receives what"). The `current` profile adds media `metadata` and asset ids
+to output entries and keeps other prompts' cache entries (`output_records`, PROFILES.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from .graph import DependencyCycleError, ExecutionList, is_link
 from .hub import Hub
 from .node_context import InterruptFlag, NodeContext
 from .nodes import NODE_CLASSES, InterruptProcessing, NodeResult
+from .nodes.values import ModelHandle, UpscaleModel
+from .output_records import Assets, VideoFacts, with_media_metadata
+from .profiles import Profile
 from .progress import ProgressRegistry
 from .prompt_queue import PromptQueue, QueueItem
 from .protocol import now_ms
@@ -38,6 +42,24 @@ log = logging.getLogger(__name__)
 
 
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
+
+
+# comfy/model_management.py OOM_EXCEPTION is torch.cuda.OutOfMemoryError, whose full name is this.
+class _OutOfMemoryError(Exception):
+    """What a node raises when `Behaviour.out_of_memory_class` names it."""
+
+
+_OutOfMemoryError.__module__ = "torch"
+_OutOfMemoryError.__qualname__ = "OutOfMemoryError"
+_OOM_MESSAGE = (
+    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB "
+    "of which 1.07 GiB is free."
+)
+# execution.py execute(): appended to the message of an OOM, in 0.3.64 and today.
+_OOM_TIPS = (
+    "This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you "
+    "might have accidentally set the batch_size to a large number."
+)
 
 
 class _NodeFailure(Exception):
@@ -57,6 +79,7 @@ class Executor:
         self,
         folders: Folders,
         behaviour: Behaviour,
+        profile: Profile,
         hub: Hub,
         records: list[ExecutionRecord],
         *,
@@ -65,6 +88,7 @@ class Executor:
     ) -> None:
         self.folders = folders
         self.behaviour = behaviour
+        self.profile = profile
         self.hub = hub
         self.records = records
         self.queue = PromptQueue(on_change=self.broadcast_status)
@@ -76,6 +100,8 @@ class Executor:
         self.interrupts = InterruptFlag()
         self.loaded_models: set[str] = set()  # files a node used: "in memory" (Behaviour.model_load_delay_s)
         self.browser = BrowserRenders()
+        self.assets = Assets(folders)
+        self.videos = VideoFacts()
 
     # --- called by the HTTP handlers ---------------------------------------------------------------
 
@@ -175,7 +201,8 @@ class _PromptRun:
         prompt_id = self.item.prompt_id
         self.add_message("execution_start", {"prompt_id": prompt_id}, broadcast=False)
         self.keys = NodeCache.keys_for(self.prompt, self.ex.folders)
-        self.ex.cache.keep_only(set(self.keys.values()))
+        if not self.ex.profile.cache_keeps_other_prompts:
+            self.ex.cache.keep_only(set(self.keys.values()))
         cached_nodes = [node_id for node_id in self.prompt if self.cached(node_id) is not None]
         self.add_message("execution_cached", {"nodes": cached_nodes, "prompt_id": prompt_id}, broadcast=False)
 
@@ -211,7 +238,7 @@ class _PromptRun:
         if entry is not None:
             # A cached output node: re-send its first run's UI output, no `executing` (transcript 12).
             if self.client is not None:
-                output = entry.ui["output"] if entry.ui else None
+                output = self._shown(entry.ui["output"]) if entry.ui else None
                 self.ex.hub.send(
                     "executed",
                     {"node": node_id, "display_node": node_id, "output": output, "prompt_id": prompt_id},
@@ -242,8 +269,10 @@ class _PromptRun:
                 progress=self.progress,
                 interrupts=self.ex.interrupts,
                 browser=self.ex.browser,
+                videos=self.ex.videos,
             )
-            await self._load_models(inputs)
+            await self._load_models(node_id, inputs)
+            self._maybe_run_out_of_memory(node_id)
             result: NodeResult = await cls().run(context, **inputs)
             await self.ex.interrupts.sleep(self.ex.behaviour.node_delay_s)
         except Exception as ex:  # any node failure becomes an execution_error
@@ -251,25 +280,44 @@ class _PromptRun:
 
         ui = None
         if result.ui:
+            output = result.ui
+            if self.ex.profile.output_metadata:
+                output = with_media_metadata(output, self.ex.folders, self.ex.videos)
             meta = {"node_id": node_id, "display_node": node_id, "parent_node": None, "real_node_id": node_id}
-            ui = {"output": result.ui, "meta": meta}
+            ui = {"output": output, "meta": meta}
             if self.client is not None:
+                shown = self._shown(output)
                 self.ex.hub.send(
                     "executed",
-                    {"node": node_id, "display_node": node_id, "output": result.ui, "prompt_id": prompt_id},
+                    {"node": node_id, "display_node": node_id, "output": shown, "prompt_id": prompt_id},
                     self.client,
                 )
         self.ex.cache.put(self.keys[node_id], CacheEntry(result.outputs, ui))
         self.progress.finish(node_id)
         self.executed.append(node_id)
 
-    async def _load_models(self, inputs: dict[str, Any]) -> None:
+    def _shown(self, output: dict[str, Any]) -> dict[str, Any]:
+        """A UI output as `executed` and history show it: with asset ids when the assets system is on."""
+        return self.ex.assets.tag_outputs(output) if self.ex.profile.assets else output
+
+    async def _load_models(self, node_id: str, inputs: dict[str, Any]) -> None:
         """Pay `model_load_delay_s` once per model file, the first time any node uses it."""
-        for value in inputs.values():
-            is_model = isinstance(value, str) and value.lower().endswith(_MODEL_SUFFIXES)
-            if is_model and value not in self.ex.loaded_models:
-                await self.ex.interrupts.sleep(self.ex.behaviour.model_load_delay_s)
+        behaviour = self.ex.behaviour
+        for value in map(_model_file, inputs.values()):
+            is_model = value is not None and value.lower().endswith(_MODEL_SUFFIXES)
+            if value is not None and is_model and value not in self.ex.loaded_models:
+                activity = behaviour.loading_activity and self.ex.profile.name == "current"
+                if activity:
+                    self.progress.set_activity(node_id, "loading")
+                await self.ex.interrupts.sleep(behaviour.model_load_delay_s)
+                if activity:
+                    self.progress.set_activity(node_id, None)
                 self.ex.loaded_models.add(value)
+
+    def _maybe_run_out_of_memory(self, node_id: str) -> None:
+        if self.ex.behaviour.out_of_memory_class == self._class_type(node_id):
+            self.ex.behaviour.out_of_memory_class = None  # once, like a real OOM
+            raise _OutOfMemoryError(_OOM_MESSAGE)
 
     def _inputs_for(self, node_id: str, types: dict[str, dict[str, Any]]) -> dict[str, Any]:
         declared = {**types.get("required", {}), **types.get("optional", {})}
@@ -307,12 +355,16 @@ class _PromptRun:
             self.add_message("execution_interrupted", base, broadcast=True)
             return "interrupted"
         error = failure.error
+        tips = ""
+        if isinstance(error, _OutOfMemoryError):
+            tips = _OOM_TIPS
+            self.ex.loaded_models.clear()  # "Got an OOM, unloading all loaded models."
         inputs = {**failure.inputs, **self._hidden_inputs(node_id)}
         self.add_message(
             "execution_error",
             {
                 **base,
-                "exception_message": f"{error}\n",
+                "exception_message": f"{error}\n{tips}",
                 "exception_type": full_type_name(type(error)),
                 "traceback": traceback.format_tb(error.__traceback__),
                 "current_inputs": {name: [_format_value(value)] for name, value in inputs.items()},
@@ -326,8 +378,18 @@ class _PromptRun:
         for node_id in self.prompt:
             entry = self.cached(node_id)
             if entry is not None and entry.ui is not None:
-                self.ui_outputs[node_id] = entry.ui["output"]
+                self.ui_outputs[node_id] = self._shown(entry.ui["output"])
                 self.meta[node_id] = entry.ui["meta"]
+
+
+def _model_file(value: Any) -> str | None:
+    """The model file an input names: a file name, or a loaded MODEL/CLIP/VAE/upscale model (whose
+    weights ComfyUI moves back to the GPU after they were unloaded, e.g. after an OOM)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (ModelHandle, UpscaleModel)):
+        return value.name
+    return None
 
 
 def _format_value(value: Any) -> Any:

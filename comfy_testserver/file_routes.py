@@ -1,7 +1,8 @@
 """File routes: `POST /upload/image` and `GET /view`, with ComfyUI's naming and safety rules.
 
 Uploads without `overwrite` keep an existing name when the bytes are identical and otherwise
-become `name (1).png` (transcript 02); names leaving their folder get 400. `/view` streams files
+become `name (1).png` (transcript 02); names leaving their folder get 400. With the assets
+system (`current` profile) the answer also carries the file's `asset` record. `/view` streams files
 from disk (`web.FileResponse`, so multi-GB files are fine) with `Content-Type` from the extension
 and `Content-Disposition: filename="<name>"`, and re-encodes for `preview=` / `channel=`.
 """
@@ -19,6 +20,8 @@ from aiohttp import web
 from PIL import Image
 
 from .folders import Folders
+from .output_records import Assets
+from .profiles import Profile
 
 __all__ = ["FileRoutes", "server_trouble"]
 
@@ -51,8 +54,10 @@ def server_trouble() -> web.Response:
 class FileRoutes:
     """Handlers for upload and download; `routes()` lists them for `ComfyApp`."""
 
-    def __init__(self, folders: Folders) -> None:
+    def __init__(self, folders: Folders, profile: Profile, assets: Assets) -> None:
         self.folders = folders
+        self.profile = profile
+        self.assets = assets
 
     def routes(self) -> list[tuple[str, str, Any]]:
         return [("POST", "/upload/image", self.upload_image), ("GET", "/view", self.view)]
@@ -83,7 +88,10 @@ class FileRoutes:
                 path = folder / filename
                 counter += 1
         path.write_bytes(content)
-        return web.json_response({"name": filename, "subfolder": subfolder, "type": str(upload_type)})
+        answer: dict[str, Any] = {"name": filename, "subfolder": subfolder, "type": str(upload_type)}
+        if self.profile.assets:
+            answer["asset"] = self.assets.upload_record(path, filename, str(upload_type), subfolder)
+        return web.json_response(answer)
 
     async def view(self, request: web.Request) -> web.StreamResponse:
         query = request.query

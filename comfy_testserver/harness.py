@@ -24,6 +24,7 @@ from .behaviour import Behaviour
 from .executor import Executor
 from .folders import Folders
 from .hub import Hub
+from .profiles import Profile, get_profile
 from .records import ExecutionRecord, RecordedRequest
 from .server import ComfyApp
 
@@ -35,12 +36,14 @@ _STOP_TIMEOUT_S = 10.0
 
 
 class ComfyTestServer:
-    """A protocol-faithful fake ComfyUI 0.3.64 on loopback.
+    """A protocol-faithful fake ComfyUI on loopback, speaking 0.3.64 or today's version.
 
     Example:
-        with ComfyTestServer(root=tmp_path) as server:
+        with ComfyTestServer(root=tmp_path, profile="current") as server:
             requests.post(server.url + "/prompt", json={"prompt": workflow})
 
+    `profile` is "0.3.64" (the default: the recorded transcripts) or "current" (PROFILES.md).
+    `max_upload_mb` is ComfyUI's `--max-upload-size` (MB, default 100).
     `on_node_start(prompt_id, node_id)` is called in the server thread whenever a node starts
     executing (the CLI's `--exit-on-execute` uses it).
     """
@@ -52,9 +55,13 @@ class ComfyTestServer:
         port: int = 0,
         behaviour: Behaviour | None = None,
         *,
+        profile: str | Profile | None = None,
+        max_upload_mb: float = 100,
         on_node_start: Callable[[str, str], None] | None = None,
     ) -> None:
         self.root = Path(root)
+        self.profile = get_profile(profile)
+        self.max_upload_size = round(max_upload_mb * 1024 * 1024)
         self.host = host
         self.port = port
         self.behaviour = behaviour if behaviour is not None else Behaviour()
@@ -197,6 +204,7 @@ class ComfyTestServer:
         executor = Executor(
             self.folders,
             self.behaviour,
+            self.profile,
             hub,
             self.executions,
             kill=self._kill_now,
@@ -204,7 +212,15 @@ class ComfyTestServer:
         )
         self._hub, self._executor = hub, executor
         app = ComfyApp(
-            self.folders, self.behaviour, hub, executor, self.requests, host=self.host, port=self.port
+            self.folders,
+            self.behaviour,
+            self.profile,
+            hub,
+            executor,
+            self.requests,
+            host=self.host,
+            port=self.port,
+            max_upload_size=self.max_upload_size,
         ).build()
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

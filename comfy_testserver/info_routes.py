@@ -1,6 +1,7 @@
 """The read-only HTTP routes, with the bodies recorded in transcript 00.
 
-`/`, `/system_stats` (the recorded versions: ComfyUI 0.3.64, frontend 1.27.10), `/features`,
+`/`, `/system_stats` (the profile's versions: ComfyUI 0.3.64 and frontend 1.27.10 as recorded, or
+today's 0.38.1 with its extra `system` keys), `/features` (the profile's flags),
 `/embeddings` (`[]`), `/models` (the recorded folder list), `/models/<folder>` (files under
 `root/models/<folder>`, 404 for unknown folders) and `/object_info[/<Class>]`.
 """
@@ -16,22 +17,20 @@ from aiohttp import web
 from .folders import MODEL_FOLDERS, Folders
 from .nodes import NODE_CLASSES
 from .object_info import all_node_info, node_info
-from .protocol import SERVER_FEATURES
+from .profiles import Profile
 
-__all__ = ["COMFYUI_VERSION", "InfoRoutes"]
-
-COMFYUI_VERSION = "0.3.64"
-_INDEX_HTML = (
-    b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>ComfyUI</title></head>'
-    b"<body>comfy_testserver: a fake ComfyUI " + COMFYUI_VERSION.encode() + b"</body></html>\n"
-)
+__all__ = ["InfoRoutes"]
 
 
 class InfoRoutes:
     """Handlers for the read-only routes; `routes()` lists them for `ComfyApp`."""
 
-    def __init__(self, folders: Folders, *, host: str, port: int) -> None:
+    def __init__(
+        self, folders: Folders, profile: Profile, features: dict[str, Any], *, host: str, port: int
+    ) -> None:
         self.folders = folders
+        self.profile = profile
+        self.feature_flags = features
         self.host = host
         self.port = port
 
@@ -48,25 +47,35 @@ class InfoRoutes:
         ]
 
     async def index(self, request: web.Request) -> web.Response:
-        return web.Response(body=_INDEX_HTML, content_type="text/html")
+        html = (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>ComfyUI</title></head>'
+            f"<body>comfy_testserver: a fake ComfyUI {self.profile.comfyui_version}</body></html>\n"
+        )
+        return web.Response(body=html.encode(), content_type="text/html")
 
     async def system_stats(self, request: web.Request) -> web.Response:
         total, free = _memory()
+        profile = self.profile
+        system: dict[str, Any] = {
+            "os": profile.system_os,
+            "ram_total": total,
+            "ram_free": free,
+            "comfyui_version": profile.comfyui_version,
+            "required_frontend_version": profile.frontend_version,
+            "installed_templates_version": profile.templates_version,
+            "required_templates_version": profile.templates_version,
+        }
+        # server.py system_stats: today's version lists its comfy* packages after the templates,
+        # and its deploy environment before argv.
+        extras = dict(profile.system_extras)
+        if "comfy_package_versions" in extras:
+            system["comfy_package_versions"] = extras.pop("comfy_package_versions")
+        system.update(python_version=sys.version, pytorch_version="2.14.1+cu130", embedded_python=False)
+        system.update(extras)
+        system["argv"] = ["main.py", "--cpu", "--listen", self.host, "--port", str(self.port)]
         return web.json_response(
             {
-                "system": {
-                    "os": os.name,
-                    "ram_total": total,
-                    "ram_free": free,
-                    "comfyui_version": COMFYUI_VERSION,
-                    "required_frontend_version": "1.27.10",
-                    "installed_templates_version": "0.1.95",
-                    "required_templates_version": "0.1.95",
-                    "python_version": sys.version,
-                    "pytorch_version": "2.14.1+cu130",
-                    "embedded_python": False,
-                    "argv": ["main.py", "--cpu", "--listen", self.host, "--port", str(self.port)],
-                },
+                "system": system,
                 "devices": [
                     {
                         "name": "cpu",
@@ -82,7 +91,7 @@ class InfoRoutes:
         )
 
     async def features(self, request: web.Request) -> web.Response:
-        return web.json_response(SERVER_FEATURES)
+        return web.json_response(self.feature_flags)
 
     async def embeddings(self, request: web.Request) -> web.Response:
         return web.json_response([])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps
@@ -20,6 +21,7 @@ from .folders import Folders
 from .hub import Hub
 from .nodes import InterruptProcessing
 from .nodes.values import Preview
+from .output_records import VideoFacts
 from .progress import ProgressRegistry
 from .prompt_queue import QueueItem
 from .protocol import IMAGE_TYPE_JPEG, IMAGE_TYPE_PNG, preview_frame, preview_frame_with_metadata, text_frame
@@ -64,6 +66,7 @@ class NodeContext:
         progress: ProgressRegistry,
         interrupts: InterruptFlag,
         browser: BrowserRenders,
+        videos: VideoFacts,
     ) -> None:
         self.node_id = node_id
         self.prompt_id = item.prompt_id
@@ -76,6 +79,7 @@ class NodeContext:
         self._progress = progress
         self._interrupts = interrupts
         self._browser = browser
+        self._videos = videos
 
     async def progress(self, value: int, total: int, preview: Preview | None = None) -> None:
         hub, client = self._hub, self._client
@@ -103,6 +107,9 @@ class NodeContext:
 
     def send_text(self, text: str) -> None:
         self._hub.send_binary(text_frame(self.node_id, text), None)
+
+    def record_video(self, path: Path, width: int, height: int, fps: float, frame_count: int) -> None:
+        self._videos.record(path, width, height, fps, frame_count)
 
     async def ask_browser(
         self, event: str, payload: dict[str, Any], request_id: str, timeout_s: float

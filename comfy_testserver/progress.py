@@ -3,7 +3,8 @@
 Every start, update and finish of a node re-sends the whole map of non-pending nodes. A node that
 starts running is `{value: 0.0, max: 1.0}` (floats); `update` stores the node's own numbers (ints);
 `finish` sets value to max. A cached output node that is only "finished" reports ints `1`/`1`,
-as recorded (transcript 12).
+as recorded (transcript 12). `set_activity` is the `activity` field of open ComfyUI PR #16202
+(not in any release; `Behaviour.loading_activity` turns it on for the `current` profile).
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ class ProgressRegistry:
         entry.update(value=value, max=maximum, state="running")
         self._publish()
 
+    def set_activity(self, node_id: str, activity: str | None) -> None:
+        entry = self._nodes.setdefault(node_id, {"value": 0, "max": 1, "state": "running"})
+        if entry.get("activity") == activity:
+            return
+        if activity is None:
+            entry.pop("activity", None)
+        else:
+            entry["activity"] = activity
+        self._publish()
+
     def finish(self, node_id: str) -> None:
         entry = self._nodes.setdefault(node_id, {"value": 0, "max": 1, "state": "running"})
         entry.update(value=entry["max"], state="finished")
@@ -45,6 +56,7 @@ class ProgressRegistry:
                 "display_node_id": node_id,
                 "parent_node_id": None,
                 "real_node_id": node_id,
+                **({"activity": entry["activity"]} if "activity" in entry else {}),
             }
             for node_id, entry in self._nodes.items()
         }

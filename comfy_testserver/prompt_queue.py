@@ -4,7 +4,8 @@ Pending prompts sit in a heap ordered by `(number, prompt_id)`, so `front: true`
 number) runs first and `GET /queue` shows the heap's own list order. Every change calls
 `on_change`, which broadcasts a `status` frame; deleting the last pending prompt changes the queue
 twice (ComfyUI wipes it and then reports again), so it sends two. Reads from other threads
-(`ComfyTestServer.history()`) take the lock.
+(`ComfyTestServer.history()`) take the lock. `QueueItem.sensitive` is the sixth slot of today's
+queue tuple (the Comfy.org keys, `current` profile): /queue and history only ever show `public()`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = ["MAXIMUM_HISTORY_SIZE", "SENSITIVE_EXTRA_DATA_KEYS", "PromptQueue", "
 
 MAXIMUM_HISTORY_SIZE = 10000
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+"""execution.py: what the `current` profile moves out of extra_data into `QueueItem.sensitive`."""
 
 
 @dataclass
@@ -85,12 +87,12 @@ class PromptQueue:
         """Move a finished prompt into the history (`entry` has outputs, status and meta)."""
         with self._lock:
             item = self._running.pop(task_id)
+            for key in SENSITIVE_EXTRA_DATA_KEYS:  # 0.3.64's task_done; today they were never there
+                item.extra_data.pop(key, None)
             if len(self._history) > MAXIMUM_HISTORY_SIZE:
                 oldest = next(iter(self._history))
                 del self._history[oldest]
                 self._visible_at.pop(oldest, None)
-            for key in SENSITIVE_EXTRA_DATA_KEYS:
-                item.extra_data.pop(key, None)
             self._history[item.prompt_id] = {"prompt": item.public(), "outputs": {}, **entry}
             if visible_after_s > 0:
                 self._visible_at[item.prompt_id] = time.time() + visible_after_s

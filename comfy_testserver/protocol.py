@@ -18,7 +18,6 @@ __all__ = [
     "EVENT_TEXT",
     "IMAGE_TYPE_JPEG",
     "IMAGE_TYPE_PNG",
-    "SERVER_FEATURES",
     "now_ms",
     "preview_frame",
     "preview_frame_with_metadata",
@@ -30,9 +29,6 @@ EVENT_TEXT = 3
 EVENT_PREVIEW_IMAGE_WITH_METADATA = 4
 IMAGE_TYPE_JPEG = 1
 IMAGE_TYPE_PNG = 2
-
-# GET /features and the answer to a client's `feature_flags` frame (transcript 00).
-SERVER_FEATURES: dict[str, Any] = {"supports_preview_metadata": True, "max_upload_size": 104857600}
 
 
 def now_ms() -> int:

@@ -1,7 +1,9 @@
 """The aiohttp application: prompt, queue and history routes, `/ws`, and the request log.
 
 Every route also answers under `/api` (as ComfyUI registers both); the read-only and file routes
-live in `info_routes` and `file_routes`. Status codes and bodies follow the transcripts:
+live in `info_routes` and `file_routes`, the `current` profile's job routes in `job_routes`.
+Where the profiles differ (PROFILES.md) the handlers read the `Profile`'s flags: prompt id
+validation, the Comfy.org keys' sensitive slot, `create_time`. Status codes and bodies follow the transcripts:
 empty-bodied 200/400/404 responses, JSON with `application/json; charset=utf-8`, and aiohttp's
 own "500 Internal Server Error" page where ComfyUI's handler would raise (malformed JSON, a
 `prompt` that is not an object).
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
@@ -22,8 +26,10 @@ from .file_routes import FileRoutes, server_trouble
 from .folders import Folders
 from .hub import Hub
 from .info_routes import InfoRoutes
+from .job_routes import JobRoutes
+from .jobs import canonical_uuid
+from .profiles import Profile
 from .prompt_queue import SENSITIVE_EXTRA_DATA_KEYS, QueueItem
-from .protocol import SERVER_FEATURES
 from .records import RecordedRequest
 from .validation import validate_prompt
 
@@ -39,15 +45,20 @@ class ComfyApp:
         self,
         folders: Folders,
         behaviour: Behaviour,
+        profile: Profile,
         hub: Hub,
         executor: Executor,
         requests: list[RecordedRequest],
         *,
         host: str,
         port: int,
+        max_upload_size: int,
     ) -> None:
         self.folders = folders
         self.behaviour = behaviour
+        self.profile = profile
+        self.max_upload_size = max_upload_size
+        self.features: dict[str, Any] = {**profile.features, "max_upload_size": max_upload_size}
         self.hub = hub
         self.executor = executor
         self.requests = requests
@@ -55,10 +66,12 @@ class ComfyApp:
         self.port = port
 
     def build(self) -> web.Application:
-        app = web.Application(client_max_size=SERVER_FEATURES["max_upload_size"], middlewares=[self._record])
+        app = web.Application(client_max_size=self.max_upload_size, middlewares=[self._record])
+        info = InfoRoutes(self.folders, self.profile, self.features, host=self.host, port=self.port)
         routes = [
-            *InfoRoutes(self.folders, host=self.host, port=self.port).routes(),
-            *FileRoutes(self.folders).routes(),
+            *info.routes(),
+            *FileRoutes(self.folders, self.profile, self.executor.assets).routes(),
+            *(JobRoutes(self.executor).routes() if self.profile.jobs_api else []),
             *self.executor.browser.routes(),
             ("GET", "/ws", self.websocket),
             ("GET", "/prompt", self.get_prompt),
@@ -74,6 +87,10 @@ class ComfyApp:
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)
+        # ComfyUI's last route is `web.static("/", web_root)`: any other GET is a missing file (404,
+        # empty body, application/octet-stream) and any other method a 405 (GET, HEAD), as the real
+        # 0.3.64 answers e.g. /api/jobs (PROFILES.md).
+        app.router.add_get("/{path:.*}", self.no_such_file)
         app.on_shutdown.append(self._close_sockets)
         return app
 
@@ -91,6 +108,9 @@ class ComfyApp:
                 body = None
         self.requests.append(RecordedRequest(request.method, path, dict(request.query), body))
         return await handler(request)
+
+    async def no_such_file(self, request: web.Request) -> web.Response:
+        return web.Response(status=404, content_type="application/octet-stream")
 
     # --- prompts and queue -------------------------------------------------------------------------
 
@@ -120,9 +140,21 @@ class ComfyApp:
             }
             return web.json_response({"error": error, "node_errors": {}}, status=400)
         prompt = body["prompt"]
-        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
+        if self.profile.validates_prompt_id:
+            # server.py post_prompt: absent or null mints an id; anything else must be canonical.
+            client_prompt_id = body.get("prompt_id")
+            prompt_id = str(uuid.uuid4()) if client_prompt_id is None else client_prompt_id
+            if not canonical_uuid(prompt_id):
+                return web.json_response({"error": _INVALID_PROMPT_ID, "node_errors": {}}, status=400)
+        else:
+            prompt_id = str(body.get("prompt_id", uuid.uuid4()))
         try:
-            result = validate_prompt(prompt, self.folders, body.get("partial_execution_targets"))
+            result = validate_prompt(
+                prompt,
+                self.folders,
+                body.get("partial_execution_targets"),
+                missing_node_type=self.profile.missing_node_type,
+            )
         except Exception:  # ComfyUI's handler raises here too: aiohttp answers 500
             log.warning("prompt validation raised", exc_info=True)
             return server_trouble()
@@ -133,7 +165,11 @@ class ComfyApp:
             extra_data["client_id"] = body["client_id"]
         if not result.ok:
             return web.json_response({"error": result.error, "node_errors": result.node_errors}, status=400)
-        sensitive = {key: extra_data.pop(key) for key in SENSITIVE_EXTRA_DATA_KEYS if key in extra_data}
+        sensitive: dict[str, Any] = {}
+        if self.profile.sensitive_slot:
+            sensitive = {key: extra_data.pop(key) for key in SENSITIVE_EXTRA_DATA_KEYS if key in extra_data}
+        if self.profile.create_time:
+            extra_data["create_time"] = int(time.time() * 1000)
         queue.put(QueueItem(number, prompt_id, prompt, extra_data, result.outputs, sensitive))
         response = {"prompt_id": prompt_id, "number": number, "node_errors": result.node_errors}
         return web.json_response(response)
@@ -237,8 +273,19 @@ class ComfyApp:
                 if first_message and isinstance(data, dict) and data.get("type") == "feature_flags":
                     sock.feature_flags = data.get("data") or {}
                     if not self.behaviour.ws_silent:
-                        await self.hub.send_now(sock, "feature_flags", SERVER_FEATURES)
+                        await self.hub.send_now(sock, "feature_flags", self.features)
                 first_message = False
         finally:
             self.hub.unregister(sock)
         return ws
+
+
+_INVALID_PROMPT_ID = {
+    "type": "invalid_prompt_id",
+    "message": "prompt_id must be a valid UUID",
+    "details": (
+        "prompt_id must be a UUID string in canonical lowercase hyphenated form; "
+        "omit it to let the server generate one"
+    ),
+    "extra_info": {},
+}

@@ -6,6 +6,8 @@ its quirks: the first unknown or missing class_type anywhere rejects the whole p
 missing widget upstream gives `""` but a missing link on SaveImage gives "Required input is
 missing: images"); a broken node is charged to every failing output checked after it; and a
 prompt with at least one valid output is accepted with the broken ones in `node_errors`.
+With `missing_node_type=True` (the `current` profile) an unknown or missing class_type is today's
+`missing_node_type` error naming the node's title (PROFILES.md "Validation").
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ class Validation:
     node_errors: dict[str, Any] = field(default_factory=dict)
 
 
-def validate_prompt(prompt: Any, folders: Folders, partial_targets: list[str] | None = None) -> Validation:
+def validate_prompt(
+    prompt: Any,
+    folders: Folders,
+    partial_targets: list[str] | None = None,
+    *,
+    missing_node_type: bool = False,
+) -> Validation:
     """Validate an API-format prompt. Raises (-> HTTP 500) when `prompt` is not an object.
 
     Like ComfyUI, converts widget values in place (`"64"` -> `64` for INT inputs).
@@ -48,6 +56,8 @@ def validate_prompt(prompt: Any, folders: Folders, partial_targets: list[str] | 
         raise TypeError(f"string indices must be integers, not 'str' (prompt is {type(prompt).__name__})")
     outputs: list[str] = []
     for node_id, node in prompt.items():
+        if missing_node_type and (error := _missing_node_type(node_id, node)) is not None:
+            return Validation(False, error)
         if "class_type" not in node:
             return Validation(
                 False,
@@ -295,6 +305,26 @@ def _reason(kind: str, message: str, details: str, extra_info: dict[str, Any]) -
 
 def _error(kind: str, message: str, details: str) -> dict[str, Any]:
     return _reason(kind, message, details, {})
+
+
+def _missing_node_type(node_id: str, node: dict[str, Any]) -> dict[str, Any] | None:
+    """Today's execution.py validate_prompt: a node without class_type, or with an unknown one."""
+    meta = node.get("_meta")
+    title = meta.get("title") if isinstance(meta, dict) else None
+    if "class_type" not in node:
+        message = (
+            f"Node '{title or f'ID #{node_id}'}' has no class_type. "
+            "The workflow may be corrupted or a custom node is missing."
+        )
+        class_type = None
+    elif node["class_type"] not in NODE_CLASSES:
+        class_type = node["class_type"]
+        title = title or class_type
+        message = f"Node '{title}' not found. The custom node may not be installed."
+    else:
+        return None
+    extra_info = {"node_id": node_id, "class_type": class_type, "node_title": title}
+    return _reason("missing_node_type", message, f"Node ID '#{node_id}'", extra_info)
 
 
 def _invalid_prompt(message: str, node_id: str) -> dict[str, Any]:

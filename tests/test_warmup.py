@@ -45,9 +45,10 @@ async def test_after_a_warmup_the_first_job_pays_no_model_load(
     assert not [p for p in _files(comfy.root / "output") if p.name.startswith("warm")]  # cleaned up
 
 
-async def test_without_a_warmup_the_first_job_pays_it(tmp_path: Path) -> None:
+async def test_without_a_warmup_the_first_job_pays_it(tmp_path: Path, comfy_profile: str) -> None:
     # The baseline: the same first job on a cold server.
-    with ComfyTestServer(root=tmp_path / "cold", behaviour=Behaviour(model_load_delay_s=LOAD_S)) as cold:
+    behaviour = Behaviour(model_load_delay_s=LOAD_S)
+    with ComfyTestServer(root=tmp_path / "cold", behaviour=behaviour, profile=comfy_profile) as cold:
         (cold.root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
         first = await Worker(make_settings(cold)).handle(
             {"id": "job-1", "input": {"workflow": wf.sampler(seed=7)}}

@@ -324,8 +324,10 @@ async def test_comfy_killed_mid_job_fails_fast_and_refreshes_worker(
     assert result["refresh_worker"] is True
 
 
-async def test_slow_start_is_waited_for(tmp_path: Path) -> None:
-    server = ComfyTestServer(root=tmp_path / "c", behaviour=Behaviour(startup_delay_s=1.0))
+async def test_slow_start_is_waited_for(tmp_path: Path, comfy_profile: str) -> None:
+    server = ComfyTestServer(
+        root=tmp_path / "c", behaviour=Behaviour(startup_delay_s=1.0), profile=comfy_profile
+    )
     server.start()
     try:
         worker = Worker(make_settings(server))

@@ -9,6 +9,7 @@ keyword arguments and a `NodeRun` through which it reports progress, the way Com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ..behaviour import Behaviour
@@ -59,6 +60,10 @@ class NodeRun(Protocol):
 
     def send_text(self, text: str) -> None:
         """A binary TEXT frame for this node, to every socket (GetImageSize)."""
+        ...
+
+    def record_video(self, path: Path, width: int, height: int, fps: float, frame_count: int) -> None:
+        """Tell the server what a saved video holds (today's ComfyUI reads it from the file header)."""
         ...
 
     async def ask_browser(

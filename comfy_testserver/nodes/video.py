@@ -91,6 +91,8 @@ class SaveVideo(Node):
         filename = f"{target.filename}_{target.counter:05}_.mp4"
         data = await asyncio.to_thread(mp4_bytes, video.images, video.fps)
         write_bytes(target.folder / filename, data)
+        images = video.images
+        ctx.record_video(target.folder / filename, images.width, images.height, video.fps, len(images))
         return NodeResult(
             ui={"images": [file_entry(filename, target.subfolder, "output")], "animated": [True]}
         )
@@ -134,6 +136,7 @@ class SaveWEBM(Node):
         filename = f"{target.filename}_{target.counter:05}_.webm"
         data = await asyncio.to_thread(webm_bytes, images, fps)
         write_bytes(target.folder / filename, data)
+        ctx.record_video(target.folder / filename, images.width, images.height, fps, len(images))
         return NodeResult(
             ui={"images": [file_entry(filename, target.subfolder, "output")], "animated": [True]}
         )

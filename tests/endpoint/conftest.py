@@ -18,14 +18,18 @@ import pytest
 from comfy_testserver import Behaviour, ComfyTestServer
 from comfy_worker.client import EndpointClient
 
+from ..conftest import PROFILES_UNDER_TEST
+
 REPO = Path(__file__).resolve().parents[2]
 KEY = "local-test-key"
 
 
-@pytest.fixture(scope="module")
-def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyTestServer]:
+@pytest.fixture(scope="module", params=PROFILES_UNDER_TEST)
+def comfy(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ComfyTestServer]:
     root = tmp_path_factory.mktemp("comfyui")
-    with ComfyTestServer(root=root, behaviour=Behaviour()) as server:
+    with ComfyTestServer(root=root, behaviour=Behaviour(), profile=request.param) as server:
         (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
         (root / "models" / "sharp").mkdir(parents=True)
         (root / "models" / "sharp" / "sharp_2572gikvuh.pt").write_bytes(b"\0")
