@@ -30,6 +30,7 @@ __all__ = [
     "MODEL_SUFFIXES",
     "RUN_CEILING",
     "RunPlan",
+    "model_behind",
     "model_file",
 ]
 
@@ -48,6 +49,23 @@ def model_file(node: Any) -> str | None:
     for value in inputs.values():
         if isinstance(value, str) and value.lower().endswith(MODEL_SUFFIXES):
             return value
+    return None
+
+
+def model_behind(workflow: Mapping[str, Any], node_id: str) -> str | None:
+    """The model file a node works with: its own, else the nearest one upstream through its links
+    (a KSampler's ``model`` comes from the CheckpointLoaderSimple that names the file)."""
+    queue, seen = [node_id], {node_id}
+    while queue:
+        current = workflow.get(queue.pop(0))
+        found = model_file(current)
+        if found is not None:
+            return found
+        inputs = current.get("inputs") if isinstance(current, Mapping) else None
+        for value in inputs.values() if isinstance(inputs, Mapping) else ():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) not in seen:
+                seen.add(str(value[0]))
+                queue.append(str(value[0]))
     return None
 
 

@@ -97,7 +97,9 @@ async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_prog
     assert files_under(comfy.root / "output") == [] and files_under(comfy.root / "input") == []
 
 
-async def test_cancel_of_the_waiting_job_removes_only_its_prompt(worker: Worker, comfy: ComfyTestServer) -> None:
+async def test_cancel_of_the_waiting_job_removes_only_its_prompt(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
     comfy.behaviour.step_delay_s = 0.1
     first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=10, prefix="kept"))))
     await running(comfy)
@@ -113,7 +115,9 @@ async def test_cancel_of_the_waiting_job_removes_only_its_prompt(worker: Worker,
     assert [e.outcome for e in comfy.executions] == ["success"]
 
 
-async def test_cancel_of_the_running_job_lets_the_waiting_one_run(worker: Worker, comfy: ComfyTestServer) -> None:
+async def test_cancel_of_the_running_job_lets_the_waiting_one_run(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
     comfy.behaviour.step_delay_s = 0.1
     first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=50))))
     await running(comfy)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
-from ..progress_estimate import RunPlan, model_file
+from ..progress_estimate import RunPlan, model_behind, model_file
 from ..values import RunProgress
 from . import events as ev
 from .client import ComfyClient
@@ -374,14 +374,17 @@ class PromptTracker:
         )
 
     def _activity_of(self, node: str | None) -> str | None:
-        """ "loading model <file>" while a node loads one (ComfyUI says so, or a loader node runs and
-        has no steps yet), else ComfyUI's own word for what the node does, else None."""
+        """What the running node does: "loading model <file>" while it loads one (ComfyUI says so,
+        or a loader node runs and has no steps yet), else ComfyUI's own word for it, else None."""
         if node is None or node != self._current_node:
             return None
         said = self._activity.get(node)
-        model = model_file(self._workflow.get(node))
-        if said == "loading" or (said is None and model is not None and self._step is None):
+        if said == "loading":  # newer ComfyUI: a sampler moving weights to the GPU says so too
+            model = model_behind(self._workflow, node)
             return f"loading model {model}" if model else "loading a model"
+        model = model_file(self._workflow.get(node))
+        if said is None and model is not None and self._step is None:
+            return f"loading model {model}"
         return said
 
 
