@@ -5,10 +5,13 @@ Counting finished nodes alone leaves the bar at one value for as long as the slo
 job. So each node has a share of the run, weighted by its expected cost, and the running node's
 share fills:
 
-- by its sampler steps when ComfyUI reports them (``progress`` value/max);
-- otherwise with the time it has been running, ``t / (t + HALF_LIFE_S)``: half its share after
-  30 s, 90% after 4.5 min, never all of it, so a long node keeps the bar moving without reaching
-  the next node's share.
+- with the time it has been running, ``t / (t + HALF_LIFE_S)``: half its share after 30 s, 90%
+  after 4.5 min, never all of it, so a long node keeps the bar moving without reaching the next
+  node's share;
+- once ComfyUI reports sampler steps (``progress`` value/max), the part filled before the first
+  step (a sampler moving its model to the GPU, at most `STEPS_FROM`) stays, the steps fill the
+  rest, and between two steps the bar creeps on at the pace of the steps so far (after the first
+  step: the wait for it), at most 90% of a step, so a slow step does not freeze it either.
 
 Weights: a node that loads a model file (a string input naming a .safetensors, .ckpt, .pt, ...)
 or runs sampler steps (an integer ``steps`` input) costs `HEAVY_WEIGHT`, any other node
@@ -29,9 +32,13 @@ __all__ = [
     "HEAVY_WEIGHT",
     "MODEL_SUFFIXES",
     "RUN_CEILING",
+    "STEPS_FROM",
     "RunPlan",
+    "StepPace",
+    "creep",
     "model_behind",
     "model_file",
+    "node_fill",
 ]
 
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
@@ -39,6 +46,7 @@ BASE_WEIGHT = 1.0
 HEAVY_WEIGHT = 3.0
 HALF_LIFE_S = 30.0
 RUN_CEILING = 99.0
+STEPS_FROM = 0.5  # the most of a node's share its time before the first step can take
 
 
 def model_file(node: Any) -> str | None:
@@ -93,29 +101,42 @@ class RunPlan:
     def total(self) -> float:
         return sum(self.weights.values())
 
-    def percent(
-        self,
-        *,
-        done: Collection[str],
-        current: str | None,
-        current_elapsed_s: float,
-        step: int | None = None,
-        max_steps: int | None = None,
-    ) -> float:
-        """The run's percentage: finished nodes' shares plus the running node's filled part."""
+    def percent(self, *, done: Collection[str], current: str | None, fill: float = 0.0) -> float:
+        """The run's percentage: finished nodes' shares plus ``fill`` (0..1, `node_fill`) of the
+        running node's."""
         total = self.total
         if total <= 0:
             return 0.0
         finished = sum(self.weights.get(node, 0.0) for node in set(done))
         partial = 0.0
         if current is not None and current not in done:
-            partial = self.weights.get(current, 0.0) * _fill(current_elapsed_s, step, max_steps)
+            partial = self.weights.get(current, 0.0) * min(max(fill, 0.0), 1.0)
         return round(min(RUN_CEILING, 100.0 * (finished + partial) / total), 1)
 
 
-def _fill(elapsed_s: float, step: int | None, max_steps: int | None) -> float:
-    """How much of the running node's share is done."""
-    if step is not None and max_steps:
-        return min(max(step / max_steps, 0.0), 1.0)
+@dataclass(frozen=True)
+class StepPace:
+    """The running node's steps so far: where they started and how fast they come."""
+
+    base: float  # the node's fill when its first step came (at most STEPS_FROM)
+    step: int
+    max_steps: int
+    since_step_s: float = 0.0  # seconds since the last step
+    step_s: float | None = None  # mean seconds per step, once two steps came
+
+
+def node_fill(elapsed_s: float, pace: StepPace | None = None) -> float:
+    """How much of the running node's share is done: by time, or by steps once it has them."""
+    if pace is None or pace.max_steps <= 0:
+        return creep(elapsed_s)
+    done = min(max(pace.step, 0), pace.max_steps)
+    partial = 0.0
+    if pace.step_s and done < pace.max_steps:
+        partial = 0.9 * min(pace.since_step_s / pace.step_s, 1.0)
+    return pace.base + (1.0 - pace.base) * (done + partial) / pace.max_steps
+
+
+def creep(elapsed_s: float) -> float:
+    """The time-only fill: ``t / (t + HALF_LIFE_S)``."""
     elapsed_s = max(elapsed_s, 0.0)
     return elapsed_s / (elapsed_s + HALF_LIFE_S)

@@ -217,6 +217,20 @@ async def test_a_sampler_reloading_its_model_shows_it_where_comfyui_says_so(
     assert len(set(percents)) >= 2 and percents == sorted(percents)
 
 
+async def test_the_percentage_moves_between_slow_sampler_steps(
+    worker: Worker, comfy: ComfyTestServer, progress: Progress
+) -> None:
+    comfy.behaviour.step_delay_s = 1.0  # a slow GPU: a second per step, no news in between
+    result = await worker.handle({"id": "steps", "input": {"workflow": wf.sampler(steps=3)}})
+    assert "error" not in result, result
+    sampler = _running(progress.updates, "5")
+    for step in (1, 2):
+        percents = [u["percent"] for u in sampler if u.get("step") == step]
+        assert len(set(percents)) >= 2 and percents == sorted(percents), (step, percents)
+    every = [u["percent"] for u in progress.updates if "percent" in u]
+    assert every == sorted(every)
+
+
 # -- outputs and keys -----------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
-from ..progress_estimate import RunPlan, model_behind, model_file
+from ..progress_estimate import STEPS_FROM, RunPlan, StepPace, creep, model_behind, model_file, node_fill
 from ..values import RunProgress
 from . import events as ev
 from .client import ComfyClient
@@ -124,6 +124,10 @@ class PromptTracker:
         self._plan = RunPlan.of(workflow)
         self._node_started_at: float | None = None
         self._step: tuple[int, int] | None = None  # the running node's (value, max), if it has steps
+        # The running node's steps: fill before the first, first step (value, time), last step time.
+        self._steps_base = 0.0
+        self._first_step: tuple[int, float] = (0, 0.0)
+        self._last_step_at = 0.0
         self._activity: dict[str, str] = {}  # node -> ComfyUI's activity (progress_state, newer ComfyUI)
         self.queued_at: float | None = None
         self.started_at: float | None = None
@@ -215,7 +219,7 @@ class PromptTracker:
             self._report("running")
         elif isinstance(event, ev.Progress):
             if event.node is None or event.node == self._current_node:
-                self._step = (event.value, event.max)
+                self._note_step(event.value, event.max)
             self._report("running", step=event.value, max_steps=event.max, node=event.node)
         elif isinstance(event, ev.ProgressState):
             self._note_activity(event)
@@ -240,6 +244,26 @@ class PromptTracker:
             )
         except ComfyUnavailable as exc:  # the node then waits out its own timeout; the job goes on
             logger.warning("could not answer %s of node %s: %s", request.kind, request.node, exc.message)
+
+    def _note_step(self, value: int, maximum: int) -> None:
+        now = time.monotonic()
+        if self._step is None:  # the first step: what came before keeps its part of the share
+            started = self._node_started_at if self._node_started_at is not None else now
+            self._steps_base = min(creep(now - started), STEPS_FROM)
+            self._first_step = (value, now)
+        self._step, self._last_step_at = (value, maximum), now
+
+    def _pace(self, now: float) -> StepPace | None:
+        if self._step is None:
+            return None
+        value, maximum = self._step
+        first_value, first_at = self._first_step
+        if value > first_value:
+            step_s = (self._last_step_at - first_at) / (value - first_value)
+        else:  # one step so far: assume the next takes as long as the wait for the first (slowly)
+            started = self._node_started_at if self._node_started_at is not None else first_at
+            step_s = max(first_at - started, 1.0)
+        return StepPace(self._steps_base, value, maximum, now - self._last_step_at, step_s)
 
     def _note_activity(self, state: ev.ProgressState) -> None:
         """Newer ComfyUI says what a running node spends its time on (``"loading"``)."""
@@ -350,13 +374,8 @@ class PromptTracker:
         node_elapsed = now - self._node_started_at if running and self._node_started_at else None
         percent = 0.0 if stage == "queued" else None
         if running:
-            percent = self._plan.percent(
-                done=self._done_nodes,
-                current=self._current_node,
-                current_elapsed_s=node_elapsed or 0.0,
-                step=step if node == self._current_node else None,
-                max_steps=max_steps if node == self._current_node else None,
-            )
+            fill = node_fill(node_elapsed or 0.0, self._pace(now))
+            percent = self._plan.percent(done=self._done_nodes, current=self._current_node, fill=fill)
         self._on_progress(
             RunProgress(
                 stage=stage,
