@@ -306,7 +306,7 @@ class _PromptRun:
         for value in map(_model_file, inputs.values()):
             is_model = value is not None and value.lower().endswith(_MODEL_SUFFIXES)
             if value is not None and is_model and value not in self.ex.loaded_models:
-                activity = behaviour.loading_activity and self.ex.profile.name == "current"
+                activity = behaviour.loading_activity and self.ex.profile.accepts_activity
                 if activity:
                     self.progress.set_activity(node_id, "loading")
                 await self.ex.interrupts.sleep(behaviour.model_load_delay_s)

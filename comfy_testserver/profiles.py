@@ -45,6 +45,9 @@ class Profile:
     """The assets system: /upload/image answers an `asset` record, output entries get an asset `id`."""
     cache_keeps_other_prompts: bool = False
     """The RAM-pressure cache, today's default: entries of earlier prompts stay until memory runs low."""
+    accepts_activity: bool = False
+    """`Behaviour.loading_activity` may add PR #16202's `activity` to progress_state (unreleased;
+    on top of today's code only)."""
     system_os: str = "posix"
     """`system.os` of /system_stats: os.name in 0.3.64, sys.platform today."""
     system_extras: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +91,7 @@ _CURRENT = Profile(
     output_metadata=True,
     assets=True,
     cache_keeps_other_prompts=True,
+    accepts_activity=True,
     system_os="linux",
     system_extras={
         "comfy_package_versions": [
