@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from .client import DEFAULT_BASE_URL, EndpointClient, EndpointError, JobStatus, file_input, url_input
 
-__all__ = ["main"]
+__all__ = ["main", "progress_text"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -434,6 +434,21 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
     return 0
 
 
+def progress_text(progress: dict[str, Any]) -> str:
+    """The bar's words for one progress payload, e.g. ``running CheckpointLoaderSimple (node 1):
+    loading model sd15.safetensors, 37 s`` or ``running KSampler (node 5) step 7/20, 12 s``."""
+    text = str(progress.get("stage", ""))
+    if progress.get("node_class"):
+        text += f" {progress['node_class']} (node {progress.get('node')})"
+    if progress.get("max_steps"):
+        text += f" step {progress.get('step')}/{progress['max_steps']}"
+    if progress.get("activity"):
+        text += f": {progress['activity']}"
+    if isinstance(progress.get("node_elapsed_s"), int | float):
+        text += f", {progress['node_elapsed_s']:.0f} s"
+    return text
+
+
 class _ProgressBar:
     """One line, redrawn in place on a terminal; a line per change elsewhere (CI logs).
 
@@ -474,11 +489,7 @@ class _ProgressBar:
             percent = self._percent
         else:
             percent = float(progress.get("percent") or 0.0)
-            text = str(progress.get("stage", ""))
-            if progress.get("node_class"):
-                text += f" {progress['node_class']} (node {progress.get('node')})"
-            if progress.get("max_steps"):
-                text += f" step {progress.get('step')}/{progress['max_steps']}"
+            text = progress_text(progress)
         self._draw(percent, text)
 
     def _draw(self, percent: float, text: str) -> None:

@@ -55,4 +55,5 @@ def _convert(item: OutputFile, fmt: str) -> OutputFile:
         path=target,
         mime_type=MIME_TYPES[fmt],
         size_bytes=len(data),
+        metadata=None,  # ComfyUI's metadata described the .ply, not this file
     )

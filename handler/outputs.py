@@ -4,6 +4,8 @@ History ``outputs`` maps node id -> UI output. A file output is any list entry w
 ``filename`` under ANY key (``images``, ``gifs``, ``audio``, ``3d``, ...), since custom nodes pick
 their own keys; ``text`` lists are text outputs. Nodes that write files without reporting them
 (ComfyUI-Sharp's SharpPredict) are found by diffing the output folder before and after the job.
+Newer ComfyUI adds a ``metadata`` object to file entries (``kind``, ``width``, ``height``, and
+``duration``, ``fps``, ``frame_count`` for videos); its plain values ride along on the `FileRef`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class FileRef:
     filename: str
     subfolder: str = ""
     folder_type: str = "output"  # ComfyUI's "type": output | temp
+    # ComfyUI's media metadata for the file (newer versions), plain JSON values only; else None.
+    metadata: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def relpath(self) -> str:
@@ -112,7 +116,21 @@ def _file_refs(node_id: str, values: Iterable[Any]) -> Iterable[FileRef]:
         if folder_type not in _FILE_TYPES:
             continue  # "input" entries are the user's own inputs echoed back
         subfolder = value.get("subfolder")
-        yield FileRef(node_id, filename, subfolder if isinstance(subfolder, str) else "", folder_type)
+        yield FileRef(
+            node_id,
+            filename,
+            subfolder if isinstance(subfolder, str) else "",
+            folder_type,
+            _media_metadata(value.get("metadata")),
+        )
+
+
+def _media_metadata(value: Any) -> dict[str, Any] | None:
+    """The plain (string, number, boolean) fields of an entry's ``metadata`` object, if any."""
+    if not isinstance(value, Mapping):
+        return None
+    plain = {str(k): v for k, v in value.items() if isinstance(v, str | int | float | bool)}
+    return plain or None
 
 
 def new_files(

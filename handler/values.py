@@ -58,3 +58,9 @@ class RunProgress:
     max_steps: int | None = None
     nodes_done: int = 0
     nodes_total: int = 0
+    # The run's estimate (progress_estimate.py); progress.py keeps it from going backwards.
+    percent: float | None = None
+    # What the running node spends its time on: "loading model <file>", or ComfyUI's own activity.
+    activity: str | None = None
+    elapsed_s: float | None = None  # since ComfyUI started executing the prompt
+    node_elapsed_s: float | None = None  # since the running node started

@@ -512,6 +512,9 @@ class _JobRun:
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
         self.where.workflow, self.where.output_nodes = prepared.workflow, prepared.output_nodes
         extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
+        warning = self.connection.capabilities.key_warning() if request.api_key else None
+        if warning:
+            logger.warning("job %s: %s", self.job_id, warning)
         outcome = await tracker.run(prompt_id=prompt_id, extra_data=extra_data)
         streamed_nodes = {image.node_id for image in outcome.streamed}
         written = await self._written(outcome.history, streamed_nodes)
@@ -554,7 +557,12 @@ class _JobRun:
         prompt_id = self.where.prompt_id
         if prompt_id is None:
             return StopOutcome("not_queued")
-        stopped = await stop_in_time(comfy, prompt_id, budget_s=self.settings.timeouts.stop_wait_s)
+        stopped = await stop_in_time(
+            comfy,
+            prompt_id,
+            budget_s=self.settings.timeouts.stop_wait_s,
+            jobs_cancel=self.connection.capabilities.jobs_cancel,
+        )
         if stopped.state == "still_running":
             self.recovery.adopt(prompt_id, on_released=self._orphan_cleaner())
         else:
@@ -677,6 +685,7 @@ async def _fetch(comfy: ComfyClient, ref: FileRef, dest: Path) -> OutputFile:
         path=dest,
         mime_type=sniff_mime(head, ref.filename),
         size_bytes=size,
+        metadata=ref.metadata,
     )
 
 

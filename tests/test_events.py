@@ -73,3 +73,21 @@ def test_browser_requests_are_recognised_by_their_request_id() -> None:
     assert event.prompt_id is None
     odd = ev.parse_text_frame(json.dumps({"type": "custom", "data": {"request_id": 7}}))
     assert isinstance(odd, ev.Ignored)
+
+
+def test_progress_state_keeps_each_nodes_state_and_activity() -> None:
+    frame = {
+        "type": "progress_state",
+        "data": {
+            "prompt_id": "p1",
+            "nodes": {
+                "1": {"value": 0.0, "max": 1.0, "state": "running", "node_id": "1", "activity": "loading"},
+                "2": {"value": 1, "max": 1, "state": "finished", "node_id": "2"},
+                "3": "not a node",
+            },
+        },
+    }
+    event = ev.parse_text_frame(json.dumps(frame))
+    assert event == ev.ProgressState(
+        "p1", (ev.NodeState("1", "running", "loading"), ev.NodeState("2", "finished", None))
+    )

@@ -59,3 +59,15 @@ def test_no_sender_means_no_updates() -> None:
     reporter = ProgressReporter(None, interval_s=0.0)
     reporter.stage("running")
     assert reporter.sent == 0
+
+
+def test_percent_never_goes_backwards_and_carries_into_later_stages() -> None:
+    sent: list[dict[str, Any]] = []
+    reporter = ProgressReporter(sent.append, interval_s=0.0)
+    reporter.update(RunProgress("queued", percent=0.0))
+    reporter.update(RunProgress("running", node="1", percent=40.0, activity="loading model a.safetensors"))
+    # A step count that starts below the time estimate must not pull the bar back.
+    reporter.update(RunProgress("running", node="5", step=1, max_steps=20, percent=31.5))
+    reporter.stage("collecting")
+    assert [p["percent"] for p in sent] == [0.0, 40.0, 40.0, 40.0]
+    assert sent[1]["activity"] == "loading model a.safetensors" and "activity" not in sent[2]

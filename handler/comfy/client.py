@@ -29,6 +29,7 @@ from ..errors import (
     WorkflowInvalid,
 )
 from ..values import InputImage
+from .capabilities import RouteAnswer
 from .events import feature_flags_frame
 
 __all__ = ["ComfyClient", "ComfySocket", "Frame", "QueueEntry", "QueuedPrompt"]
@@ -224,6 +225,35 @@ class ComfyClient:
             *_queue_entries(data, "queue_running", running=True),
             *_queue_entries(data, "queue_pending", running=False),
         ]
+
+    async def probe(self, method: str, path: str) -> RouteAnswer:
+        """Ask a route whether it exists (capabilities.py): its status and JSON body, any status."""
+        with self._mapped(f"probing {method} {path}"):
+            async with self.session.request(method, f"{self.base_url}{path}") as response:
+                text = await response.text()
+        body = _json_or_text(text)
+        return RouteAnswer(response.status, body if isinstance(body, dict | list) else None)
+
+    async def job(self, prompt_id: str) -> dict[str, Any] | None:
+        """GET /api/jobs/<id> (newer ComfyUI): the job's record, or None if ComfyUI knows no such job."""
+        with self._mapped("reading the prompt's job status"):
+            async with self.session.get(f"{self.base_url}/api/jobs/{prompt_id}") as response:
+                if response.status == 404:
+                    return None
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        if not isinstance(data, dict):
+            raise ComfyBadReply(host=self.host, action="reading the prompt's job status", body=str(data))
+        return data
+
+    async def cancel_job(self, prompt_id: str) -> bool:
+        """POST /api/jobs/<id>/cancel (newer ComfyUI): dequeue or interrupt it, whichever applies,
+        atomically; True if a pending or running prompt was cancelled, False if it had ended."""
+        with self._mapped("cancelling the prompt"):
+            async with self.session.post(f"{self.base_url}/api/jobs/{prompt_id}/cancel") as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        return bool(data.get("cancelled")) if isinstance(data, dict) else False
 
     async def interrupt(self, prompt_id: str) -> None:
         """POST /interrupt for this prompt only (ignored by ComfyUI unless it is running)."""

@@ -11,8 +11,10 @@ A reader task reads the socket and routes each event to the prompt it belongs to
   polling) and it keeps trying in the background.
 
 Readiness (GET /system_stats) is checked when the connection is made or after a job met a broken
-ComfyUI (`suspect`), not before every job. Every frame is also evidence that ComfyUI lives: the
-connection's `Liveness` (liveness.py) hears of each one.
+ComfyUI (`suspect`), not before every job; each time, the ComfyUI's `Capabilities` (which newer
+protocol mechanisms it has, capabilities.py) are detected again, since a restarted ComfyUI may be
+another version. Every frame is also evidence that ComfyUI lives: the connection's `Liveness`
+(liveness.py) hears of each one.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import ComfyUnavailable
 from ..ws_trace import trace_line
 from . import events as ev
+from .capabilities import LEGACY, PROBE_JOB_ID, Capabilities, RouteAnswer, detect_capabilities
 from .client import ComfyClient, ComfySocket
 from .client_ids import worker_client_id
 from .liveness import Liveness, LivenessOptions
@@ -98,6 +102,7 @@ class ComfyConnection:
         self._ready = False
         self._closed = False
         self._readying: asyncio.Lock | None = None  # overlapping jobs check readiness once, together
+        self.capabilities: Capabilities = LEGACY  # until ensure_ready detected them
         self.sockets_opened = 0  # how many times a WebSocket was opened: one unless it dropped
 
     @property
@@ -135,13 +140,14 @@ class ComfyConnection:
         return time.monotonic() - started
 
     async def _make_ready(self, *, timeout_s: float, poll_s: float) -> None:
-        await wait_until_ready(
+        stats = await wait_until_ready(
             self.client,
             timeout_s=timeout_s,
             poll_s=poll_s,
             pid_file=self._options.pid_file,
             supervised=self._options.supervised,
         )
+        self.capabilities = await self._detect_capabilities(stats)
         reader_alive = self._reader is not None and not self._reader.done()
         if self._ws is None and not reader_alive:  # a live reader reconnects by itself
             try:
@@ -151,6 +157,23 @@ class ComfyConnection:
         if not reader_alive:
             self._reader = asyncio.create_task(self._read_loop(), name="comfy-websocket-reader")
         self._ready = True
+
+    async def _detect_capabilities(self, stats: dict[str, Any]) -> Capabilities:
+        """Probe the newer routes once (capabilities.py); a failed probe means: not there."""
+        job = await self._probe("GET", f"/api/jobs/{PROBE_JOB_ID}")
+        capabilities = detect_capabilities(stats, job_probe=job, cancel_probe=None)
+        if capabilities.jobs_api:  # a ComfyUI without the jobs API gets no POST to an unknown route
+            cancel = await self._probe("POST", f"/api/jobs/{PROBE_JOB_ID}/cancel")
+            capabilities = detect_capabilities(stats, job_probe=job, cancel_probe=cancel)
+        logger.info("%s", capabilities.describe())
+        return capabilities
+
+    async def _probe(self, method: str, path: str) -> RouteAnswer | None:
+        try:
+            return await self.client.probe(method, path)
+        except ComfyUnavailable as exc:
+            logger.info("probe %s %s failed (%s): treated as absent", method, path, exc.message)
+            return None
 
     def suspect(self) -> None:
         """A job met a ComfyUI that did not answer: check readiness again before the next one."""

@@ -2,7 +2,9 @@
 
 Text frames are ``{"type": T, "data": {...}}``; binary frames start with a big-endian u32 event
 type (1 = preview/streamed image, 3 = text, 4 = image with JSON metadata). The shapes are the ones
-recorded in shared/comfyui-protocol (README "WebSocket").
+recorded in shared/comfyui-protocol (README "WebSocket"); ``progress_state`` (every version since
+0.3.4x: the state of each started node) may carry a node's ``activity`` (what it spends time on,
+e.g. ``"loading"``) in newer ComfyUI (docs/comfyui-versions.md).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ __all__ = [
     "ExecutionStart",
     "ExecutionSuccess",
     "Ignored",
+    "NodeState",
     "Progress",
+    "ProgressState",
     "Status",
     "feature_flags_frame",
     "parse_binary_frame",
@@ -68,6 +72,23 @@ class Progress:
     node: str | None
     value: int
     max: int
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node of a ``progress_state`` frame: pending/running/finished/error, and its activity."""
+
+    node: str
+    state: str
+    activity: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressState:
+    """``progress_state``: the state of every node of the prompt that has started."""
+
+    prompt_id: str | None
+    nodes: tuple[NodeState, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,7 +147,7 @@ class BrowserRequest:
 
 @dataclass(frozen=True)
 class Ignored:
-    """A frame the worker has no use for (progress_state, feature_flags, unknown types)."""
+    """A frame the worker has no use for (feature_flags, unknown types)."""
 
     kind: str
     prompt_id: None = None
@@ -138,6 +159,7 @@ Event = (
     | ExecutionCached
     | Executing
     | Progress
+    | ProgressState
     | Executed
     | ExecutionSuccess
     | ExecutionError
@@ -176,6 +198,8 @@ def parse_text_frame(text: str) -> Event:
         return Executing(prompt_id, _opt_str(data.get("node")))
     if kind == "progress":
         return Progress(prompt_id, _opt_str(data.get("node")), _int(data.get("value")), _int(data.get("max")))
+    if kind == "progress_state":
+        return ProgressState(prompt_id, _node_states(data.get("nodes")))
     if kind == "executed":
         output = data.get("output")
         return Executed(prompt_id, str(data.get("node")), output if isinstance(output, dict) else {})
@@ -217,6 +241,24 @@ def parse_binary_frame(frame: bytes) -> Event:
             prompt_id=_opt_str(meta.get("prompt_id")),
         )
     return Ignored(f"binary:{event}")
+
+
+def _node_states(nodes: Any) -> tuple[NodeState, ...]:
+    if not isinstance(nodes, dict):
+        return ()
+    states = []
+    for node_id, entry in nodes.items():
+        if not isinstance(entry, dict):
+            continue
+        activity = entry.get("activity")
+        states.append(
+            NodeState(
+                str(node_id),
+                str(entry.get("state") or ""),
+                activity if isinstance(activity, str) and activity else None,
+            )
+        )
+    return tuple(states)
 
 
 def _opt_str(value: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import ComfyCrashed, ComfyNotReady, ComfyUnavailable
 from .client import ComfyClient
@@ -15,14 +16,13 @@ __all__ = ["wait_until_ready"]
 
 async def wait_until_ready(
     comfy: ComfyClient, *, timeout_s: float, poll_s: float, pid_file: Path | None, supervised: bool = False
-) -> float:
-    """Poll GET /system_stats until it answers; return the seconds waited.
+) -> dict[str, Any]:
+    """Poll GET /system_stats until it answers; return its answer (capabilities.py reads the version).
 
     A dead process fails at once, unless ``supervised`` (COMFY_SUPERVISED: start.sh restarts
     ComfyUI and rewrites the PID file): then the wait goes on, up to ``timeout_s``, for the new one.
     """
-    started = time.monotonic()
-    deadline = started + timeout_s
+    deadline = time.monotonic() + timeout_s
     last_error = "its process is not running"
     while True:
         dead = comfy_process_dead(pid_file)
@@ -30,8 +30,7 @@ async def wait_until_ready(
             raise ComfyCrashed(pid_file=str(pid_file))
         if not dead:
             try:
-                await comfy.system_stats()
-                return time.monotonic() - started
+                return await comfy.system_stats()
             except ComfyUnavailable as exc:
                 last_error = exc.message
         if time.monotonic() >= deadline:

@@ -54,12 +54,17 @@ class StopOutcome:
     history: dict[str, Any] | None = None
 
 
-async def stop_in_time(comfy: ComfyClient, prompt_id: str, *, budget_s: float) -> StopOutcome:
-    """Get the prompt out of ComfyUI within ``budget_s``; never raises a WorkerError."""
+async def stop_in_time(
+    comfy: ComfyClient, prompt_id: str, *, budget_s: float, jobs_cancel: bool = False
+) -> StopOutcome:
+    """Get the prompt out of ComfyUI within ``budget_s``; never raises a WorkerError.
+
+    ``jobs_cancel`` (the ComfyUI has POST /api/jobs/{id}/cancel, capabilities.py): each pass
+    cancels atomically instead of choosing between a queue delete and /interrupt."""
     seen: list[str] = []  # "pending" / "running" as the queue showed it
     try:
         async with asyncio.timeout(budget_s):
-            return await _stop(comfy, prompt_id, seen)
+            return await _stop(comfy, prompt_id, seen, jobs_cancel)
     except TimeoutError:
         pass
     except ComfyUnavailable as exc:
@@ -69,14 +74,14 @@ async def stop_in_time(comfy: ComfyClient, prompt_id: str, *, budget_s: float) -
     return StopOutcome("still_running")
 
 
-async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str]) -> StopOutcome:
+async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str], jobs_cancel: bool) -> StopOutcome:
     pause_s = _FIRST_PAUSE_S
     while True:
         entry = _find(await comfy.queue_entries(), prompt_id)
         if entry is None:
             break
         seen.append("running" if entry.running else "pending")
-        await _let_go(comfy, entry)
+        await _let_go(comfy, entry, jobs_cancel)
         await asyncio.sleep(pause_s)
         pause_s *= 2
     seen.append("gone")
@@ -88,8 +93,10 @@ async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str]) -> StopOutc
     return StopOutcome("removed" if "pending" in seen else "not_queued", history)
 
 
-async def _let_go(comfy: ComfyClient, entry: QueueEntry) -> None:
-    if entry.running:
+async def _let_go(comfy: ComfyClient, entry: QueueEntry, jobs_cancel: bool = False) -> None:
+    if jobs_cancel:
+        await comfy.cancel_job(entry.prompt_id)  # pending or running, atomically
+    elif entry.running:
         await comfy.interrupt(entry.prompt_id)  # only this prompt: never another job's
     else:
         await comfy.delete_queued(entry.prompt_id)
@@ -284,7 +291,8 @@ class Recovery:
                 return
             await asyncio.sleep(0.1)
         try:
-            waited = await wait_until_ready(
+            up_at = time.monotonic()
+            await wait_until_ready(
                 self._comfy,
                 timeout_s=max(0.1, timeout_s - (time.monotonic() - started)),
                 poll_s=self._options.ready_poll_s,
@@ -296,6 +304,7 @@ class Recovery:
             logger.error("ComfyUI is unusable: %s", self._stuck)
             return
         total_s = time.monotonic() - started
+        waited = time.monotonic() - up_at
         logger.info("ComfyUI restarted in %.1f s (%.1f s of it starting up)", total_s, waited)
         self._on_restarted()
 

@@ -4,7 +4,12 @@ The prompt's events (connection.py routes them) tell us progress, streamed image
 /history is the truth about the outcome. If the socket drops (a `Gap`) or goes silent we ask
 /history; while there is no socket we poll it; if ComfyUI's process dies we fail at once with
 `ComfyCrashed`. A lost message therefore never hangs a job (shared/comfyui-protocol README,
-"Completion detection").
+"Completion detection"). Where ComfyUI has the jobs API (capabilities.py), one GET /api/jobs/{id}
+replaces /history + /queue: it tells "still running" from "gone" in one answer.
+
+Progress is reported about once a second while the prompt runs, even when ComfyUI is silent: the
+percentage moves with time (progress_estimate.py), with what the running node is doing (loading
+a model) and how long it has been at it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
 from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
+from ..progress_estimate import STEPS_FROM, RunPlan, StepPace, creep, model_behind, model_file, node_fill
 from ..values import RunProgress
 from . import events as ev
 from .client import ComfyClient
@@ -28,6 +34,9 @@ from .process import comfy_process_dead
 __all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions", "stop_prompt"]
 
 logger = logging.getLogger(__name__)
+
+_TICK_S = 1.0  # a progress update (time moves the estimate) at least this often while running
+_JOB_DONE = frozenset({"completed", "failed", "cancelled"})  # /api/jobs statuses with a history entry
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,14 @@ class PromptTracker:
         self._current_node: str | None = None
         self._done_nodes: set[str] = set()
         self._streamed: list[StreamedImage] = []
+        self._plan = RunPlan.of(workflow)
+        self._node_started_at: float | None = None
+        self._step: tuple[int, int] | None = None  # the running node's (value, max), if it has steps
+        # The running node's steps: fill before the first, first step (value, time), last step time.
+        self._steps_base = 0.0
+        self._first_step: tuple[int, float] = (0, 0.0)
+        self._last_step_at = 0.0
+        self._activity: dict[str, str] = {}  # node -> ComfyUI's activity (progress_state, newer ComfyUI)
         self.queued_at: float | None = None
         self.started_at: float | None = None
         self.stage = "waiting in ComfyUI's queue"
@@ -148,22 +165,27 @@ class PromptTracker:
 
     async def _follow(self, subscription: Subscription) -> dict[str, Any]:
         idle_s = self._options.ws_idle_s
+        heard_at = time.monotonic()
         while True:
-            # Without a socket nothing arrives: poll /history about once a second.
-            wait_s = idle_s if self._connection.socket_up else min(idle_s, 1.0)
-            if not self._connection.liveness.last_probe_answered:
-                wait_s = min(wait_s, 1.0)  # ComfyUI went quiet: look again soon
             try:
-                item = await subscription.next(wait_s)
+                item = await subscription.next(min(idle_s, _TICK_S))
             except TimeoutError:
-                # Silence: a long node, or a socket that stopped delivering. /history decides,
-                # once liveness has ruled out a frozen ComfyUI or a dead prompt runner.
+                self._tick()
+                # Without a socket nothing arrives: poll about once a second. With one, silence
+                # for ws_idle_s: a long node, or a socket that stopped delivering. /history decides,
+                # once liveness has ruled out a frozen ComfyUI or a dead prompt runner; while
+                # ComfyUI is slow to answer liveness's probe, look again every tick.
+                quiet = not self._connection.liveness.last_probe_answered
+                if self._connection.socket_up and not quiet and time.monotonic() - heard_at < idle_s:
+                    continue
+                heard_at = time.monotonic()
                 if not await self._alive():
                     continue
                 history = await self._history_if_done()
                 if history is not None:
                     return history
                 continue
+            heard_at = time.monotonic()
             if isinstance(item, Gap | SocketDown):
                 self._check_process()
                 if isinstance(item, Gap):
@@ -194,13 +216,19 @@ class PromptTracker:
         elif isinstance(event, ev.Executing):
             if event.node is None:
                 return event.prompt_id == self._prompt_id
-            if self._current_node is not None:
-                self._done_nodes.add(self._current_node)
+            if event.node != self._current_node:  # a reconnect repeats the running node: not done
+                if self._current_node is not None:
+                    self._done_nodes.add(self._current_node)
+                self._node_started_at, self._step = time.monotonic(), None
             self._current_node = event.node
             self.stage = f"running node {event.node} ({self._class_of(event.node)})"
             self._report("running")
         elif isinstance(event, ev.Progress):
+            if event.node is None or event.node == self._current_node:
+                self._note_step(event.value, event.max)
             self._report("running", step=event.value, max_steps=event.max, node=event.node)
+        elif isinstance(event, ev.ProgressState):
+            self._note_activity(event)
         elif isinstance(event, ev.Executed):
             self._done_nodes.add(event.node)
         elif isinstance(event, ev.BinaryImage):
@@ -222,6 +250,40 @@ class PromptTracker:
             )
         except ComfyUnavailable as exc:  # the node then waits out its own timeout; the job goes on
             logger.warning("could not answer %s of node %s: %s", request.kind, request.node, exc.message)
+
+    def _note_step(self, value: int, maximum: int) -> None:
+        now = time.monotonic()
+        if self._step is None:  # the first step: what came before keeps its part of the share
+            started = self._node_started_at if self._node_started_at is not None else now
+            self._steps_base = min(creep(now - started), STEPS_FROM)
+            self._first_step = (value, now)
+        self._step, self._last_step_at = (value, maximum), now
+
+    def _pace(self, now: float) -> StepPace | None:
+        if self._step is None:
+            return None
+        value, maximum = self._step
+        first_value, first_at = self._first_step
+        if value > first_value:
+            step_s = (self._last_step_at - first_at) / (value - first_value)
+        else:  # one step so far: assume the next takes as long as the wait for the first (slowly)
+            started = self._node_started_at if self._node_started_at is not None else first_at
+            step_s = max(first_at - started, 1.0)
+        return StepPace(self._steps_base, value, maximum, now - self._last_step_at, step_s)
+
+    def _note_activity(self, state: ev.ProgressState) -> None:
+        """Newer ComfyUI says what a running node spends its time on (``"loading"``)."""
+        before = dict(self._activity)
+        self._activity = {
+            node.node: node.activity for node in state.nodes if node.activity and node.state == "running"
+        }
+        if self._activity != before:
+            self._report("running")
+
+    def _tick(self) -> None:
+        """No news from ComfyUI for a second: time still moves the estimate."""
+        if self.started_at is not None and self._current_node is not None:
+            self._report("running")
 
     def _keep_streamed(self, image: ev.BinaryImage) -> None:
         # Latent previews (KSampler) arrive the same way; only output nodes' frames are outputs.
@@ -253,6 +315,8 @@ class PromptTracker:
 
     async def _history_if_done(self) -> dict[str, Any] | None:
         """The history entry if the prompt finished; raise if ComfyUI died or dropped the prompt."""
+        if self._connection.capabilities.jobs_api:
+            return await self._history_via_jobs()
         try:
             history = await self._comfy.history(self._prompt_id)
             if history is not None:
@@ -272,6 +336,25 @@ class PromptTracker:
                 reason="the prompt disappeared from ComfyUI's queue (someone cleared or deleted it)",
             )
         return history
+
+    async def _history_via_jobs(self) -> dict[str, Any] | None:
+        """The same with one GET /api/jobs/{id}: pending, running, finished or unknown at once
+        (ComfyUI reads its queue and history together), /history only once it has an entry."""
+        try:
+            job = await self._comfy.job(self._prompt_id)
+            if job is not None and job.get("status") not in _JOB_DONE:
+                return None  # pending or in_progress
+            history = await self._comfy.history(self._prompt_id)
+        except ComfyUnavailable:
+            await self._confirm_alive()
+            return None
+        if history is None and job is None:
+            raise Interrupted(
+                {},
+                prompt_id=self._prompt_id,
+                reason="ComfyUI no longer knows the prompt (someone cleared its queue or deleted it)",
+            )
+        return history  # None: a finished job whose entry is not readable yet; asked again later
 
     async def _confirm_alive(self, attempts: int | None = None) -> None:
         """Raise ComfyCrashed unless ComfyUI answers HTTP within the reconnect budget."""
@@ -298,6 +381,15 @@ class PromptTracker:
         self, stage: str, *, step: int | None = None, max_steps: int | None = None, node: str | None = None
     ) -> None:
         node = node or self._current_node
+        if step is None and self._step is not None and node == self._current_node:
+            step, max_steps = self._step  # a tick between steps still shows where the sampler is
+        now = time.monotonic()
+        running = stage == "running" and self.started_at is not None
+        node_elapsed = now - self._node_started_at if running and self._node_started_at else None
+        percent = 0.0 if stage == "queued" else None
+        if running:
+            fill = node_fill(node_elapsed or 0.0, self._pace(now))
+            percent = self._plan.percent(done=self._done_nodes, current=self._current_node, fill=fill)
         self._on_progress(
             RunProgress(
                 stage=stage,
@@ -307,18 +399,43 @@ class PromptTracker:
                 max_steps=max_steps,
                 nodes_done=len(self._done_nodes),
                 nodes_total=len(self._workflow),
+                percent=percent,
+                activity=self._activity_of(node) if running else None,
+                elapsed_s=round(now - self.started_at, 1) if running and self.started_at else None,
+                node_elapsed_s=round(node_elapsed, 1) if node_elapsed is not None else None,
             )
         )
 
+    def _activity_of(self, node: str | None) -> str | None:
+        """What the running node does: "loading model <file>" while it loads one (ComfyUI says so,
+        or a loader node runs and has no steps yet), else ComfyUI's own word for it, else None."""
+        if node is None or node != self._current_node:
+            return None
+        said = self._activity.get(node)
+        if said == "loading":  # newer ComfyUI: a sampler moving weights to the GPU says so too
+            model = model_behind(self._workflow, node)
+            return f"loading model {model}" if model else "loading a model"
+        model = model_file(self._workflow.get(node))
+        if said is None and model is not None and self._step is None:
+            return f"loading model {model}"
+        return said
 
-async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
+
+async def stop_prompt(
+    comfy: ComfyClient, prompt_id: str, *, settle_s: float, jobs_cancel: bool = False
+) -> dict[str, Any] | None:
     """Interrupt and dequeue one prompt, wait (bounded) until ComfyUI has let go of it, and return
     its history entry (what it wrote before it stopped), if any. Never raises a WorkerError.
 
     The queue is read again after 50 ms, then at doubling intervals up to 2 s, and the interrupt
     re-sent each time the prompt still runs (a prompt that started after an interrupt reset the
     flag): a few calls, not one every 50 ms.
+
+    ``jobs_cancel`` (the ComfyUI has POST /api/jobs/{id}/cancel, capabilities.py): one atomic cancel
+    instead of reading /queue and choosing between delete and /interrupt.
     """
+    if jobs_cancel:
+        return await _cancel_via_jobs(comfy, prompt_id, settle_s=settle_s)
     try:
         deadline = time.monotonic() + settle_s
         pause_s = 0.05
@@ -339,4 +456,26 @@ async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) ->
         return await comfy.history(prompt_id)
     except WorkerError as exc:
         logger.warning("could not stop prompt %s: %s", prompt_id, exc.message)
+        return None
+
+
+async def _cancel_via_jobs(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
+    """`stop_prompt` through the jobs API: cancel, then wait (bounded) until the job has ended."""
+    try:
+        deadline = time.monotonic() + settle_s
+        pause_s = 0.05
+        while True:
+            # Again on every pass (idempotent): a POST /prompt still in flight may queue it later.
+            await comfy.cancel_job(prompt_id)
+            job = await comfy.job(prompt_id)
+            if job is None or job.get("status") in _JOB_DONE:
+                break
+            if time.monotonic() >= deadline:
+                logger.warning("prompt %s still %s after the cancel", prompt_id, job.get("status"))
+                break
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, 2.0)  # back off: a few calls, not one every 50 ms
+        return await comfy.history(prompt_id)
+    except WorkerError as exc:
+        logger.warning("could not cancel prompt %s: %s", prompt_id, exc.message)
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,10 +20,12 @@ class OutputFile:
     path: Path
     mime_type: str
     size_bytes: int
+    metadata: Mapping[str, Any] | None = None  # ComfyUI's media metadata (newer versions)
 
     def entry(self, kind: str, data: str) -> dict[str, Any]:
-        """The result entry every delivery returns: worker-comfyui's shape plus metadata."""
-        return {
+        """The result entry every delivery returns: worker-comfyui's shape plus metadata; ComfyUI's
+        ``metadata`` (width, height, duration, ...) only where ComfyUI gave one."""
+        entry = {
             "filename": self.filename,
             "type": kind,
             "data": data,
@@ -31,6 +34,9 @@ class OutputFile:
             "node_id": self.node_id,
             "subfolder": self.subfolder,
         }
+        if self.metadata:
+            entry["metadata"] = dict(self.metadata)
+        return entry
 
 
 class Delivery(Protocol):

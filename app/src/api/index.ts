@@ -7,6 +7,7 @@ export { RunPodError, RunPodHttpError, RunPodNetworkError, RunPodProtocolError }
 export {
   guessMimeType,
   jobOutcome,
+  mergeProgress,
   parseHealth,
   parseJobError,
   parseJobState,

@@ -94,7 +94,20 @@ export function parseProgress(output: unknown): Progress | null {
     nodesDone: numberOrNull(output.nodes_done),
     nodesTotal: numberOrNull(output.nodes_total),
     percent: percent === null ? null : Math.min(100, Math.max(0, percent)),
+    activity: stringOrNull(output.activity),
+    elapsedS: numberOrNull(output.elapsed_s),
+    nodeElapsedS: numberOrNull(output.node_elapsed_s),
   };
+}
+
+/**
+ * The job's progress after an update: the new one, keeping the highest percentage seen, so the
+ * bar never goes back (polls may answer out of order); a poll without progress keeps the last.
+ */
+export function mergeProgress(previous: Progress | null, next: Progress | null): Progress | null {
+  if (next === null) return previous;
+  if (previous?.percent == null) return next;
+  return { ...next, percent: Math.max(previous.percent, next.percent ?? previous.percent) };
 }
 
 /** A COMPLETED job's output; throws only when it is not an object at all. */

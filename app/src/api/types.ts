@@ -101,8 +101,14 @@ export interface Progress {
   maxSteps: number | null;
   nodesDone: number | null;
   nodesTotal: number | null;
-  /** 0..100, or null when the worker has not said. */
+  /** 0..100, or null when the worker has not said. Moves with time while a node runs; never decreases. */
   percent: number | null;
+  /** What the running node does, e.g. "loading model sd15.safetensors", or null. */
+  activity: string | null;
+  /** Seconds since ComfyUI started the prompt, or null. */
+  elapsedS: number | null;
+  /** Seconds the running node has been at it, or null. */
+  nodeElapsedS: number | null;
 }
 
 /** One output file: inline base64, or a URL when the worker sent it to object storage. */

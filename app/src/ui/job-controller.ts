@@ -3,7 +3,14 @@
  * the store. One poller per job, so several jobs can run while the page shows any one of them.
  */
 
-import { type JobInput, type RunPodClient, isFinalStatus, jobOutcome, parseProgress } from "../api/index.js";
+import {
+  type JobInput,
+  type RunPodClient,
+  isFinalStatus,
+  jobOutcome,
+  mergeProgress,
+  parseProgress,
+} from "../api/index.js";
 import type { JobStore } from "./job-store.js";
 
 export class JobController {
@@ -46,7 +53,10 @@ export class JobController {
         signal: abort.signal,
         onUpdate: (state) => {
           const patch: Parameters<JobStore["update"]>[1] = { status: state.status, state };
-          if (state.status === "IN_PROGRESS") patch.progress = parseProgress(state.output) ?? record.progress;
+          if (state.status === "IN_PROGRESS") {
+            const previous = this._store.get(id)?.progress ?? null;
+            patch.progress = mergeProgress(previous, parseProgress(state.output));
+          }
           if (isFinalStatus(state.status)) {
             patch.outcome = jobOutcome(state);
             patch.finishedAt = record.finishedAt ?? Date.now();

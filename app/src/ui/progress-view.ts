@@ -11,7 +11,10 @@ const STAGE_TEXT: Record<string, string> = {
   collecting: "Collecting outputs",
 };
 
-/** A one-line description, e.g. "Running KSampler (node 3), step 7 of 20, node 2 of 4". */
+/**
+ * A one-line description, e.g. "Running KSampler (node 3), step 7 of 20, 2 of 4 nodes done" or
+ * "Running CheckpointLoaderSimple (node 1), loading model sd15.safetensors for 37 s, 0 of 7 nodes done".
+ */
 export function describeProgress(status: JobStatus, progress: Progress | null): string {
   if (status === "IN_QUEUE") return "Waiting for a worker";
   if (progress === null) return "Running";
@@ -21,6 +24,10 @@ export function describeProgress(status: JobStatus, progress: Progress | null): 
   }
   if (progress.step !== null && progress.maxSteps !== null)
     parts.push(`step ${progress.step} of ${progress.maxSteps}`);
+  if (progress.activity !== null) {
+    const seconds = progress.nodeElapsedS !== null ? ` for ${Math.round(progress.nodeElapsedS)} s` : "";
+    parts.push(`${progress.activity}${seconds}`);
+  }
   if (progress.nodesDone !== null && progress.nodesTotal !== null) {
     parts.push(`${progress.nodesDone} of ${progress.nodesTotal} nodes done`);
   }

@@ -6,6 +6,7 @@ import {
   guessMimeType,
   isFinalStatus,
   jobOutcome,
+  mergeProgress,
   parseJobError,
   parseProgress,
   parseWorkerResult,
@@ -114,6 +115,9 @@ describe("parseProgress", () => {
         nodes_done: 2,
         nodes_total: 7,
         percent: 40,
+        activity: "loading model sd15.safetensors",
+        elapsed_s: 41.2,
+        node_elapsed_s: 37.4,
       }),
     ).toEqual({
       stage: "running",
@@ -124,6 +128,9 @@ describe("parseProgress", () => {
       nodesDone: 2,
       nodesTotal: 7,
       percent: 40,
+      activity: "loading model sd15.safetensors",
+      elapsedS: 41.2,
+      nodeElapsedS: 37.4,
     });
   });
 
@@ -137,12 +144,30 @@ describe("parseProgress", () => {
       nodesDone: null,
       nodesTotal: null,
       percent: 100,
+      activity: null,
+      elapsedS: null,
+      nodeElapsedS: null,
     });
     expect(parseProgress({ stage: "queued", percent: -3, step: "x" })?.percent).toBe(0);
   });
 
   it.each([undefined, null, "running", { percent: 5 }, { stage: 3 }])("is null for %j", (output) => {
     expect(parseProgress(output)).toBeNull();
+  });
+});
+
+describe("mergeProgress", () => {
+  const at = (percent: number | null, stage = "running") => parseProgress({ stage, percent });
+
+  it("never lets the percentage go back, whatever order the polls answer in", () => {
+    expect(mergeProgress(at(40), at(31))?.percent).toBe(40);
+    expect(mergeProgress(at(40), at(55))?.percent).toBe(55);
+    expect(mergeProgress(at(40), at(null, "collecting"))).toMatchObject({ stage: "collecting", percent: 40 });
+  });
+
+  it("keeps the last progress when a poll has none, and takes the first as it is", () => {
+    expect(mergeProgress(at(40), null)?.percent).toBe(40);
+    expect(mergeProgress(null, at(12))?.percent).toBe(12);
   });
 });
 

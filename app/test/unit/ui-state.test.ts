@@ -190,6 +190,9 @@ describe("describeProgress", () => {
     nodesDone: null,
     nodesTotal: null,
     percent: null,
+    activity: null,
+    elapsedS: null,
+    nodeElapsedS: null,
   };
 
   it.each([
@@ -202,6 +205,19 @@ describe("describeProgress", () => {
       "Running KSampler (node 3), step 7 of 20, 2 of 4 nodes done",
     ],
     ["IN_PROGRESS", { ...base, node: "9" }, "Running node (node 9)"],
+    [
+      "IN_PROGRESS",
+      {
+        ...base,
+        node: "1",
+        nodeClass: "CheckpointLoaderSimple",
+        activity: "loading model sd15.safetensors",
+        nodeElapsedS: 37.4,
+        nodesDone: 0,
+        nodesTotal: 7,
+      },
+      "Running CheckpointLoaderSimple (node 1), loading model sd15.safetensors for 37 s, 0 of 7 nodes done",
+    ],
     ["IN_PROGRESS", { ...base, stage: "warming_up" }, "warming_up"],
   ] as const)("%s %j reads %j", (status, progress, text) => {
     expect(describeProgress(status, progress)).toBe(text);
