@@ -86,6 +86,13 @@ class Subscription:
     def put(self, item: Item) -> None:
         self._items.put_nowait(item)
 
+    def take_waiting(self) -> list[Item]:
+        """Every item that already arrived, without waiting."""
+        items = []
+        while not self._items.empty():
+            items.append(self._items.get_nowait())
+        return items
+
 
 class ComfyConnection:
     """The worker's one ComfyUI connection. ``start()`` inside the event loop, ``aclose()`` at the end."""

@@ -183,6 +183,7 @@ class PromptTracker:
                     continue
                 history = await self._history_if_done()
                 if history is not None:
+                    self._apply_waiting(subscription)  # the prompt's start may be among them
                     return history
                 continue
             heard_at = time.monotonic()
@@ -250,6 +251,12 @@ class PromptTracker:
             )
         except ComfyUnavailable as exc:  # the node then waits out its own timeout; the job goes on
             logger.warning("could not answer %s of node %s: %s", request.kind, request.node, exc.message)
+
+    def _apply_waiting(self, subscription: Subscription) -> None:
+        """A poll found the prompt finished: apply the events that came meanwhile (its start time)."""
+        for item in subscription.take_waiting():
+            if not isinstance(item, Gap | SocketDown | ev.BrowserRequest):
+                self._handle(item)
 
     def _note_step(self, value: int, maximum: int) -> None:
         now = time.monotonic()
