@@ -363,8 +363,7 @@ class _PromptRun:
         # ComfyUI adds its tips to an out-of-memory error's message and unloads every model
         # ("Got an OOM, unloading all loaded models."), in 0.3.64 and today.
         tips = OOM_TIPS if isinstance(error, OutOfMemoryError) else ""
-        if tips:
-            self.ex.cache.clear()
+        if tips:  # the node cache stays; the weights behind it must be loaded again
             self.ex.loaded_models.clear()
         inputs = {**failure.inputs, **self._hidden_inputs(node_id)}
         self.add_message(

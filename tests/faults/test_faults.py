@@ -135,11 +135,14 @@ async def test_key_of_a_pending_prompt_leaves_the_queue_when_its_job_times_out(
     key = "comfy-org-key-a41c07d2e8"
     status, _ = comfy_process.post_json("/prompt", {"prompt": fault_workflow(seconds=4, prefix="other")})
     assert status == 200
-    worker = Worker(worker_settings(comfy_process, COMFY_HTTP_TIMEOUT_S="5"))
+    # The job's own timeout counts from execution start; its wait is bounded separately (issue 13).
+    worker = Worker(
+        worker_settings(comfy_process, COMFY_HTTP_TIMEOUT_S="5", COMFY_QUEUE_WAIT_TIMEOUT_S="1.5")
+    )
     workflow = fault_workflow(seconds=0)
-    job = {"id": "pending", "input": {"workflow": workflow, "comfy_org_api_key": key, "timeout": 1.5}}
+    job = {"id": "pending", "input": {"workflow": workflow, "comfy_org_api_key": key}}
     result = await worker.handle(job)
     assert result["error"].startswith("TIMEOUT"), result
-    assert "waiting in ComfyUI's queue" in result["error"]
+    assert "in ComfyUI's queue" in result["error"]
     queue = json.dumps(comfy_process.get_json("/queue"))
     assert key not in queue and result["details"]["prompt_id"] not in queue
