@@ -105,7 +105,7 @@ async def test_a_silent_socket_is_followed_through_the_jobs_api_or_history_and_q
     prompt_id = result["prompt_id"]
     if comfy_profile == "current":
         assert calls(comfy, "GET", f"/jobs/{prompt_id}")  # "still running" from one call
-        assert calls(comfy, "GET", "/queue") == []
+        # (/history gives the outputs at the end; GET /queue is liveness's probe on silence)
     else:
         assert calls(comfy, "GET", f"/jobs/{prompt_id}") == []
         assert calls(comfy, "GET", "/queue")  # /history says {} while running: /queue tells
@@ -144,7 +144,7 @@ async def test_a_timeout_cancels_through_the_jobs_route_where_it_exists(
     prompt_id = result["details"]["prompt_id"]
     if comfy_profile == "current":
         assert calls(comfy, "POST", f"/jobs/{prompt_id}/cancel")
-        assert calls(comfy, "POST", "/interrupt") == [] and calls(comfy, "GET", "/queue") == []
+        assert calls(comfy, "POST", "/interrupt") == []
     else:
         assert calls(comfy, "POST", "/interrupt") and calls(comfy, "POST", "/jobs/") == []
 
@@ -195,25 +195,22 @@ async def test_progress_names_the_model_being_loaded_and_moves_while_it_loads(
     assert every == sorted(every) and every[-1] < 100  # never backwards; 100 is the job's end
 
 
-async def test_a_sampler_reloading_its_model_shows_it_where_comfyui_says_so(
-    worker: Worker, comfy: ComfyTestServer, comfy_profile: str, progress: Progress
+async def test_after_an_out_of_memory_error_the_reload_shows_and_the_bar_moves(
+    worker: Worker, comfy: ComfyTestServer, progress: Progress
 ) -> None:
     comfy.behaviour.out_of_memory_class = "KSampler"  # fails once; ComfyUI unloads every model
     failed = await worker.handle({"id": "oom", "input": {"workflow": wf.sampler(steps=2)}})
-    assert failed["error"].startswith("EXECUTION_FAILED"), failed
-    comfy.behaviour.model_load_delay_s = 1.5  # the next KSampler moves the model back: 1.5 s
+    assert failed["error"].startswith("OUT_OF_MEMORY"), failed
+    # The worker freed ComfyUI's memory (POST /free resets its caches too): the loader runs again.
+    assert any(r.path == "/free" for r in comfy.requests)
+    comfy.behaviour.model_load_delay_s = 1.5
     comfy.behaviour.loading_activity = True
     progress.updates.clear()
     result = await worker.handle({"id": "again", "input": {"workflow": wf.sampler(steps=2)}})
     assert "error" not in result, result
-    sampler = _running(progress.updates, "5")
-    before_steps = [u for u in sampler if "step" not in u]
-    activities = {u.get("activity") for u in before_steps}
-    if comfy_profile == "current":  # the loader is cached: only ComfyUI's word says what happens
-        assert "loading model tiny.safetensors" in activities
-    else:
-        assert activities == {None}  # 0.3.64 says nothing; the bar still moves with time
-    percents = [u["percent"] for u in before_steps]
+    loader = _running(progress.updates, "1")
+    assert "loading model tiny.safetensors" in {u.get("activity") for u in loader}
+    percents = [u["percent"] for u in loader]
     assert len(set(percents)) >= 2 and percents == sorted(percents)
 
 

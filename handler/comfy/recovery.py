@@ -77,11 +77,19 @@ async def stop_in_time(
 async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str], jobs_cancel: bool) -> StopOutcome:
     pause_s = _FIRST_PAUSE_S
     while True:
-        entry = _find(await comfy.queue_entries(), prompt_id)
-        if entry is None:
-            break
-        seen.append("running" if entry.running else "pending")
-        await _let_go(comfy, entry, jobs_cancel)
+        if jobs_cancel:  # one job record and one atomic cancel, no /queue (its listing grows)
+            job = await comfy.job(prompt_id)
+            status = job.get("status") if job is not None else None
+            if status not in ("pending", "in_progress"):
+                break
+            seen.append("running" if status == "in_progress" else "pending")
+            await comfy.cancel_job(prompt_id)
+        else:
+            entry = _find(await comfy.queue_entries(), prompt_id)
+            if entry is None:
+                break
+            seen.append("running" if entry.running else "pending")
+            await _let_go(comfy, entry)
         await asyncio.sleep(pause_s)
         pause_s *= 2
     seen.append("gone")

@@ -54,6 +54,9 @@ class Endpoint:
                 "COMFY_INTERRUPT_SETTLE_S": "5",
                 "WEBSOCKET_RECONNECT_DELAY_S": "0.2",
                 "PYTHONUNBUFFERED": "1",
+                # One job per worker, so "two workers busy" means exactly two jobs taken; holding
+                # several (COMFY_PIPELINE_DEPTH) is covered by test_concurrency.py and test_pipeline.py.
+                "COMFY_PIPELINE_DEPTH": "1",
                 # The tests' file servers listen on loopback, which the input-URL guard refuses.
                 "INPUT_URL_ALLOWLIST": "127.0.0.1/32",
             }
