@@ -96,16 +96,20 @@ async def bench_worker_overhead(tap: HistoryTap, root: str, jobs: int) -> Overhe
     from handler.config import Settings
     from handler.worker import Worker
 
-    worker = Worker(Settings.from_env(worker_env(tap.address, root)))
-    await worker.handle({"id": "bench-warmup", "input": {"workflow": trivial(7_000_000)}})
-    overheads, requests_before = [], tap.requests
-    for index in range(jobs):
-        started = time.perf_counter()
-        result = await worker.handle({"id": f"bench-{index}", "input": {"workflow": trivial(index)}})
-        wall = time.perf_counter() - started
-        assert "error" not in result, result
-        start, end = execution_window(await tap.history(result["prompt_id"]))
-        overheads.append(wall - (end - start))
+    # As `python -m handler` runs it: one ComfyUI connection kept for the worker's life.
+    worker = Worker(Settings.from_env(worker_env(tap.address, root)), keep_connection=True)
+    try:
+        await worker.handle({"id": "bench-warmup", "input": {"workflow": trivial(7_000_000)}})
+        overheads, requests_before = [], tap.requests
+        for index in range(jobs):
+            started = time.perf_counter()
+            result = await worker.handle({"id": f"bench-{index}", "input": {"workflow": trivial(index)}})
+            wall = time.perf_counter() - started
+            assert "error" not in result, result
+            start, end = execution_window(await tap.history(result["prompt_id"]))
+            overheads.append(wall - (end - start))
+    finally:
+        await worker.aclose()
     return Overheads(overheads, (tap.requests - requests_before) / jobs)
 
 
