@@ -533,20 +533,12 @@ class _JobRun:
         Looking on disk for unreported files runs in a thread: the event loop keeps serving the
         other jobs a pipelined worker holds.
         """
-        workflow, folders = self.where.workflow, self.folders
-
-        def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
-            # Where the silent nodes' inputs say they write; the whole folder if that finds nothing.
-            return folders.written_between(window, output_prefixes(workflow, silent)) or (
-                folders.written_between(window, [])
-            )
-
         written = await asyncio.to_thread(
             files_written,
             history,
             output_nodes=self.where.output_nodes,
             streamed_nodes=streamed_nodes,
-            find_written=find_written,
+            find_written=_written_finder(self.folders, self.where.workflow),
         )
         self.cleanup.add_outputs(written.paths)
         return written
@@ -578,11 +570,7 @@ class _JobRun:
         if tracker is not None and tracker.started_at is not None:
             started_ns = time.time_ns() - int((time.monotonic() - tracker.started_at) * 1e9) - 1_000_000
         enabled = self.settings.cleanup
-
-        def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
-            return folders.written_between(window, output_prefixes(workflow, silent)) or (
-                folders.written_between(window, [])
-            )
+        find_written = _written_finder(folders, workflow)
 
         def written(history: dict[str, Any] | None) -> list[tuple[str, str]]:
             if history is not None:
@@ -662,6 +650,20 @@ class _JobRun:
         return self.s3_clients.delivery(
             destination, job_id=self.job_id, concurrency=self.settings.upload_concurrency
         )
+
+
+def _written_finder(
+    folders: ComfyFolders, workflow: dict[str, dict[str, Any]]
+) -> Callable[[tuple[int, int], frozenset[str]], FolderSnapshot]:
+    """How `files_written` looks on disk for a prompt's unreported files: where the silent nodes'
+    inputs say they write, and the whole output folder only if that finds nothing."""
+
+    def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
+        return folders.written_between(window, output_prefixes(workflow, silent)) or (
+            folders.written_between(window, [])
+        )
+
+    return find_written
 
 
 def _skipped_branches(outcome: PromptOutcome) -> list[str]:

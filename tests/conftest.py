@@ -103,6 +103,16 @@ def comfy(tmp_path: Path, comfy_profile: str) -> Iterator[ComfyTestServer]:
         yield server
 
 
+class Progress:
+    """Collects what the worker would send to runpod.serverless.progress_update."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def __call__(self, job: dict[str, Any]) -> Any:
+        return self.updates.append
+
+
 def make_settings(server: ComfyTestServer, **env: str) -> Settings:
     """Worker settings pointing at the test server, with short waits so failures show fast."""
     base = {

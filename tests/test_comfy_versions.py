@@ -22,17 +22,7 @@ from handler.comfy.capabilities import PROBE_JOB_ID
 from handler.worker import Worker
 
 from . import workflows as wf
-from .conftest import make_settings
-
-
-class Progress:
-    """Collects what the worker would send to runpod.serverless.progress_update."""
-
-    def __init__(self) -> None:
-        self.updates: list[dict[str, Any]] = []
-
-    def __call__(self, job: dict[str, Any]) -> Any:
-        return self.updates.append
+from .conftest import Progress, make_settings
 
 
 @pytest.fixture

@@ -21,17 +21,7 @@ from handler.config import Settings
 from handler.worker import Worker
 
 from . import workflows as wf
-from .conftest import b64, make_settings, png_bytes
-
-
-class Progress:
-    """Collects what the worker would send to runpod.serverless.progress_update."""
-
-    def __init__(self) -> None:
-        self.updates: list[dict[str, Any]] = []
-
-    def __call__(self, job: dict[str, Any]) -> Any:
-        return self.updates.append
+from .conftest import Progress, b64, make_settings, png_bytes
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from comfy_testserver import ComfyTestServer
 from handler.worker import Worker
 
 from .. import workflows as wf
-from ..conftest import b64, make_settings, png_bytes, s3_admin
-from ..test_worker import Progress, files_under
+from ..conftest import Progress, b64, make_settings, png_bytes, s3_admin
+from ..test_worker import files_under
 from .conftest import TOKEN, FileServer
 
 
