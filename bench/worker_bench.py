@@ -5,9 +5,11 @@
    execution_success stamps). Baseline in the same run: a bare protocol client that keeps one
    aiohttp session and one WebSocket across all its jobs and does only POST /prompt -> wait for
    the end on the socket -> GET /history -> GET /view -> base64. Printed: both, and the ratio of
-   their medians. The worker deletes each prompt's history entry once done, so both go through a
-   recording pass-through (bench/history_tap.py; its cost per request is printed and each side's
-   requests per job with it).
+   their medians. The worker runs as `python -m handler` does: one kept connection, outputs read
+   where ComfyUI wrote them (it shares ComfyUI's disk), and the files and history entry removed
+   just after each result (handler/after_result.py), so that housekeeping overlaps the next job.
+   The worker deletes each prompt's history entry, so both go through a recording pass-through
+   (bench/history_tap.py; its cost per request is printed and each side's requests per job with it).
 2. A 100 MB output returned as base64: time and peak extra memory (ru_maxrss growth in a fresh
    process), against a baseline that reads the file and base64-encodes it in one call.
 
@@ -100,6 +102,7 @@ async def bench_worker_overhead(tap: HistoryTap, root: str, jobs: int) -> Overhe
     worker = Worker(Settings.from_env(worker_env(tap.address, root)), keep_connection=True)
     try:
         await worker.handle({"id": "bench-warmup", "input": {"workflow": trivial(7_000_000)}})
+        await worker.settle()
         overheads, requests_before = [], tap.requests
         for index in range(jobs):
             started = time.perf_counter()
@@ -108,9 +111,11 @@ async def bench_worker_overhead(tap: HistoryTap, root: str, jobs: int) -> Overhe
             assert "error" not in result, result
             start, end = execution_window(await tap.history(result["prompt_id"]))
             overheads.append(wall - (end - start))
+        await worker.settle()  # the last job's housekeeping, counted in its requests
+        requests = tap.requests - requests_before
     finally:
         await worker.aclose()
-    return Overheads(overheads, (tap.requests - requests_before) / jobs)
+    return Overheads(overheads, requests / jobs)
 
 
 async def bench_bare_client(tap: HistoryTap, jobs: int) -> Overheads:

@@ -48,14 +48,16 @@ class JobCleanup:
         self.outputs.extend(files)
 
     def run(self) -> None:
-        """Remove everything listed; never raises (a file already gone is fine)."""
+        """Remove everything listed, once; never raises (a file already gone is fine)."""
+        inputs, outputs, workdir = self.inputs, self.outputs, self._workdir
+        self.inputs, self.outputs, self._workdir = [], [], None
         if self._enabled:
-            for name in self.inputs:
+            for name in inputs:
                 self._folders.remove("input", name)
-            for folder_type, relpath in self.outputs:
+            for folder_type, relpath in outputs:
                 self._folders.remove(folder_type, relpath)
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
         removed = self._folders.remove_api_logs_since(self._api_logs_before)
         if removed:
             logger.info(

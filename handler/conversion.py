@@ -18,18 +18,21 @@ __all__ = ["MIME_TYPES", "convert_outputs"]
 MIME_TYPES = {"spz": "application/x-spz", "splat": "application/x-splat"}
 
 
-def convert_outputs(files: list[OutputFile], options: ConvertOptions) -> tuple[list[OutputFile], list[str]]:
-    """The files to deliver (converted, plus originals when asked) and one note per decision."""
+def convert_outputs(
+    files: list[OutputFile], options: ConvertOptions, workdir: Path
+) -> tuple[list[OutputFile], list[str]]:
+    """The files to deliver (converted into ``workdir``, plus originals when asked) and one note
+    per decision. The originals are never touched: they may be ComfyUI's own output files."""
     if options.ply is None:
         return files, []
     result: list[OutputFile] = []
     notes: list[str] = []
-    for item in files:
+    for index, item in enumerate(files, start=1):
         if not item.filename.lower().endswith(".ply"):
             result.append(item)
             continue
         try:
-            converted = _convert(item, options.ply)
+            converted = _convert(item, options.ply, workdir / f"converted_{index:05d}")
         except NotASplat as exc:
             notes.append(f"{item.filename} was not converted to .{options.ply}: {exc}")
             result.append(item)
@@ -45,9 +48,9 @@ def convert_outputs(files: list[OutputFile], options: ConvertOptions) -> tuple[l
     return result, notes
 
 
-def _convert(item: OutputFile, fmt: str) -> OutputFile:
+def _convert(item: OutputFile, fmt: str, target_stem: Path) -> OutputFile:
     data = encode(read_ply(item.path.read_bytes()), fmt)
-    target = item.path.with_suffix(f".{fmt}")
+    target = target_stem.with_suffix(f".{fmt}")
     target.write_bytes(data)
     return dataclasses.replace(
         item,

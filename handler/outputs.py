@@ -184,6 +184,15 @@ class WrittenFiles:
     unreported: list[FileRef]  # found on disk, credited to the one silent output node if there is one
 
 
+def silent_outputs(
+    history: Mapping[str, Any] | None, *, output_nodes: frozenset[str], streamed_nodes: set[str]
+) -> frozenset[str]:
+    """The output nodes that reported nothing and streamed nothing: for these, and only these,
+    `files_written` looks on disk."""
+    reported = (history or {}).get("outputs") or {}
+    return frozenset(output_nodes - set(reported.keys()) - streamed_nodes)
+
+
 def files_written(
     history: Mapping[str, Any] | None,
     *,
@@ -203,7 +212,7 @@ def files_written(
     reported_outputs = history.get("outputs") or {}
     found = collect_outputs(reported_outputs, include_temp=True)
     paths = [(ref.folder_type, ref.relpath) for ref in found.files] + companion_files(reported_outputs)
-    silent = output_nodes - set(reported_outputs.keys()) - streamed_nodes
+    silent = silent_outputs(history, output_nodes=output_nodes, streamed_nodes=streamed_nodes)
     window = execution_window(history)
     if not silent or window is None:
         return WrittenFiles(paths, [])

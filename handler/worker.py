@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .after_result import AfterResult, Forget, tidy
 from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
 from .comfy.aftercare import after_failure, restarting
@@ -57,7 +60,15 @@ from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
 from .media import SNIFF_BYTES, sniff_mime
 from .models import check_workflow, read_missing
-from .outputs import FileRef, PromptOutputs, WrittenFiles, collect_outputs, files_written
+from .outputs import (
+    FileRef,
+    PromptOutputs,
+    WrittenFiles,
+    collect_outputs,
+    execution_window,
+    files_written,
+    silent_outputs,
+)
 from .progress import ProgressReporter, Sender
 from .result import WIDE_MS, Timings, assemble_result
 from .storage import OutputFile
@@ -81,8 +92,10 @@ class Worker:
 
     Jobs may overlap (the SDK runs up to COMFY_PIPELINE_DEPTH at once): each has its own `_JobRun`
     and they share one `ComfyConnection`. With ``keep_connection`` (``python -m handler``) that
-    connection lives as long as the worker (`aclose` ends it); otherwise it closes whenever no job
-    holds it, so a caller that runs jobs in passing leaves nothing open.
+    connection lives as long as the worker (`aclose` ends it), and each job's housekeeping (its
+    files, its history entry) runs just after its result is returned (handler/after_result.py;
+    `settle` waits for it). Otherwise the connection closes whenever no job holds it and the
+    housekeeping runs before the result, so a caller that runs jobs in passing leaves nothing open.
     """
 
     def __init__(
@@ -104,6 +117,7 @@ class Worker:
         self._stuck: str | None = None  # ComfyUI could not be freed: outlives any connection
         self._connection_loop: asyncio.AbstractEventLoop | None = None
         self._holders = 0
+        self._after_result = AfterResult()  # files and history entries of jobs whose results are out
 
     @property
     def _restartable(self) -> bool:
@@ -123,16 +137,38 @@ class Worker:
         cleanup = JobCleanup(self.folders, enabled=self.settings.cleanup)
         secrets: list[str | None] = [self.settings.comfy_org_api_key]
         connection = self._acquire()
+        finished: str | None = None  # the prompt of a job that succeeded: its history entry goes
+        defer = False
+        try:
+            result, finished = await self._run_job(job, cleanup, secrets, connection)
+            if self.settings.refresh_worker:
+                result["refresh_worker"] = True
+            # A worker that lives on tidies up after the result is out; one about to be replaced
+            # (refresh_worker) or run in passing does it before (handler/after_result.py).
+            defer = self._keep_connection and not result.get("refresh_worker")
+        finally:
+            forget = _forgetter(connection.client, finished)
+            if defer:
+                self._after_result.schedule(cleanup, forget)
+            else:
+                await tidy(cleanup, forget)
+            await self._release()
+        return redact_result(result, secrets)
+
+    async def _run_job(
+        self, job: Any, cleanup: JobCleanup, secrets: list[str | None], connection: ComfyConnection
+    ) -> tuple[dict[str, Any], str | None]:
+        """The job's result (every failure becomes one) and, if it succeeded, its prompt id."""
         comfy_pid_before = comfy_pid(self.settings.comfy_pid_file)  # start.sh writes a new one on restart
         try:
-            raw: Any = job  # RunPod sends a dict; anything else is a job without input
-            job = raw if isinstance(raw, dict) else {}
+            job = job if isinstance(job, dict) else {}  # RunPod sends a dict; else a job without input
             sender = (
                 self._progress_sender(job)
                 if self._progress_sender and self.settings.progress_enabled
                 else None
             )
-            result = await _JobRun(self, job, cleanup, secrets, sender, connection).execute()
+            run = _JobRun(self, job, cleanup, secrets, sender, connection)
+            return await run.execute(), run.finished_prompt
         except Exception as exc:  # noqa: BLE001 - every failure becomes a result, never a traceback
             if isinstance(exc, ComfyUnavailable | ComfyCrashed):
                 connection.suspect()  # the next job checks that ComfyUI is back before it starts
@@ -140,16 +176,16 @@ class Worker:
                 self._recovery_for(connection).restart_for(exc)  # in the background; jobs wait at the gate
             restarted = comfy_pid(self.settings.comfy_pid_file) != comfy_pid_before
             error = restarting(exc, supervised=self.settings.comfy_supervised, restarted=restarted)
-            result = error_result(error, comfy_root=str(self.settings.comfyui_path))
-        finally:
-            cleanup.run()
-            await self._release()
-        if self.settings.refresh_worker:
-            result["refresh_worker"] = True
-        return redact_result(result, secrets)
+            return error_result(error, comfy_root=str(self.settings.comfyui_path)), None
+
+    async def settle(self) -> None:
+        """Wait until the housekeeping of every returned job is done (its files and history entry gone)."""
+        await self._after_result.drain()
 
     async def aclose(self) -> None:
-        """Close the ComfyUI connection (the worker can still run jobs: it opens a new one)."""
+        """Finish the housekeeping of returned jobs and close the ComfyUI connection (the worker
+        can still run jobs: it opens a new one)."""
+        await self.settle()
         connection, self._connection = self._connection, None
         recovery, self._recovery = self._recovery, None
         if recovery is not None:
@@ -302,6 +338,7 @@ class _JobRun:
         self.where = _Whereabouts()
         self.deadline: asyncio.Timeout | None = None
         self.timeout_s = 0.0
+        self.finished_prompt: str | None = None  # set once the result is assembled
 
     async def execute(self) -> dict[str, Any]:
         workdir = self.cleanup.make_workdir()
@@ -358,8 +395,9 @@ class _JobRun:
             settle_s = self.settings.timeouts.interrupt_settle_s
             await after_failure(comfy, self.where.prompt_id, exc, settle_s=settle_s)
             raise
-        # ComfyUI keeps every prompt (workflow included) in memory until told; we have what we need.
-        await comfy.delete_history(tracked.outcome.prompt_id)
+        # ComfyUI keeps every prompt (workflow included) in memory until told: `handle` has its
+        # history entry deleted once the result is out.
+        self.finished_prompt = tracked.outcome.prompt_id
         return result
 
     # -- validate ---------------------------------------------------------------------------------
@@ -530,16 +568,18 @@ class _JobRun:
     async def _written(self, history: dict[str, Any] | None, streamed_nodes: set[str]) -> WrittenFiles:
         """Every file the prompt wrote goes on the cleanup list; the unreported ones are returned too.
 
-        Looking on disk for unreported files runs in a thread: the event loop keeps serving the
-        other jobs a pipelined worker holds.
+        Looking on disk for unreported files (only when an output node reported nothing) runs in
+        a thread: the event loop keeps serving the other jobs a pipelined worker holds.
         """
-        written = await asyncio.to_thread(
+        find = partial(
             files_written,
             history,
             output_nodes=self.where.output_nodes,
             streamed_nodes=streamed_nodes,
             find_written=_written_finder(self.folders, self.where.workflow),
         )
+        silent = silent_outputs(history, output_nodes=self.where.output_nodes, streamed_nodes=streamed_nodes)
+        written = await asyncio.to_thread(find) if silent else find()
         self.cleanup.add_outputs(written.paths)
         return written
 
@@ -601,13 +641,23 @@ class _JobRun:
         found = collect_outputs(outcome.history.get("outputs"), include_temp=request.include_temp)
         files: list[OutputFile] = []
         fetch_problems: list[str] = []
+        # On ComfyUI's own disk, the prompt's files are read where ComfyUI wrote them; else GET /view.
+        window = execution_window(outcome.history) if is_local_host(self.connection.host) else None
         for index, ref in enumerate([*found.files, *tracked.unreported], start=1):
+            local = self.folders.written_file(ref.folder_type, ref.relpath, window) if window else None
             try:
-                files.append(await _fetch(comfy, ref, workdir / f"{index:05d}_{Path(ref.filename).name}"))
+                files.append(
+                    _output_file(ref, local)
+                    if local is not None
+                    else await _fetch(comfy, ref, workdir / f"{index:05d}_{Path(ref.filename).name}")
+                )
             except FetchFailed as exc:
                 fetch_problems.append(exc.message)
         files.extend(_streamed(outcome))
-        files, converted = await asyncio.to_thread(convert_outputs, files, request.convert)
+        if request.convert.ply is not None:  # decoding splats takes a while: off the event loop
+            files, converted = await asyncio.to_thread(convert_outputs, files, request.convert, workdir)
+        else:
+            converted = []
         if not files and not found.texts:
             if fetch_problems:
                 raise OutputFailed(fetch_problems, prompt_id=outcome.prompt_id)
@@ -652,6 +702,13 @@ class _JobRun:
         )
 
 
+def _forgetter(comfy: ComfyClient, prompt_id: str | None) -> Forget | None:
+    """What deletes a finished prompt's history entry (best effort: comfy.delete_history logs)."""
+    if prompt_id is None:
+        return None
+    return lambda: comfy.delete_history(prompt_id)
+
+
 def _written_finder(
     folders: ComfyFolders, workflow: dict[str, dict[str, Any]]
 ) -> Callable[[tuple[int, int], frozenset[str]], FolderSnapshot]:
@@ -675,16 +732,24 @@ def _skipped_branches(outcome: PromptOutcome) -> list[str]:
 
 
 async def _fetch(comfy: ComfyClient, ref: FileRef, dest: Path) -> OutputFile:
-    size = await comfy.download(
+    await comfy.download(
         filename=ref.filename, subfolder=ref.subfolder, folder_type=ref.folder_type, dest=dest
     )
-    with dest.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
+    return _output_file(ref, dest)
+
+
+def _output_file(ref: FileRef, path: Path) -> OutputFile:
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise FetchFailed(ref.filename, f"it could not be read ({exc.strerror or exc})") from exc
     return OutputFile(
         node_id=ref.node_id or None,
         filename=ref.filename,
         subfolder=ref.subfolder,
-        path=dest,
+        path=path,
         mime_type=sniff_mime(head, ref.filename),
         size_bytes=size,
         metadata=ref.metadata,

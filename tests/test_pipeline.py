@@ -17,7 +17,7 @@ from comfy_testserver import ComfyTestServer
 from handler.worker import Worker
 
 from . import workflows as wf
-from .conftest import make_settings
+from .conftest import b64, make_settings
 
 
 class ProgressByJob:
@@ -104,7 +104,30 @@ async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_prog
     a_steps = [u["step"] for u in progress.updates["a"] if "step" in u]
     b_steps = [u["step"] for u in progress.updates["b"] if "step" in u]
     assert a_steps == list(range(1, 9)) and b_steps == [1, 2, 3]
+    await worker.settle()  # housekeeping runs after each result (handler/after_result.py)
     assert files_under(comfy.root / "output") == [] and files_under(comfy.root / "input") == []
+    assert comfy.history() == {}
+
+
+async def test_a_failing_job_held_behind_a_running_one_fails_alone(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=6, prefix="fine"))))
+    await running(comfy)
+    broken = {
+        "workflow": wf.invert_upload("broken.png"),
+        "images": [{"name": "broken.png", "image": b64(b"\x89PNG\r\n\x1a\n not really a png")}],
+    }
+    second = await worker.handle({"id": "b", "input": broken})
+    first_result = await first
+    assert second["error"].startswith("EXECUTION_FAILED: node 1 (LoadImage) raised"), second
+    assert second["details"]["prompt_id"] != first_result["prompt_id"]
+    assert "error" not in first_result and "errors" not in first_result, first_result
+    assert [i["filename"].split("_")[0] for i in first_result["images"]] == ["fine"]
+    await worker.settle()
+    assert files_under(comfy.root / "output") == [] and files_under(comfy.root / "input") == []
+    assert comfy.history() == {}
 
 
 async def test_cancel_of_the_waiting_job_removes_only_its_prompt(
@@ -192,6 +215,7 @@ async def test_the_same_job_retried_while_its_first_attempt_runs_gets_its_own_ou
     assert all("error" not in r for r in results), results
     assert results[0]["prompt_id"] != results[1]["prompt_id"]
     assert all(len(r["images"]) == 1 for r in results)
+    await worker.settle()
     assert files_under(comfy.root / "output") == []
 
 
@@ -226,4 +250,5 @@ async def test_overlapping_splat_jobs_each_get_only_the_files_their_prompt_wrote
     assert all("error" not in r for r in results), results
     names = [[f["filename"] for f in r["files"] if f["filename"].endswith(".ply")] for r in results]
     assert all(len(n) == 1 for n in names) and names[0] != names[1]
+    await worker.settle()
     assert files_under(comfy.root / "output") == ["splat_users_own.ply"]  # theirs stays, ours are gone

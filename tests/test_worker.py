@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,33 @@ async def test_saves_image_returns_base64_and_cleans_up(worker: Worker, comfy: C
     assert any(r.path == "/history" and r.method == "POST" for r in comfy.requests)
     assert "errors" not in result
     assert files_under(comfy.root / "output") == []  # the collected file is gone from the warm worker
+
+
+async def test_outputs_are_read_where_comfyui_wrote_them_not_downloaded(
+    worker: Worker, comfy: ComfyTestServer
+) -> None:
+    result = await worker.handle({"id": "job-1", "input": {"workflow": wf.save_image("inplace")}})
+    assert "error" not in result, result
+    assert decode_image(result["images"][0]).convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+    assert not any(r.path == "/view" for r in comfy.requests)  # the worker shares ComfyUI's disk
+
+
+async def test_a_same_named_file_comfyui_did_not_write_for_the_prompt_is_not_returned(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    # COMFYUI_PATH names another ComfyUI's folder, which holds an older file of the same name.
+    other = tmp_path / "other-comfyui"
+    (other / "output").mkdir(parents=True)
+    stale = other / "output" / "twin_00001_.png"
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(stale)
+    os.utime(stale, (1_600_000_000, 1_600_000_000))
+    worker = Worker(make_settings(comfy, COMFYUI_PATH=str(other), COMFY_CLEANUP="false"))
+    result = await worker.handle({"id": "job-1", "input": {"workflow": wf.save_image("twin")}})
+    assert "error" not in result, result
+    [image] = result["images"]
+    assert image["filename"] == stale.name
+    assert decode_image(image).convert("RGB").getpixel((0, 0)) == (255, 0, 0)  # ComfyUI's, via /view
+    assert any(r.path == "/view" for r in comfy.requests)
 
 
 async def test_uploaded_input_feeds_loadimage_and_is_removed(worker: Worker, comfy: ComfyTestServer) -> None:

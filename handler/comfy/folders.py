@@ -114,6 +114,21 @@ class ComfyFolders:
             return None
         return candidate
 
+    def written_file(self, folder_type: str, relpath: str, window: tuple[int, int]) -> Path | None:
+        """The file on this disk that GET /view would serve, if ComfyUI wrote it inside
+        ``window`` (ns since the epoch): this prompt's own file, read in place instead of copied
+        over HTTP. None otherwise (not here, a symlink, or older: a cached node's earlier file, or
+        a COMFYUI_PATH that is not this ComfyUI's folder); the caller then downloads it."""
+        path = self.path_of(folder_type, relpath)
+        if path is None:
+            return None
+        try:
+            stat = path.lstat()
+        except OSError:
+            return None
+        low, high = window
+        return path if S_ISREG(stat.st_mode) and low <= stat.st_mtime_ns <= high else None
+
     def remove(self, folder_type: str, relpath: str) -> bool:
         """Delete one file ComfyUI wrote or we uploaded; True if it was removed."""
         path = self.path_of(folder_type, relpath)
