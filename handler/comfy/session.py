@@ -140,6 +140,7 @@ class PromptTracker:
         self.queued_at: float | None = None
         self.started_at: float | None = None
         self.stage = "waiting in ComfyUI's queue"
+        self._ahead: int | None = None  # the worker's jobs ahead of ours in the queue, as last reported
 
     async def run(self, *, prompt_id: str, extra_data: dict[str, Any]) -> PromptOutcome:
         """Queue the workflow and return once ComfyUI has finished with it."""
@@ -297,7 +298,7 @@ class PromptTracker:
 
     def _tick(self) -> None:
         """No news from ComfyUI for a second: time still moves the estimate, and a prompt still
-        in ComfyUI's queue says again what it waits for."""
+        in ComfyUI's queue says so when the jobs ahead of it change."""
         if self.started_at is not None and self._current_node is not None:
             self._report("running")
         elif self.started_at is None and self.queued_at is not None:
@@ -305,8 +306,12 @@ class PromptTracker:
 
     def _report_wait(self) -> None:
         """Queued, not started: ``waiting`` while this worker's other jobs run or wait ahead of it
-        (pipelined intake), else ``queued``."""
+        (pipelined intake), else ``queued``. Sent when that changes: a client sees nothing new in a
+        repeat, and each update costs the SDK a thread and an HTTP request."""
         ahead = self._connection.prompts_ahead(self._prompt_id)
+        if ahead == self._ahead:
+            return
+        self._ahead = ahead
         if ahead == 0:
             self._report("queued")
         else:
