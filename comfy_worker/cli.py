@@ -436,7 +436,8 @@ def _report(client: EndpointClient, final: JobStatus, out: Path) -> int:
 
 def progress_text(progress: dict[str, Any]) -> str:
     """The bar's words for one progress payload, e.g. ``running CheckpointLoaderSimple (node 1):
-    loading model sd15.safetensors, 37 s`` or ``running KSampler (node 5) step 7/20, 12 s``."""
+    loading model sd15.safetensors, 37 s``, ``running KSampler (node 5) step 7/20, 12 s`` or
+    ``waiting: queued behind another job in this worker``."""
     text = str(progress.get("stage", ""))
     if progress.get("node_class"):
         text += f" {progress['node_class']} (node {progress.get('node')})"
@@ -490,6 +491,8 @@ class _ProgressBar:
         else:
             percent = float(progress.get("percent") or 0.0)
             text = progress_text(progress)
+            if progress.get("stage") == "waiting":  # held by a worker, its prompt not started yet
+                text = f"{status.status}, {text}"
         self._draw(percent, text)
 
     def _draw(self, percent: float, text: str) -> None:

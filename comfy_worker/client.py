@@ -190,15 +190,16 @@ class EndpointClient:
         """Poll until the job is final (COMPLETED, FAILED, CANCELLED, TIMED_OUT), backing off."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         delay = poll_s
-        last_output: Any = object()
+        last_seen: tuple[str, Any] | None = None
         while True:
             status = self.status(job_id)
             if status.final:
                 return status
-            if status.output != last_output:
+            seen = (status.status, status.output)  # IN_QUEUE -> IN_PROGRESS is news too
+            if seen != last_seen:
                 if on_progress is not None:
                     on_progress(status)
-                last_output, delay = status.output, poll_s  # something moved: look again soon
+                last_seen, delay = seen, poll_s  # something moved: look again soon
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise EndpointError(f"job {job_id} is still {status.status} after {timeout_s:g} s")
             self._sleep(delay)

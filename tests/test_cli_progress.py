@@ -34,3 +34,19 @@ def test_the_bar_keeps_its_highest_percentage() -> None:
         bar.close()
     lines = stream.getvalue().splitlines()
     assert " 40.0% " in lines[0] and " 40.0% " in lines[1]
+
+
+def test_a_job_held_behind_another_in_its_worker_reads_in_progress_and_waiting() -> None:
+    stream = io.StringIO()
+    bar = _ProgressBar(stream)
+    waiting = {"stage": "waiting", "activity": "queued behind another job in this worker", "percent": 0.0}
+    try:
+        bar.update(JobStatus("j", "IN_QUEUE"))
+        bar.update(JobStatus("j", "IN_PROGRESS", output=waiting))
+        bar.update(JobStatus("j", "IN_PROGRESS", output={"stage": "running", "percent": 5.0}))
+    finally:
+        bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith(" IN_QUEUE")
+    assert lines[1].endswith(" IN_PROGRESS, waiting: queued behind another job in this worker")
+    assert lines[2].endswith(" running")

@@ -130,6 +130,43 @@ async def test_a_failing_job_held_behind_a_running_one_fails_alone(
     assert comfy.history() == {}
 
 
+async def test_a_job_waiting_behind_others_of_its_worker_says_so_then_runs(
+    worker: Worker, comfy: ComfyTestServer, progress: ProgressByJob
+) -> None:
+    comfy.behaviour.step_delay_s = 0.1
+    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=20, prefix="first"))))
+    await running(comfy)
+    second = asyncio.create_task(worker.handle(job("b", wf.sampler(steps=15, prefix="second"))))
+    await pending(comfy, 1)
+    third = await worker.handle(job("c", wf.sampler(steps=2, prefix="third")))
+    results = [await first, await second, third]
+    assert all("error" not in r for r in results), results
+
+    def stages(job_id: str) -> list[tuple[str, str | None]]:
+        # One entry per change: what a client polling /status sees move.
+        seen: list[tuple[str, str | None]] = []
+        for update in progress.updates[job_id]:
+            entry = (update["stage"], update.get("activity") if update["stage"] == "waiting" else None)
+            if not seen or seen[-1] != entry:
+                seen.append(entry)
+        return seen
+
+    behind_one = ("waiting", "queued behind another job in this worker")
+    behind_two = ("waiting", "queued behind 2 other jobs in this worker")
+    assert all(stage != "waiting" for stage, _ in stages("a"))  # nothing of its worker ahead of it
+    # b waits behind a, c behind a and b, then behind b alone; each then runs, then collects.
+    assert stages("b")[stages("b").index(behind_one) + 1 :][:1] == [("running", None)]
+    assert [s for s in stages("b") if s[0] == "waiting"] == [behind_one]
+    c_waits = [s for s in stages("c") if s[0] == "waiting"]
+    assert c_waits == [behind_two, behind_one], stages("c")
+    after_wait = stages("c")[stages("c").index(behind_one) + 1 :]
+    assert after_wait[0][0] in ("queued", "running") and ("running", None) in after_wait
+    assert stages("c")[-1] == ("collecting", None)
+    waiting = [u for u in progress.updates["c"] if u["stage"] == "waiting"]
+    assert len(waiting) == 2  # one update per change of the jobs ahead, not one per second
+    assert all(u["percent"] == 0.0 and "node" not in u for u in waiting)
+
+
 async def test_cancel_of_the_waiting_job_removes_only_its_prompt(
     worker: Worker, comfy: ComfyTestServer
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from handler.comfy.connection import ComfyConnection, ConnectionOptions
+from handler.comfy.session import waiting_activity
 from handler.progress import ProgressReporter
 from handler.values import RunProgress
 
@@ -71,3 +73,15 @@ def test_percent_never_goes_backwards_and_carries_into_later_stages() -> None:
     reporter.stage("collecting")
     assert [p["percent"] for p in sent] == [0.0, 40.0, 40.0, 40.0]
     assert sent[1]["activity"] == "loading model a.safetensors" and "activity" not in sent[2]
+
+
+def test_a_queued_prompt_counts_the_jobs_of_its_worker_ahead_of_it_and_says_so() -> None:
+    connection = ComfyConnection("127.0.0.1:9", ConnectionOptions(1.0, 1, 0.1, None))
+    for prompt_id in ("running", "second", "third"):
+        connection.subscribe(prompt_id)
+    assert [connection.prompts_ahead(p) for p in ("running", "second", "third")] == [0, 1, 2]
+    connection.unsubscribe("running")  # the first prompt ended: the others move up
+    assert [connection.prompts_ahead(p) for p in ("second", "third")] == [0, 1]
+    assert connection.prompts_ahead("never-queued") == 0
+    assert waiting_activity(1) == "queued behind another job in this worker"
+    assert waiting_activity(2) == "queued behind 2 other jobs in this worker"

@@ -197,6 +197,14 @@ class ComfyConnection:
     def unsubscribe(self, prompt_id: str) -> None:
         self._subscriptions.pop(prompt_id, None)
 
+    def prompts_ahead(self, prompt_id: str) -> int:
+        """How many of this worker's prompts, followed now, were queued before this one: the jobs
+        it waits behind in ComfyUI's queue (jobs queue in the order they subscribe)."""
+        for ahead, followed in enumerate(self._subscriptions):
+            if followed == prompt_id:
+                return ahead
+        return 0
+
     async def _open_socket(self) -> None:
         self._ws = await self.client.open_websocket(self.client_id)
         self.sockets_opened += 1

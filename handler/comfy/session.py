@@ -31,7 +31,15 @@ from .client import ComfyClient
 from .connection import ComfyConnection, Gap, SocketDown, Subscription
 from .process import comfy_process_dead
 
-__all__ = ["PromptOutcome", "PromptTracker", "RunProgress", "StreamedImage", "TrackerOptions", "stop_prompt"]
+__all__ = [
+    "PromptOutcome",
+    "PromptTracker",
+    "RunProgress",
+    "StreamedImage",
+    "TrackerOptions",
+    "stop_prompt",
+    "waiting_activity",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +140,7 @@ class PromptTracker:
         self.queued_at: float | None = None
         self.started_at: float | None = None
         self.stage = "waiting in ComfyUI's queue"
+        self._ahead: int | None = None  # the worker's jobs ahead of ours in the queue, as last reported
 
     async def run(self, *, prompt_id: str, extra_data: dict[str, Any]) -> PromptOutcome:
         """Queue the workflow and return once ComfyUI has finished with it."""
@@ -148,7 +157,7 @@ class PromptTracker:
             self.queued_at = time.monotonic()
             if self._on_queued is not None and self.started_at is None:
                 self._on_queued()
-            self._report("queued")
+            self._report_wait()
             history = await self._follow(subscription)
         finally:
             self._connection.unsubscribe(prompt_id)
@@ -288,9 +297,25 @@ class PromptTracker:
             self._report("running")
 
     def _tick(self) -> None:
-        """No news from ComfyUI for a second: time still moves the estimate."""
+        """No news from ComfyUI for a second: time still moves the estimate, and a prompt still
+        in ComfyUI's queue says so when the jobs ahead of it change."""
         if self.started_at is not None and self._current_node is not None:
             self._report("running")
+        elif self.started_at is None and self.queued_at is not None:
+            self._report_wait()
+
+    def _report_wait(self) -> None:
+        """Queued, not started: ``waiting`` while this worker's other jobs run or wait ahead of it
+        (pipelined intake), else ``queued``. Sent when that changes: a client sees nothing new in a
+        repeat, and each update costs the SDK a thread and an HTTP request."""
+        ahead = self._connection.prompts_ahead(self._prompt_id)
+        if ahead == self._ahead:
+            return
+        self._ahead = ahead
+        if ahead == 0:
+            self._report("queued")
+        else:
+            self._report("waiting", activity=waiting_activity(ahead))
 
     def _keep_streamed(self, image: ev.BinaryImage) -> None:
         # Latent previews (KSampler) arrive the same way; only output nodes' frames are outputs.
@@ -385,7 +410,13 @@ class PromptTracker:
         return str(entry.get("class_type")) if isinstance(entry, Mapping) else "?"
 
     def _report(
-        self, stage: str, *, step: int | None = None, max_steps: int | None = None, node: str | None = None
+        self,
+        stage: str,
+        *,
+        step: int | None = None,
+        max_steps: int | None = None,
+        node: str | None = None,
+        activity: str | None = None,
     ) -> None:
         node = node or self._current_node
         if step is None and self._step is not None and node == self._current_node:
@@ -393,7 +424,7 @@ class PromptTracker:
         now = time.monotonic()
         running = stage == "running" and self.started_at is not None
         node_elapsed = now - self._node_started_at if running and self._node_started_at else None
-        percent = 0.0 if stage == "queued" else None
+        percent = 0.0 if stage in ("queued", "waiting") else None
         if running:
             fill = node_fill(node_elapsed or 0.0, self._pace(now))
             percent = self._plan.percent(done=self._done_nodes, current=self._current_node, fill=fill)
@@ -407,7 +438,7 @@ class PromptTracker:
                 nodes_done=len(self._done_nodes),
                 nodes_total=len(self._workflow),
                 percent=percent,
-                activity=self._activity_of(node) if running else None,
+                activity=self._activity_of(node) if running else activity,
                 elapsed_s=round(now - self.started_at, 1) if running and self.started_at else None,
                 node_elapsed_s=round(node_elapsed, 1) if node_elapsed is not None else None,
             )
@@ -426,6 +457,13 @@ class PromptTracker:
         if said is None and model is not None and self._step is None:
             return f"loading model {model}"
         return said
+
+
+def waiting_activity(ahead: int) -> str:
+    """The ``waiting`` stage's words: what a queued prompt waits for."""
+    if ahead == 1:
+        return "queued behind another job in this worker"
+    return f"queued behind {ahead} other jobs in this worker"
 
 
 async def stop_prompt(

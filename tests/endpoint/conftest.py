@@ -45,9 +45,18 @@ def calm_comfy(comfy: ComfyTestServer) -> Iterator[None]:
 
 
 class Endpoint:
-    def __init__(self, comfy: ComfyTestServer, log: Path, *extra_args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "COMFY", "BUCKET_"))}
-        env.update(
+    def __init__(
+        self,
+        comfy: ComfyTestServer,
+        log: Path,
+        *extra_args: str,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        process_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "COMFY", "BUCKET_"))
+        }
+        process_env.update(
             {
                 "COMFY_WS_IDLE_S": "0.5",
                 "COMFY_PROGRESS_INTERVAL_S": "0.2",
@@ -59,6 +68,7 @@ class Endpoint:
                 "COMFY_PIPELINE_DEPTH": "1",
                 # The tests' file servers listen on loopback, which the input-URL guard refuses.
                 "INPUT_URL_ALLOWLIST": "127.0.0.1/32",
+                **(env or {}),
             }
         )
         self.log = log
@@ -74,7 +84,7 @@ class Endpoint:
                 "--comfyui-path",
                 str(comfy.root),
                 "--workers",
-                "2",
+                str(workers),
                 "--port",
                 "0",
                 "--api-key",
@@ -86,7 +96,7 @@ class Endpoint:
                 "127.0.0.1",
                 *extra_args,
             ],
-            env=env,
+            env=process_env,
             cwd=REPO,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
@@ -306,3 +307,47 @@ def test_the_bar_keeps_moving_while_a_node_runs_without_updates(
     percents = [float(f.split("]")[1].split("%")[0]) for f in quiet]
     assert len(set(percents)) >= 2 and percents == sorted(percents), quiet  # moving, never back
     assert any("100.0%" in f and "done" in f for f in frames), frames[-3:]
+
+
+def test_run_shows_a_job_held_behind_another_in_its_worker_as_in_progress_and_waiting(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    # One worker holding two jobs at once (the default depth; the shared endpoint runs depth 1).
+    server = Endpoint(comfy, tmp_path / "serve.log", workers=1, env={"COMFY_PIPELINE_DEPTH": "2"})
+    try:
+        comfy.behaviour.step_delay_s = 0.15
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}, **local(server)}
+        runs = []
+        for name, steps in (("long", 30), ("short", 6)):
+            workflow = tmp_path / f"{name}.json"
+            workflow.write_text(json.dumps(wf.sampler(steps=steps, prefix=name)))
+            command = [
+                sys.executable,
+                "-m",
+                "comfy_worker",
+                "run",
+                str(workflow),
+                "--out",
+                str(tmp_path / name),
+            ]
+            runs.append(subprocess.Popen(command, cwd=REPO, env=env, text=True, stdout=PIPE, stderr=PIPE))
+            if name == "long":
+                wait_for(lambda: comfy.queue_state()[0], 30, "the long job to run in ComfyUI")
+        (long_out, long_err), (short_out, short_err) = (run.communicate(timeout=90) for run in runs)
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+        server.close()
+    assert [run.returncode for run in runs] == [0, 0], (long_err, short_err)
+    assert "COMPLETED" in long_out and "COMPLETED" in short_out
+    lines = short_err.splitlines()  # not a terminal: one line per change
+    waiting = [
+        i
+        for i, line in enumerate(lines)
+        if "IN_PROGRESS, waiting: queued behind another job in this worker" in line
+    ]
+    running = [i for i, line in enumerate(lines) if "running" in line]
+    assert waiting and running and waiting[-1] < running[0], lines
+    assert " 0.0% " in lines[waiting[0]]
+    assert "waiting" not in long_err

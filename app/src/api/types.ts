@@ -90,7 +90,7 @@ export interface JobPolicy {
 }
 
 /** Stages of the worker's progress payload (README.md "Progress, timeouts and cancel"). */
-export type ProgressStage = "starting" | "uploading" | "queued" | "running" | "collecting";
+export type ProgressStage = "starting" | "uploading" | "queued" | "waiting" | "running" | "collecting";
 
 /** The worker's progress payload, seen as a job's `output` while it is IN_PROGRESS. */
 export interface Progress {

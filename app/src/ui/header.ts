@@ -39,7 +39,7 @@ export function watchHealth(target: HTMLElement, api: RunPodClient): { nudge(): 
       const at = new Date().toLocaleTimeString("en-GB");
       replaceChildren(
         target,
-        `Workers: ${idle} idle, ${running} running · Jobs: ${inQueue} in queue, ${inProgress} running`,
+        `Workers: ${idle} idle, ${running} running · Jobs: ${inQueue} in queue, ${inProgress} in workers`,
         h("span", { class: "health-time" }, ` (at ${at})`),
       );
       target.dataset.state = "ok";

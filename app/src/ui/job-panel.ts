@@ -9,7 +9,7 @@ import { isFinalStatus, parseJobError } from "../api/index.js";
 import { h, replaceChildren } from "./dom.js";
 import type { JobController } from "./job-controller.js";
 import type { JobRecord } from "./job-store.js";
-import { STATUS_TEXT, statusBadge } from "./jobs-list.js";
+import { statusBadge, statusText } from "./jobs-list.js";
 import { progressView } from "./progress-view.js";
 import { type Rendered, errorView, resultsView } from "./results-view.js";
 
@@ -99,11 +99,11 @@ export class JobPanel {
     }
     replaceChildren(
       this._header,
-      statusBadge(record.status),
+      statusBadge(record.status, record.progress),
       h("span", { class: "job-name" }, record.workflowName),
       h("code", { class: "job-id", "data-testid": "job-id" }, record.id),
     );
-    const announcement = `${record.workflowName}: ${STATUS_TEXT[record.status] ?? record.status}`;
+    const announcement = `${record.workflowName}: ${statusText(record.status, record.progress)}`;
     if (announcement !== this._announced) {
       this._announced = announcement;
       this._announce.textContent = announcement;

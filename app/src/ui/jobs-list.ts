@@ -1,6 +1,6 @@
 /** This session's jobs, newest first; choosing one shows it in the job panel. */
 
-import { isFinalStatus } from "../api/index.js";
+import { type Progress, isFinalStatus } from "../api/index.js";
 import { h, replaceChildren } from "./dom.js";
 import type { JobRecord } from "./job-store.js";
 
@@ -13,8 +13,21 @@ export const STATUS_TEXT: Record<string, string> = {
   TIMED_OUT: "timed out",
 };
 
-export function statusBadge(status: string): HTMLElement {
-  return h("span", { class: `badge status-${status.toLowerCase()}` }, STATUS_TEXT[status] ?? status);
+/**
+ * The status in words. A job a worker holds while another of its jobs runs is IN_PROGRESS (the
+ * worker took it) but not running yet: its prompt waits in ComfyUI's queue (progress stage "waiting").
+ */
+export function statusText(status: string, progress: Progress | null = null): string {
+  if (status === "IN_PROGRESS" && progress?.stage === "waiting") return "waiting in worker";
+  return STATUS_TEXT[status] ?? status;
+}
+
+export function statusBadge(status: string, progress: Progress | null = null): HTMLElement {
+  return h(
+    "span",
+    { class: `badge status-${status.toLowerCase()}`, title: status, "data-testid": "status-badge" },
+    statusText(status, progress),
+  );
 }
 
 export function renderJobsList(
@@ -46,7 +59,7 @@ export function renderJobsList(
               "data-status": record.status,
               onclick: () => onSelect(record.id),
             },
-            statusBadge(record.status),
+            statusBadge(record.status, record.progress),
             h("span", { class: "job-name" }, record.workflowName),
             h(
               "span",

@@ -7,13 +7,16 @@ const STAGE_TEXT: Record<string, string> = {
   starting: "Starting",
   uploading: "Uploading input images",
   queued: "Queued in ComfyUI",
+  waiting: "Waiting in the worker",
   running: "Running",
   collecting: "Collecting outputs",
 };
 
 /**
- * A one-line description, e.g. "Running KSampler (node 3), step 7 of 20, 2 of 4 nodes done" or
- * "Running CheckpointLoaderSimple (node 1), loading model sd15.safetensors for 37 s, 0 of 7 nodes done".
+ * A one-line description, e.g. "Running KSampler (node 3), step 7 of 20, 2 of 4 nodes done",
+ * "Running CheckpointLoaderSimple (node 1), loading model sd15.safetensors for 37 s, 0 of 7 nodes done"
+ * or, for a job its worker holds behind another, "Waiting in the worker, queued behind another job
+ * in this worker".
  */
 export function describeProgress(status: JobStatus, progress: Progress | null): string {
   if (status === "IN_QUEUE") return "Waiting for a worker";
@@ -28,7 +31,7 @@ export function describeProgress(status: JobStatus, progress: Progress | null): 
     const seconds = progress.nodeElapsedS !== null ? ` for ${Math.round(progress.nodeElapsedS)} s` : "";
     parts.push(`${progress.activity}${seconds}`);
   }
-  if (progress.nodesDone !== null && progress.nodesTotal !== null) {
+  if (progress.nodesDone !== null && progress.nodesTotal !== null && progress.stage !== "waiting") {
     parts.push(`${progress.nodesDone} of ${progress.nodesTotal} nodes done`);
   }
   return parts.join(", ");

@@ -317,7 +317,7 @@ describe("running workflows", () => {
     await expect
       .poll(() => checks.some((at) => at >= ended && at < ended + 2_500), { timeout: 3_000 })
       .toBe(true);
-    await expect.poll(() => health.textContent(), { timeout: 3_000 }).toMatch(/0 in queue, 0 running/);
+    await expect.poll(() => health.textContent(), { timeout: 3_000 }).toMatch(/0 in queue, 0 in workers/);
     expect(await age()).toBeLessThan(6_500);
     expect(pageProblems(page)).toEqual([]);
     await page.close();
@@ -436,6 +436,42 @@ describe("running workflows", () => {
       .filter((p): p is string => p !== undefined)
       .map(Number);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    await page.close();
+  });
+
+  it("shows a job the worker holds behind another as waiting in the worker, then its result", async () => {
+    // The stack's one worker holds two jobs (COMFY_PIPELINE_DEPTH, default 2): the second is taken,
+    // uploaded and queued in ComfyUI while the first runs.
+    const page = await openApp();
+    await loadListed(page, "txt2img");
+    await field(page, "3.steps").fill("40");
+    const first = await run(page);
+    await expect
+      .poll(() => page.getByTestId("progress-text").textContent(), { timeout: JOB_TIMEOUT_MS })
+      .toMatch(/Running KSampler \(node 3\), step \d+ of 40/);
+    await loadListed(page, "simple_test");
+    const second = await run(page);
+    const card = page.locator(`.job-item[data-job-id="${second}"]`);
+    await expect
+      .poll(() => page.getByTestId("progress-text").textContent(), { timeout: JOB_TIMEOUT_MS })
+      .toBe("0% · Waiting in the worker, queued behind another job in this worker");
+    expect(await card.getAttribute("data-status")).toBe("IN_PROGRESS");
+    expect(await card.getByTestId("status-badge").textContent()).toBe("waiting in worker");
+    const held = await endpointStatus(second);
+    expect(held.status).toBe("IN_PROGRESS");
+    expect(held.output).toMatchObject({ stage: "waiting" });
+    // The first job is still the one running.
+    const running = page.locator(`.job-item[data-job-id="${first}"]`);
+    expect(await running.getAttribute("data-status")).toBe("IN_PROGRESS");
+    expect(await running.getByTestId("status-badge").textContent()).toBe("running");
+    await shot(page, "waiting-in-worker.png");
+    await waitForStatus(page, first, "COMPLETED");
+    await waitForStatus(page, second, "COMPLETED");
+    expect(await card.getByTestId("status-badge").textContent()).toBe("completed");
+    const image = page.getByTestId("output-image");
+    await image.waitFor();
+    expect(await centrePixel(image)).toEqual([0xff - 0x33, 0xff - 0x99, 0xff - 0xff, 255]);
+    expect(pageProblems(page)).toEqual([]);
     await page.close();
   });
 

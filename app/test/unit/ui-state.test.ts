@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RunPodClient } from "../../src/api/index.js";
 import { JobController } from "../../src/ui/job-controller.js";
 import { type JobRecord, JobStore } from "../../src/ui/job-store.js";
+import { statusText } from "../../src/ui/jobs-list.js";
 import { describeProgress } from "../../src/ui/progress-view.js";
 import { MockServer } from "./support/mock-server.js";
 
@@ -219,7 +220,28 @@ describe("describeProgress", () => {
       "Running CheckpointLoaderSimple (node 1), loading model sd15.safetensors for 37 s, 0 of 7 nodes done",
     ],
     ["IN_PROGRESS", { ...base, stage: "warming_up" }, "warming_up"],
+    [
+      "IN_PROGRESS",
+      {
+        ...base,
+        stage: "waiting",
+        activity: "queued behind another job in this worker",
+        nodesDone: 0,
+        nodesTotal: 7,
+        percent: 0,
+      },
+      "Waiting in the worker, queued behind another job in this worker",
+    ],
   ] as const)("%s %j reads %j", (status, progress, text) => {
     expect(describeProgress(status, progress)).toBe(text);
+  });
+
+  it("names a job its worker holds behind another 'waiting in worker', not 'in queue' nor 'running'", () => {
+    const waiting = { ...base, stage: "waiting", activity: "queued behind another job in this worker" };
+    expect(statusText("IN_PROGRESS", waiting)).toBe("waiting in worker");
+    expect(statusText("IN_PROGRESS", base)).toBe("running");
+    expect(statusText("IN_PROGRESS", null)).toBe("running");
+    expect(statusText("IN_QUEUE", null)).toBe("in queue");
+    expect(statusText("COMPLETED", waiting)).toBe("completed"); // the last progress outlives the run
   });
 });
