@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-__all__ = ["PYTHON_PLACEHOLDER", "SERVER_PLACEHOLDER", "hide_server_paths"]
+__all__ = ["PYTHON_PLACEHOLDER", "SERVER_PLACEHOLDER", "hide_paths_in_texts", "hide_server_paths"]
 
 PYTHON_PLACEHOLDER = "<python>"
 SERVER_PLACEHOLDER = "<server path>"
@@ -35,8 +35,18 @@ def hide_server_paths(result: Mapping[str, Any], *, keep: Iterable[str]) -> dict
     its string values (recursively). Results without ``error`` are returned unchanged."""
     if "error" not in result:
         return dict(result)
-    roots = tuple(sorted({root.rstrip("/") for root in keep if root.strip("/")}, key=len, reverse=True))
+    roots = _roots(keep)
     return {key: _hide(value, roots) for key, value in result.items()}
+
+
+def hide_paths_in_texts(texts: Iterable[str], *, keep: Iterable[str]) -> list[str]:
+    """ComfyUI's texts in a successful result (a skipped branch's validation errors) with the same
+    paths replaced as in an error result."""
+    return [_hide(text, _roots(keep)) for text in texts]
+
+
+def _roots(keep: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({root.rstrip("/") for root in keep if root.strip("/")}, key=len, reverse=True))
 
 
 def _hide(value: Any, roots: tuple[str, ...]) -> Any:

@@ -71,6 +71,7 @@ from .outputs import (
 )
 from .progress import ProgressReporter, Sender
 from .result import WIDE_MS, Timings, assemble_result
+from .server_paths import hide_paths_in_texts
 from .storage import OutputFile
 from .storage.delivery import deliver_outputs
 from .storage.plan import plan_delivery, serialized_size
@@ -662,7 +663,9 @@ class _JobRun:
             if fetch_problems:
                 raise OutputFailed(fetch_problems, prompt_id=outcome.prompt_id)
             raise NoOutputs(prompt_id=outcome.prompt_id, skipped_temp=found.skipped_temp)
-        problems = _skipped_branches(outcome) + fetch_problems
+        # ComfyUI's texts keep no server path outside its folder, as in an error result.
+        keep = (str(self.settings.comfyui_path),)
+        problems = hide_paths_in_texts(_skipped_branches(outcome), keep=keep) + fetch_problems
         return _Collected(files, found, problems, [*notes, *converted], started)
 
     # -- deliver and assemble ---------------------------------------------------------------------

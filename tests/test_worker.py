@@ -246,6 +246,21 @@ async def test_partly_broken_workflow_runs_the_valid_branch_and_reports_the_othe
     ]
 
 
+async def test_a_skipped_branch_reports_no_server_path_outside_comfyui(worker: Worker) -> None:
+    workflow = {
+        **wf.save_image("ok"),
+        "3": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "/srv/team/x.safetensors"}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["3", 2]}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "bad"}},
+    }
+    result = await worker.handle({"id": "j", "input": {"workflow": workflow}})
+    assert "error" not in result and [i["node_id"] for i in result["images"]] == ["2"], result
+    [problem] = result["errors"]
+    assert problem.startswith("skipped by ComfyUI: node 3 (CheckpointLoaderSimple) input 'ckpt_name'")
+    assert "'<server path>/x.safetensors'" in problem and "/srv/team" not in problem
+
+
 async def test_execution_error_names_node_and_exception(worker: Worker, comfy: ComfyTestServer) -> None:
     job_input = {
         "workflow": wf.invert_upload("broken.png"),
