@@ -58,6 +58,7 @@ from .errors import (
 )
 from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
+from .leftovers import clear_dead_workers_history, written_finder
 from .media import SNIFF_BYTES, sniff_mime
 from .models import check_workflow, read_missing
 from .outputs import (
@@ -77,8 +78,7 @@ from .storage.delivery import deliver_outputs
 from .storage.plan import plan_delivery, serialized_size
 from .storage.s3 import S3Clients, S3Delivery
 from .validation_errors import describe_validation_errors
-from .values import FolderSnapshot
-from .workflow import missing_classes, output_prefixes, with_renamed_inputs, with_rerun_marker
+from .workflow import missing_classes, with_renamed_inputs, with_rerun_marker
 from .workflow_limits import check_file_inputs
 
 __all__ = ["Worker"]
@@ -452,9 +452,22 @@ class _JobRun:
             waited += ready_s
             if self.settings.clear_leftovers and is_local_host(self.connection.host):
                 await self.recovery.clear_leftovers(self.connection.client_id)
+                await self._clear_dead_workers_history()
             if not self.recovery.busy:  # clearing a dead worker's running prompt closes the gate
                 break
         self.timings.add("ready_ms", waited)
+
+    async def _clear_dead_workers_history(self) -> None:
+        """Once per connection: what dead worker processes left in ComfyUI's history (leftovers.py)."""
+        if self.connection.history_checked:
+            return
+        self.connection.history_checked = True
+        await clear_dead_workers_history(
+            self.connection.client,
+            self.folders,
+            own_client_id=self.connection.client_id,
+            remove_files=self.settings.cleanup,
+        )
 
     # -- prepare ----------------------------------------------------------------------------------
 
@@ -577,7 +590,7 @@ class _JobRun:
             history,
             output_nodes=self.where.output_nodes,
             streamed_nodes=streamed_nodes,
-            find_written=_written_finder(self.folders, self.where.workflow),
+            find_written=written_finder(self.folders, self.where.workflow),
         )
         silent = silent_outputs(history, output_nodes=self.where.output_nodes, streamed_nodes=streamed_nodes)
         written = await asyncio.to_thread(find) if silent else find()
@@ -611,7 +624,7 @@ class _JobRun:
         if tracker is not None and tracker.started_at is not None:
             started_ns = time.time_ns() - int((time.monotonic() - tracker.started_at) * 1e9) - 1_000_000
         enabled = self.settings.cleanup
-        find_written = _written_finder(folders, workflow)
+        find_written = written_finder(folders, workflow)
 
         def written(history: dict[str, Any] | None) -> list[tuple[str, str]]:
             if history is not None:
@@ -710,20 +723,6 @@ def _forgetter(comfy: ComfyClient, prompt_id: str | None) -> Forget | None:
     if prompt_id is None:
         return None
     return lambda: comfy.delete_history(prompt_id)
-
-
-def _written_finder(
-    folders: ComfyFolders, workflow: dict[str, dict[str, Any]]
-) -> Callable[[tuple[int, int], frozenset[str]], FolderSnapshot]:
-    """How `files_written` looks on disk for a prompt's unreported files: where the silent nodes'
-    inputs say they write, and the whole output folder only if that finds nothing."""
-
-    def find_written(window: tuple[int, int], silent: frozenset[str]) -> FolderSnapshot:
-        return folders.written_between(window, output_prefixes(workflow, silent)) or (
-            folders.written_between(window, [])
-        )
-
-    return find_written
 
 
 def _skipped_branches(outcome: PromptOutcome) -> list[str]:

@@ -206,6 +206,18 @@ class ComfyClient:
         entry = data.get(prompt_id) if isinstance(data, dict) else None
         return entry if isinstance(entry, dict) else None
 
+    async def recent_history(self, max_items: int) -> dict[str, dict[str, Any]]:
+        """GET /history?max_items=N: the last N entries, prompt id -> entry."""
+        with self._mapped("reading ComfyUI's history"):
+            async with self.session.get(
+                f"{self.base_url}/history", params={"max_items": str(max_items)}
+            ) as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        if not isinstance(data, dict):
+            return {}
+        return {str(key): entry for key, entry in data.items() if isinstance(entry, dict)}
+
     async def queue(self) -> tuple[list[str], list[str]]:
         """GET /queue: (running prompt ids, pending prompt ids)."""
         with self._mapped("reading the queue"):

@@ -111,6 +111,7 @@ class ComfyConnection:
         self._readying: asyncio.Lock | None = None  # overlapping jobs check readiness once, together
         self.capabilities: Capabilities = LEGACY  # until ensure_ready detected them
         self.sockets_opened = 0  # how many times a WebSocket was opened: one unless it dropped
+        self.history_checked = False  # dead workers' history entries looked for (handler/leftovers.py)
 
     @property
     def host(self) -> str:

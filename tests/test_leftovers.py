@@ -1,0 +1,90 @@
+"""What a dead worker process left in ComfyUI's history and output folder is removed by the next
+worker process on that ComfyUI (handler/leftovers.py); a person's prompts and a live worker's are
+never touched. Test server over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from comfy_testserver import ComfyTestServer
+from handler.worker import Worker
+
+from . import workflows as wf
+from .conftest import make_settings
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+async def finished(comfy: ComfyTestServer, prompt_ids: list[str]) -> None:
+    while not all(prompt_id in comfy.history() for prompt_id in prompt_ids):
+        await asyncio.sleep(0.02)
+
+
+async def test_a_dead_workers_finished_prompts_leave_history_and_disk_but_no_one_elses(
+    comfy: ComfyTestServer,
+) -> None:
+    dead = f"comfy-worker-{dead_pid()}-0123456789ab"
+    alive = f"comfy-worker-{os.getppid()}-0123456789ab"  # pytest's parent: alive throughout
+    queued = {
+        "dead_image": (dead, wf.save_image("dead")),
+        "dead_splat": (dead, wf.splat("deadsplat")),  # SharpPredict reports nothing: found on disk
+        "user": ("ui-user", wf.save_image("user")),
+        "alive": (alive, wf.save_image("alive")),
+    }
+    ids = {name: str(uuid.uuid4()) for name in queued}
+    for name, (client_id, workflow) in queued.items():
+        post(f"{comfy.url}/prompt", {"prompt": workflow, "client_id": client_id, "prompt_id": ids[name]})
+    await finished(comfy, list(ids.values()))
+    before = files_under(comfy.root / "output")
+    assert any(f.startswith("deadsplat") and f.endswith(".ply") for f in before), before
+
+    worker = Worker(make_settings(comfy), keep_connection=True)
+    try:
+        result = await worker.handle({"id": "new", "input": {"workflow": wf.save_image("new")}})
+        assert "error" not in result, result
+        await worker.settle()
+    finally:
+        await worker.aclose()
+    history = comfy.history()
+    assert ids["dead_image"] not in history and ids["dead_splat"] not in history
+    assert ids["user"] in history and ids["alive"] in history
+    left = files_under(comfy.root / "output")
+    assert not any(f.startswith(("dead_", "deadsplat")) for f in left), left
+    assert sorted(f.split("_")[0] for f in left) == ["alive", "user"]
+
+
+async def test_with_cleanup_off_a_dead_workers_files_stay_but_its_history_goes(
+    comfy: ComfyTestServer,
+) -> None:
+    dead = f"comfy-worker-{dead_pid()}-0123456789ab"
+    prompt_id = str(uuid.uuid4())
+    post(f"{comfy.url}/prompt", {"prompt": wf.save_image("kept"), "client_id": dead, "prompt_id": prompt_id})
+    await finished(comfy, [prompt_id])
+    worker = Worker(make_settings(comfy, COMFY_CLEANUP="false"))
+    assert "error" not in await worker.handle({"id": "n", "input": {"workflow": wf.save_image("n")}})
+    assert prompt_id not in comfy.history()
+    assert [f for f in files_under(comfy.root / "output") if f.startswith("kept")] != []
