@@ -5,8 +5,9 @@ what does not stop in time comes here.
 
 - `Recovery`, one per worker connection, does what may take longer, in the background:
   - `adopt`: a prompt that did not stop in time (an *orphan*). The worker re-sends the interrupt
-    with back-off (0.25 s doubling to 5 s) until ComfyUI lets go of it or COMFY_INTERRUPT_SETTLE_S
-    has passed, then cleans what it wrote; if it never lets go, ComfyUI is restarted.
+    (GET /queue, then stopping.let_go, on every ComfyUI) with back-off (0.25 s doubling to 5 s)
+    until ComfyUI lets go of it or COMFY_INTERRUPT_SETTLE_S has passed, then cleans what it
+    wrote; if it never lets go, ComfyUI is restarted.
   - `restart_for`: after a frozen ComfyUI or a dead prompt runner (liveness.py).
   - Restarting = SIGKILL to the process named by COMFY_PID_FILE; start.sh's supervision starts a
     new ComfyUI and rewrites the file; the worker waits for it to answer (COMFY_READY_TIMEOUT_S).
