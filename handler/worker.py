@@ -35,8 +35,9 @@ from .comfy.folders import ComfyFolders
 from .comfy.liveness import LivenessOptions
 from .comfy.nodeinfo import NodeClasses
 from .comfy.process import comfy_pid
-from .comfy.recovery import Recovery, RecoveryOptions, StopOutcome, stop_in_time
+from .comfy.recovery import Recovery, RecoveryOptions
 from .comfy.session import PromptOutcome, PromptTracker, TrackerOptions
+from .comfy.stopping import StopOutcome, stop_prompt
 from .config import Settings
 from .conversion import convert_outputs
 from .destination import Destination
@@ -603,12 +604,7 @@ class _JobRun:
         prompt_id = self.where.prompt_id
         if prompt_id is None:
             return StopOutcome("not_queued")
-        stopped = await stop_in_time(
-            comfy,
-            prompt_id,
-            budget_s=self.settings.timeouts.stop_wait_s,
-            jobs_cancel=self.connection.capabilities.jobs_cancel,
-        )
+        stopped = await stop_prompt(comfy, prompt_id, budget_s=self.settings.timeouts.stop_wait_s)
         if stopped.state == "still_running":
             self.recovery.adopt(prompt_id, on_released=self._orphan_cleaner())
         else:

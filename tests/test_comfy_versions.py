@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from comfy_testserver import ComfyTestServer
+from comfy_testserver.records import RecordedRequest
 from handler.comfy.capabilities import PROBE_JOB_ID
 from handler.worker import Worker
 
@@ -47,6 +48,13 @@ def http(url: str, body: dict[str, Any] | None = None) -> Any:
 def calls(comfy: ComfyTestServer, method: str, prefix: str) -> list[str]:
     """Paths (without /api) the server received with this method and prefix."""
     return [r.path for r in comfy.requests if r.method == method and r.path.startswith(prefix)]
+
+
+def after_queueing(comfy: ComfyTestServer) -> list[RecordedRequest]:
+    """The requests the server received after the last POST /prompt (before it, the worker's
+    start-up check for a dead worker's leftovers reads /queue once per connection)."""
+    queued = max(i for i, r in enumerate(comfy.requests) if r.method == "POST" and r.path == "/prompt")
+    return comfy.requests[queued + 1 :]
 
 
 async def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
@@ -159,6 +167,39 @@ async def test_a_cancelled_job_leaves_no_pending_prompt_behind(
         assert [r.json for r in comfy.requests if r.path == "/queue" and r.method == "POST"] == [
             {"delete": [ours]}
         ]
+
+
+async def test_a_failed_jobs_prompt_is_released_through_the_jobs_api_where_it_exists(
+    worker: Worker, comfy: ComfyTestServer, comfy_profile: str
+) -> None:
+    comfy.behaviour.out_of_memory_class = "KSampler"
+    failed = await worker.handle({"id": "oom", "input": {"workflow": wf.sampler(steps=2)}})
+    assert failed["error"].startswith("OUT_OF_MEMORY"), failed
+    prompt_id = failed["details"]["prompt_id"]
+    assert prompt_id not in comfy.history()  # released: its entry (and workflow) is gone
+    after = [(r.method, r.path) for r in after_queueing(comfy)]
+    assert ("POST", "/history") in after
+    if comfy_profile == "current":
+        assert ("GET", "/queue") not in after  # the job record tells it ended: no /queue listing
+    else:
+        assert ("GET", "/queue") in after
+
+
+async def test_liveness_probes_the_jobs_api_not_the_queue_where_it_exists(
+    worker: Worker, comfy: ComfyTestServer, comfy_profile: str
+) -> None:
+    comfy.behaviour.ws_silent = True  # silence: liveness probes before each status read
+    comfy.behaviour.node_delay_s = 1.0
+    result = await worker.handle({"id": "p", "input": {"workflow": wf.save_image("probed")}})
+    assert "error" not in result, result
+    after = after_queueing(comfy)
+    running_probes = [r for r in after if r.path == "/jobs" and r.query.get("status") == "in_progress"]
+    queue_reads = [r for r in after if r.method == "GET" and r.path == "/queue"]
+    if comfy_profile == "current":
+        assert running_probes and queue_reads == []
+        assert all(r.query.get("limit") == "1" for r in running_probes)  # one record, whatever is queued
+    else:
+        assert queue_reads and running_probes == []
 
 
 # -- progress -------------------------------------------------------------------------------------

@@ -71,6 +71,22 @@ async def test_a_dead_prompt_runner_fails_the_job_in_seconds_not_at_its_deadline
     assert later["refresh_worker"] is True
 
 
+async def test_a_dead_prompt_runner_is_found_without_reading_the_queue_where_the_jobs_api_exists(
+    worker: Worker, comfy: ComfyTestServer, comfy_profile: str
+) -> None:
+    comfy.behaviour.prompt_worker_dies = True
+    await worker.handle(job("a", wf.save_image("dropped"), timeout=60))
+    before = len(comfy.requests)
+    result = await worker.handle(job("b", wf.save_image("never"), timeout=60))
+    assert result["error"].startswith("COMFY_STALLED"), result
+    queue_reads = [r for r in comfy.requests[before:] if r.method == "GET" and r.path == "/queue"]
+    job_reads = [r for r in comfy.requests[before:] if r.method == "GET" and r.path.startswith("/jobs")]
+    if comfy_profile == "current":  # "anything running?" and "is ours pending?" from the jobs API
+        assert queue_reads == [] and job_reads
+    else:
+        assert queue_reads and job_reads == []
+
+
 async def test_a_silent_long_node_is_not_declared_dead(worker: Worker, comfy: ComfyTestServer) -> None:
     # Running and sending nothing for several liveness periods (COMFY_WS_IDLE_S=0.3, stall 1 s).
     comfy.behaviour.node_delay_s = 2.5
@@ -179,6 +195,14 @@ def supervised(process_root: Path, tmp_path: Path) -> Iterator[SupervisedComfy]:
         yield comfy
 
 
+@pytest.fixture
+def supervised_profile(process_root: Path, tmp_path: Path, comfy_profile: str) -> Iterator[SupervisedComfy]:
+    """`supervised` once per protocol profile: liveness probes /queue or the jobs API."""
+    args = ["--node-delay-s", "1", "--profile", comfy_profile]
+    with SupervisedComfy(process_root, tmp_path / "comfyui.pid", args=args) as comfy:
+        yield comfy
+
+
 async def test_a_frozen_comfyui_fails_the_job_in_seconds_and_is_restarted_in_place(
     supervised: SupervisedComfy,
 ) -> None:
@@ -203,8 +227,9 @@ async def test_a_frozen_comfyui_fails_the_job_in_seconds_and_is_restarted_in_pla
 
 
 async def test_a_frozen_comfyui_without_a_pid_file_is_found_by_its_silence(
-    supervised: SupervisedComfy,
+    supervised_profile: SupervisedComfy,
 ) -> None:
+    supervised = supervised_profile
     settings = supervised_settings(supervised, COMFY_PID_FILE="")
     worker = Worker(settings, keep_connection=True)
     try:

@@ -1,9 +1,10 @@
-"""What the worker does to ComfyUI once a job failed, timed out or was cancelled.
+"""What the worker does to ComfyUI once a job failed (a deadline or cancel: worker.py, stopping.py).
 
-- Its prompt leaves ComfyUI: dequeued or interrupted (bounded by COMFY_INTERRUPT_SETTLE_S), then
-  deleted from /history. A failed or interrupted prompt otherwise stays in ComfyUI's memory with
-  its whole workflow, and a prompt still queued keeps the job's Comfy.org key readable through
-  GET /queue (ComfyUI 0.3.64 shows extra_data there) after the job has ended (issue 14).
+- Its prompt leaves ComfyUI through the one stop (stopping.py, bounded by COMFY_INTERRUPT_SETTLE_S):
+  dequeued or interrupted, or cancelled through the jobs API where ComfyUI has it, then deleted
+  from /history. A failed or interrupted prompt otherwise stays in ComfyUI's memory with its whole
+  workflow, and a prompt still queued keeps the job's Comfy.org key readable through GET /queue
+  (ComfyUI 0.3.64 shows extra_data there) after the job has ended (issue 14).
 - After an out-of-memory error, POST /free: ComfyUI unloads its models and frees cached memory
   before the next prompt, so the next job does not start from a full GPU.
 
@@ -13,7 +14,6 @@ Nothing here raises a WorkerError: the job's own error is what its result report
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ..errors import (
     ComfyCrashed,
@@ -29,20 +29,23 @@ from ..errors import (
     WorkerError,
 )
 from .client import ComfyClient
-from .session import stop_prompt
+from .stopping import StopOutcome, stop_prompt
 
 __all__ = ["after_failure", "release_prompt", "restarting"]
 
 logger = logging.getLogger(__name__)
 
 
-async def release_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
-    """Stop the prompt if ComfyUI still has it, delete its history entry, and return that entry
-    (what it wrote before it ended), if any."""
-    history = await stop_prompt(comfy, prompt_id, settle_s=settle_s)
-    if history is not None:  # None: never ran (dequeued), or ComfyUI did not answer: nothing to delete
-        await comfy.delete_history(prompt_id)
-    return history
+async def release_prompt(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> StopOutcome:
+    """Stop the prompt if ComfyUI still has it and delete its history entry (stopping.py)."""
+    stopped = await stop_prompt(comfy, prompt_id, budget_s=settle_s)
+    if stopped.state == "still_running":
+        logger.warning(
+            "ComfyUI has not let go of prompt %s within %g s (COMFY_INTERRUPT_SETTLE_S); it may still run",
+            prompt_id,
+            settle_s,
+        )
+    return stopped
 
 
 async def after_failure(

@@ -29,7 +29,7 @@ from ..errors import (
     WorkflowInvalid,
 )
 from ..values import InputImage
-from .capabilities import RouteAnswer
+from .capabilities import LEGACY, Capabilities, RouteAnswer
 from .events import feature_flags_frame
 
 __all__ = ["ComfyClient", "ComfySocket", "Frame", "QueueEntry", "QueuedPrompt"]
@@ -112,6 +112,9 @@ class ComfyClient:
             total=None, sock_connect=http_timeout_s, sock_read=http_timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
+        # What this ComfyUI supports (capabilities.py): set by the connection once it detected them;
+        # the 0.3.64 protocol until then.
+        self.capabilities: Capabilities = LEGACY
 
     async def __aenter__(self) -> ComfyClient:
         self.open()
@@ -257,6 +260,20 @@ class ComfyClient:
         if not isinstance(data, dict):
             raise ComfyBadReply(host=self.host, action="reading the prompt's job status", body=str(data))
         return data
+
+    async def running_job_ids(self) -> list[str]:
+        """GET /api/jobs?status=in_progress&limit=1 (newer ComfyUI): the prompt ComfyUI runs now, if
+        any, as one small record however long the queue (GET /queue carries every queued prompt)."""
+        action = "reading which prompt runs"
+        with self._mapped(action):
+            query = {"status": "in_progress", "limit": "1"}
+            async with self.session.get(f"{self.base_url}/api/jobs", params=query) as response:
+                response.raise_for_status()
+                data = await response.json(content_type=None)
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        if not isinstance(jobs, list):
+            raise ComfyBadReply(host=self.host, action=action, body=str(data))
+        return [str(job["id"]) for job in jobs if isinstance(job, dict) and "id" in job]
 
     async def cancel_job(self, prompt_id: str) -> bool:
         """POST /api/jobs/<id>/cancel (newer ComfyUI): dequeue or interrupt it, whichever applies,

@@ -30,7 +30,7 @@ from typing import Any
 from ..errors import ComfyUnavailable
 from ..ws_trace import trace_line
 from . import events as ev
-from .capabilities import LEGACY, PROBE_JOB_ID, Capabilities, RouteAnswer, detect_capabilities
+from .capabilities import PROBE_JOB_ID, Capabilities, RouteAnswer, detect_capabilities
 from .client import ComfyClient, ComfySocket
 from .client_ids import worker_client_id
 from .liveness import Liveness, LivenessOptions
@@ -109,13 +109,18 @@ class ComfyConnection:
         self._ready = False
         self._closed = False
         self._readying: asyncio.Lock | None = None  # overlapping jobs check readiness once, together
-        self.capabilities: Capabilities = LEGACY  # until ensure_ready detected them
         self.sockets_opened = 0  # how many times a WebSocket was opened: one unless it dropped
         self.history_checked = False  # dead workers' history entries looked for (handler/leftovers.py)
 
     @property
     def host(self) -> str:
         return self.client.host
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this ComfyUI supports; the 0.3.64 protocol until ensure_ready detected it. The client
+        holds it: every caller that speaks to ComfyUI (stop, liveness) uses the newer routes alike."""
+        return self.client.capabilities
 
     @property
     def socket_up(self) -> bool:
@@ -155,7 +160,7 @@ class ComfyConnection:
             pid_file=self._options.pid_file,
             supervised=self._options.supervised,
         )
-        self.capabilities = await self._detect_capabilities(stats)
+        self.client.capabilities = await self._detect_capabilities(stats)
         reader_alive = self._reader is not None and not self._reader.done()
         if self._ws is None and not reader_alive:  # a live reader reconnects by itself
             try:

@@ -2,7 +2,13 @@
 
 One `Liveness` per worker connection: connection.py tells it of every WebSocket frame, and a job's
 tracker asks it (`check`) whenever its prompt has been silent for COMFY_WS_IDLE_S. Each check
-first looks at the process, then probes GET /queue, waiting at most COMFY_LIVENESS_PROBE_S.
+first looks at the process, then probes ComfyUI's queue, waiting at most COMFY_LIVENESS_PROBE_S:
+
+- where ComfyUI has the jobs API (capabilities.py): GET /api/jobs?status=in_progress&limit=1 (is
+  anything running?) and, only when nothing runs, GET /api/jobs/{id} (is our prompt waiting?).
+  Both answers stay small however long the queue;
+- otherwise GET /queue, whose answer carries every queued prompt (in 0.3.64 with its workflow and
+  extra_data) and so grows with the queue.
 
 Verdicts, and the evidence behind each:
 
@@ -19,7 +25,7 @@ Verdicts, and the evidence behind each:
 
 Never a verdict: a prompt that runs and is silent. A 10-minute sampler step without progress
 events or a 20 GB model load sends no frame for minutes and may use the GPU rather than the CPU,
-but ComfyUI's HTTP server (its own thread) keeps answering and /queue shows the prompt running.
+but ComfyUI's HTTP server (its own thread) keeps answering and shows the prompt running.
 Only the job's deadline ends such a prompt.
 """
 
@@ -31,12 +37,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ComfyFrozen, ComfyNoAnswer, ComfyStalled, ComfyUnavailable
-from .client import ComfyClient, QueueEntry
+from .client import ComfyClient
 from .process import comfy_pid, comfy_process_stopped
 
 __all__ = ["STOPPED_GRACE_S", "Liveness", "LivenessOptions"]
 
 STOPPED_GRACE_S = 5.0  # a stopped process silent this long is frozen (COMFY_UNRESPONSIVE_S if shorter)
+
+
+@dataclass(frozen=True)
+class RunnerView:
+    """What one probe saw of ComfyUI's prompt runner, as far as the stall verdict needs."""
+
+    ours_waiting: bool  # the job's prompt is pending
+    any_running: bool  # ComfyUI is executing some prompt
 
 
 @dataclass(frozen=True)
@@ -81,20 +95,20 @@ class Liveness:
                 raise self._frozen(prompt_id, stage, stopped_pid=comfy_pid(self.options.pid_file))
             self.last_probe_answered = False  # a probe would only wait out its timeout: look again soon
             return False
-        entries = await self.probe()
-        if entries is None:
+        view = await self._probe(prompt_id)
+        if view is None:
             if self.silent_s >= self.options.unresponsive_s:
                 raise self._frozen(prompt_id, stage, stopped_pid=None)
             return False
-        self._check_runner(prompt_id, entries)
+        self._check_runner(prompt_id, view)
         return True
 
-    async def probe(self) -> list[QueueEntry] | None:
-        """GET /queue within COMFY_LIVENESS_PROBE_S; None when ComfyUI took the connection but did
-        not answer in time. A refused or reset connection raises ComfyUnavailable."""
+    async def _probe(self, prompt_id: str) -> RunnerView | None:
+        """Look at the queue within COMFY_LIVENESS_PROBE_S; None when ComfyUI took the connection but
+        did not answer in time. A refused or reset connection raises ComfyUnavailable."""
         try:
             async with asyncio.timeout(self.options.probe_s):
-                entries = await self._client.queue_entries()
+                view = await self._look(prompt_id)
         except (TimeoutError, ComfyNoAnswer):
             self.last_probe_answered = False
             return None
@@ -103,11 +117,24 @@ class Liveness:
             raise
         self.last_probe_answered = True
         self.heard()
-        return entries
+        return view
 
-    def _check_runner(self, prompt_id: str, entries: list[QueueEntry]) -> None:
+    async def _look(self, prompt_id: str) -> RunnerView:
+        if self._client.capabilities.jobs_api:
+            if await self._client.running_job_ids():
+                return RunnerView(ours_waiting=False, any_running=True)  # whichever runs: not stalled
+            job = await self._client.job(prompt_id)
+            waiting = job is not None and job.get("status") == "pending"
+            return RunnerView(ours_waiting=waiting, any_running=False)
+        entries = await self._client.queue_entries()
         ours = next((entry for entry in entries if entry.prompt_id == prompt_id), None)
-        if ours is None or ours.running or any(entry.running for entry in entries):
+        return RunnerView(
+            ours_waiting=ours is not None and not ours.running,
+            any_running=any(entry.running for entry in entries),
+        )
+
+    def _check_runner(self, prompt_id: str, view: RunnerView) -> None:
+        if not view.ours_waiting or view.any_running:
             self._stalled_since.pop(prompt_id, None)
             return
         since = self._stalled_since.setdefault(prompt_id, time.monotonic())

@@ -1,12 +1,13 @@
-"""Getting ComfyUI free for the next job: a stop that keeps the deadline, orphans, restarts, leftovers.
+"""Getting ComfyUI free for the next job: orphans, restarts, leftovers.
 
-- `stop_in_time`: at a job's deadline or cancel, try for COMFY_STOP_WAIT_S to get its prompt out
-  of ComfyUI (dequeue it, or interrupt it and see it leave the queue), then say what became of it:
-  the job's result comes at its deadline whatever ComfyUI does (frozen, ignoring the interrupt).
+At a job's deadline or cancel the worker stops its prompt within COMFY_STOP_WAIT_S (stopping.py);
+what does not stop in time comes here.
+
 - `Recovery`, one per worker connection, does what may take longer, in the background:
   - `adopt`: a prompt that did not stop in time (an *orphan*). The worker re-sends the interrupt
-    with back-off (0.25 s doubling to 5 s) until ComfyUI lets go of it or COMFY_INTERRUPT_SETTLE_S
-    has passed, then cleans what it wrote; if it never lets go, ComfyUI is restarted.
+    (GET /queue, then stopping.let_go, on every ComfyUI) with back-off (0.25 s doubling to 5 s)
+    until ComfyUI lets go of it or COMFY_INTERRUPT_SETTLE_S has passed, then cleans what it
+    wrote; if it never lets go, ComfyUI is restarted.
   - `restart_for`: after a frozen ComfyUI or a dead prompt runner (liveness.py).
   - Restarting = SIGKILL to the process named by COMFY_PID_FILE; start.sh's supervision starts a
     new ComfyUI and rewrites the file; the worker waits for it to answer (COMFY_READY_TIMEOUT_S).
@@ -34,80 +35,15 @@ from .client import ComfyClient, QueueEntry
 from .client_ids import is_leftover
 from .process import comfy_pid, comfy_process_dead, comfy_process_stopped, kill_comfy
 from .readiness import wait_until_ready
+from .stopping import let_go
 
-__all__ = ["Recovery", "RecoveryOptions", "StopOutcome", "stop_in_time"]
+__all__ = ["Recovery", "RecoveryOptions"]
 
 logger = logging.getLogger(__name__)
 
-_FIRST_PAUSE_S = 0.05  # within the stop budget: 50, 100, 200, 400 ms...
-_ORPHAN_FIRST_PAUSE_S = 0.25  # afterwards: 0.25, 0.5, 1, 2, 4, 5, 5... s
+_ORPHAN_FIRST_PAUSE_S = 0.25  # after the stop's own passes: 0.25, 0.5, 1, 2, 4, 5, 5... s
 _ORPHAN_MAX_PAUSE_S = 5.0
 _NO_RESTART = "that needs start.sh's supervision, COMFY_SUPERVISED, and COMFY_PID_FILE"
-
-
-@dataclass(frozen=True)
-class StopOutcome:
-    """What became of a stopped job's prompt: ``stopped``, ``removed`` (it was still queued),
-    ``not_queued`` or ``still_running`` (ComfyUI did not let go in time, or did not answer)."""
-
-    state: str
-    history: dict[str, Any] | None = None
-
-
-async def stop_in_time(
-    comfy: ComfyClient, prompt_id: str, *, budget_s: float, jobs_cancel: bool = False
-) -> StopOutcome:
-    """Get the prompt out of ComfyUI within ``budget_s``; never raises a WorkerError.
-
-    ``jobs_cancel`` (the ComfyUI has POST /api/jobs/{id}/cancel, capabilities.py): each pass
-    cancels atomically instead of choosing between a queue delete and /interrupt."""
-    seen: list[str] = []  # "pending" / "running" as the queue showed it
-    try:
-        async with asyncio.timeout(budget_s):
-            return await _stop(comfy, prompt_id, seen, jobs_cancel)
-    except TimeoutError:
-        pass
-    except ComfyUnavailable as exc:
-        logger.warning("could not stop prompt %s: %s", prompt_id, exc.message)
-    if seen and seen[-1] == "gone":
-        return StopOutcome("stopped" if "running" in seen else "removed")
-    return StopOutcome("still_running")
-
-
-async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str], jobs_cancel: bool) -> StopOutcome:
-    pause_s = _FIRST_PAUSE_S
-    while True:
-        if jobs_cancel:  # one job record and one atomic cancel, no /queue (its listing grows)
-            job = await comfy.job(prompt_id)
-            status = job.get("status") if job is not None else None
-            if status not in ("pending", "in_progress"):
-                break
-            seen.append("running" if status == "in_progress" else "pending")
-            await comfy.cancel_job(prompt_id)
-        else:
-            entry = _find(await comfy.queue_entries(), prompt_id)
-            if entry is None:
-                break
-            seen.append("running" if entry.running else "pending")
-            await _let_go(comfy, entry)
-        await asyncio.sleep(pause_s)
-        pause_s *= 2
-    seen.append("gone")
-    history = await comfy.history(prompt_id)
-    if history is not None:  # ComfyUI keeps it (workflow included) until told; we have it
-        await comfy.delete_history(prompt_id)
-    if "running" in seen or (history is not None and "pending" not in seen):
-        return StopOutcome("stopped", history)
-    return StopOutcome("removed" if "pending" in seen else "not_queued", history)
-
-
-async def _let_go(comfy: ComfyClient, entry: QueueEntry, jobs_cancel: bool = False) -> None:
-    if jobs_cancel:
-        await comfy.cancel_job(entry.prompt_id)  # pending or running, atomically
-    elif entry.running:
-        await comfy.interrupt(entry.prompt_id)  # only this prompt: never another job's
-    else:
-        await comfy.delete_queued(entry.prompt_id)
 
 
 def _find(entries: list[QueueEntry], prompt_id: str) -> QueueEntry | None:
@@ -207,7 +143,7 @@ class Recovery:
                 entry.client_id,
             )
             try:
-                await _let_go(self._comfy, entry)
+                await let_go(self._comfy, entry)
             except ComfyUnavailable:
                 continue
             if entry.running:
@@ -270,7 +206,7 @@ class Recovery:
                     await self._bounded(self._comfy.delete_history(prompt_id))
                 return True
             if entry is not None:
-                await self._bounded(_let_go(self._comfy, entry))
+                await self._bounded(let_go(self._comfy, entry))
             left = _ORPHAN_MAX_PAUSE_S if deadline is None else max(0.0, deadline - time.monotonic())
             await asyncio.sleep(min(pause_s, left))
             pause_s = min(pause_s * 2, _ORPHAN_MAX_PAUSE_S)

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..browser_nodes import NO_BROWSER_ERROR, BrowserHandshake
-from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted, WorkerError
+from ..errors import ComfyCrashed, ComfyUnavailable, HistoryMissing, Interrupted
 from ..progress_estimate import STEPS_FROM, RunPlan, StepPace, creep, model_behind, model_file, node_fill
 from ..values import RunProgress
 from . import events as ev
-from .client import ComfyClient
 from .connection import ComfyConnection, Gap, SocketDown, Subscription
 from .process import comfy_process_dead
 
@@ -37,7 +36,6 @@ __all__ = [
     "RunProgress",
     "StreamedImage",
     "TrackerOptions",
-    "stop_prompt",
     "waiting_activity",
 ]
 
@@ -464,63 +462,3 @@ def waiting_activity(ahead: int) -> str:
     if ahead == 1:
         return "queued behind another job in this worker"
     return f"queued behind {ahead} other jobs in this worker"
-
-
-async def stop_prompt(
-    comfy: ComfyClient, prompt_id: str, *, settle_s: float, jobs_cancel: bool = False
-) -> dict[str, Any] | None:
-    """Interrupt and dequeue one prompt, wait (bounded) until ComfyUI has let go of it, and return
-    its history entry (what it wrote before it stopped), if any. Never raises a WorkerError.
-
-    The queue is read again after 50 ms, then at doubling intervals up to 2 s, and the interrupt
-    re-sent each time the prompt still runs (a prompt that started after an interrupt reset the
-    flag): a few calls, not one every 50 ms.
-
-    ``jobs_cancel`` (the ComfyUI has POST /api/jobs/{id}/cancel, capabilities.py): one atomic cancel
-    instead of reading /queue and choosing between delete and /interrupt.
-    """
-    if jobs_cancel:
-        return await _cancel_via_jobs(comfy, prompt_id, settle_s=settle_s)
-    try:
-        deadline = time.monotonic() + settle_s
-        pause_s = 0.05
-        while True:
-            running, pending = await comfy.queue()
-            # Again on every pass: a POST /prompt still in flight may queue it after a first delete.
-            if prompt_id in pending:
-                await comfy.delete_queued(prompt_id)
-            elif prompt_id in running:
-                await comfy.interrupt(prompt_id)  # only ours: never another job's prompt
-            else:
-                break
-            if time.monotonic() >= deadline:
-                logger.warning("prompt %s still in ComfyUI's queue after the interrupt", prompt_id)
-                break
-            await asyncio.sleep(min(pause_s, max(0.0, deadline - time.monotonic())))
-            pause_s = min(pause_s * 2, 2.0)
-        return await comfy.history(prompt_id)
-    except WorkerError as exc:
-        logger.warning("could not stop prompt %s: %s", prompt_id, exc.message)
-        return None
-
-
-async def _cancel_via_jobs(comfy: ComfyClient, prompt_id: str, *, settle_s: float) -> dict[str, Any] | None:
-    """`stop_prompt` through the jobs API: cancel, then wait (bounded) until the job has ended."""
-    try:
-        deadline = time.monotonic() + settle_s
-        pause_s = 0.05
-        while True:
-            # Again on every pass (idempotent): a POST /prompt still in flight may queue it later.
-            await comfy.cancel_job(prompt_id)
-            job = await comfy.job(prompt_id)
-            if job is None or job.get("status") in _JOB_DONE:
-                break
-            if time.monotonic() >= deadline:
-                logger.warning("prompt %s still %s after the cancel", prompt_id, job.get("status"))
-                break
-            await asyncio.sleep(pause_s)
-            pause_s = min(pause_s * 2, 2.0)  # back off: a few calls, not one every 50 ms
-        return await comfy.history(prompt_id)
-    except WorkerError as exc:
-        logger.warning("could not cancel prompt %s: %s", prompt_id, exc.message)
-        return None
