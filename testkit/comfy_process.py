@@ -173,11 +173,12 @@ class ComfyProcess:
         return self
 
     def wait_until_answering(self, timeout_s: float = 30.0) -> None:
-        """Poll GET /system_stats until it answers 200; an unsupervised process that exits fails at once."""
+        """Poll GET /system_stats until it answers 200; a process that exits with no supervisor
+        running to start the next one fails at once."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             proc = self._proc
-            if not self.supervised and proc is not None and proc.poll() is not None:
+            if self._watcher is None and proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited at start:\n{self.log_tail()}")
             if self.answers():
                 return
