@@ -5,6 +5,11 @@ a real ComfyUI tree (its core only, plus the fault node pack in testkit/comfy_no
 folder and runs it with its own Python on CPU. Both write the PID file the worker watches
 (COMFY_PID_FILE), and both can be killed (SIGKILL), frozen (SIGSTOP) and thawed (SIGCONT).
 
+`supervised=True` restarts the process on the same port whenever it exits, as start.sh's
+supervision does in the image (`args_after_restart`: what later processes run, so a test can make
+only the first ComfyUI misbehave; `starts` counts the processes). Without it the process stays
+dead until the test calls `restart()`.
+
 A real ComfyUI is used when `real_comfy_from_env` finds `REAL_COMFYUI_DIR` (a ComfyUI tree) and
 `REAL_COMFYUI_PYTHON` (the Python that has its requirements), e.g.
 `REAL_COMFYUI_DIR=/work/real/ComfyUI REAL_COMFYUI_PYTHON=/work/real/venv/bin/python`.
@@ -19,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -58,28 +64,63 @@ def free_port() -> int:
 
 
 class ComfyProcess:
-    """One ComfyUI process on 127.0.0.1; `root` is its install folder (COMFYUI_PATH)."""
+    """One ComfyUI process on 127.0.0.1; `root` is its install folder (COMFYUI_PATH).
 
-    def __init__(self, args: Sequence[str], *, root: Path, port: int, cwd: Path, kind: str) -> None:
+    `supervised`: started again (same port, folder and PID file) each time it exits, until `stop`;
+    later processes run `args_after_restart` (default: `args`).
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        root: Path,
+        port: int,
+        cwd: Path,
+        kind: str,
+        supervised: bool = False,
+        args_after_restart: Sequence[str] | None = None,
+    ) -> None:
         self.args = list(args)
+        self.args_after_restart = list(args if args_after_restart is None else args_after_restart)
         self.root = root
         self.port = port
         self.kind = kind  # "test server" or "real ComfyUI"
+        self.supervised = supervised
+        self.starts = 0  # processes started so far (restarts included)
         self._cwd = cwd
         self.pid_file = root.parent / f"comfyui-{port}.pid"
         self.log_path = root.parent / f"comfyui-{port}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @classmethod
-    def test_server(cls, workdir: Path, *flags: str) -> ComfyProcess:
-        """`python -m comfy_testserver` with one checkpoint file; `flags` as its CLI takes them."""
+    def test_server(
+        cls,
+        workdir: Path,
+        *flags: str,
+        supervised: bool = False,
+        flags_after_restart: Sequence[str] | None = None,
+    ) -> ComfyProcess:
+        """`python -m comfy_testserver` with one checkpoint file; `flags` as its CLI takes them
+        (`flags_after_restart`: a supervised server's later processes; default: `flags`)."""
         root = workdir / "comfyui"
         (root / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
         (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
         port = free_port()
-        args = [sys.executable, "-m", "comfy_testserver", "--root", str(root), "--port", str(port), *flags]
-        return cls(args, root=root, port=port, cwd=_REPO, kind="test server")
+        base = [sys.executable, "-m", "comfy_testserver", "--root", str(root), "--port", str(port)]
+        after = None if flags_after_restart is None else [*base, *flags_after_restart]
+        return cls(
+            [*base, *flags],
+            root=root,
+            port=port,
+            cwd=_REPO,
+            kind="test server",
+            supervised=supervised,
+            args_after_restart=after,
+        )
 
     @classmethod
     def real(cls, workdir: Path, real: RealComfy) -> ComfyProcess:
@@ -116,24 +157,32 @@ class ComfyProcess:
 
     @property
     def pid(self) -> int:
+        """The current process's id (a supervised one's changes at each restart)."""
         if self._proc is None:
             raise RuntimeError("ComfyProcess not started")
         return self._proc.pid
 
     def start(self, timeout_s: float = 120.0) -> ComfyProcess:
-        """Start the process and wait until GET /system_stats answers."""
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            self.args, cwd=self._cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.pid_file.write_text(f"{self._proc.pid}\n")
+        """Start the process and wait until GET /system_stats answers (then, if supervised, watch it)."""
+        self._stopping.clear()
+        self._spawn(self.args)
+        self.wait_until_answering(timeout_s)
+        if self.supervised:
+            self._watcher = threading.Thread(target=self._supervise, name="comfy-supervisor", daemon=True)
+            self._watcher.start()
+        return self
+
+    def wait_until_answering(self, timeout_s: float = 30.0) -> None:
+        """Poll GET /system_stats until it answers 200; a process that exits with no supervisor
+        running to start the next one fails at once."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            proc = self._proc
+            if self._watcher is None and proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited at start:\n{self.log_tail()}")
             if self.answers():
-                return self
-            time.sleep(0.1)
+                return
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.kind} did not answer within {timeout_s} s:\n{self.log_tail()}")
 
@@ -141,6 +190,28 @@ class ComfyProcess:
         """Start it again after it died (same port, folder and PID file), as start.sh does."""
         self.stop()
         return self.start(timeout_s)
+
+    def _spawn(self, args: Sequence[str]) -> None:
+        if self._log is None:
+            self._log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            args, cwd=self._cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.starts += 1
+        self.pid_file.write_text(f"{self._proc.pid}\n")
+
+    def _supervise(self) -> None:
+        """start.sh's loop: when the process exits (not stopped by us), start the next one."""
+        while not self._stopping.is_set():
+            proc = self._proc
+            assert proc is not None
+            try:
+                proc.wait(0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            if self._stopping.is_set():
+                return
+            self._spawn(self.args_after_restart)
 
     def answers(self, timeout_s: float = 1.0) -> bool:
         try:
@@ -150,10 +221,12 @@ class ComfyProcess:
             return False
 
     def kill(self) -> None:
-        """SIGKILL: the process dies at once (its PID file stays, naming a dead process)."""
+        """SIGKILL: the process dies at once (its PID file stays, naming a dead process, until a
+        supervised one's next process writes its own)."""
+        proc = self._proc
         self._signal(signal.SIGKILL)
-        if self._proc is not None:
-            self._proc.wait(10)
+        if proc is not None:
+            proc.wait(10)
 
     def freeze(self) -> None:
         """SIGSTOP: the process stops running; its sockets stay open and nothing answers."""
@@ -164,7 +237,12 @@ class ComfyProcess:
         self._signal(signal.SIGCONT)
 
     def stop(self) -> None:
-        """End the process (thawed first, so SIGTERM can land), then SIGKILL if it lingers."""
+        """End the process (thawed first, so SIGTERM can land), then SIGKILL if it lingers; a
+        supervised one is not started again."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(10)
+            self._watcher = None
         proc = self._proc
         if proc is not None and proc.poll() is None:
             self._signal(signal.SIGCONT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -55,7 +56,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         marker = item.get_closest_marker("xfail_on_current")
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec is not None else {}
-        if marker is not None and "current" in (params.get("comfy_profile"), params.get("comfy")):
+        profile = (params.get("comfy_profile"), params.get("comfy"), params.get("shared_comfy"))
+        if marker is not None and "current" in profile:
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"current profile: {marker.args[0]}"))
 
 
@@ -91,15 +93,31 @@ def recorded(name: str) -> dict:
     return json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture
-def comfy(tmp_path: Path, comfy_profile: str) -> Iterator[ComfyTestServer]:
-    """A fresh ComfyUI test server per test (once per profile), with one checkpoint file, over real
-    loopback sockets."""
-    root = tmp_path / "comfyui"
-    with ComfyTestServer(root=root, behaviour=Behaviour(), profile=comfy_profile) as server:
+@contextlib.contextmanager
+def comfy_test_server(root: Path, profile: str) -> Iterator[ComfyTestServer]:
+    """A ComfyUI test server over real loopback sockets with one checkpoint and the SHARP model."""
+    with ComfyTestServer(root=root, behaviour=Behaviour(), profile=profile) as server:
         (root / "models" / "checkpoints" / "tiny.safetensors").write_bytes(b"\0")
         (root / "models" / "sharp").mkdir(parents=True)
         (root / "models" / "sharp" / "sharp_2572gikvuh.pt").write_bytes(b"\0")
+        yield server
+
+
+@pytest.fixture
+def comfy(tmp_path: Path, comfy_profile: str) -> Iterator[ComfyTestServer]:
+    """A fresh ComfyUI test server per test (once per profile)."""
+    with comfy_test_server(tmp_path / "comfyui", comfy_profile) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=PROFILES_UNDER_TEST)
+def shared_comfy(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ComfyTestServer]:
+    """One test server per module and profile, for tests that change nothing in it (no `behaviour`
+    change, nothing asserted about its whole queue, history or output folder): a worker process
+    started once can serve them all."""
+    with comfy_test_server(tmp_path_factory.mktemp("comfyui"), str(request.param)) as server:
         yield server
 
 

@@ -1,20 +1,21 @@
 """Liveness and real stops (issue 14, points 4 and 5), over real sockets.
 
 The ComfyUI test server runs in a thread for the faults it can play (a dead prompt runner, a node
-that ignores interrupts) and as a supervised subprocess (testkit.supervised_comfy, as start.sh
-runs ComfyUI) for what needs a real process: SIGSTOP, and restarts in place.
+that ignores interrupts) and as a supervised subprocess (testkit.comfy_process, restarted as start.sh
+restarts ComfyUI) for what needs a real process: SIGSTOP, and restarts in place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 from comfy_testserver import ComfyTestServer
 from handler.config import Settings
 from handler.worker import Worker
-from testkit.supervised_comfy import SupervisedComfy
+from testkit.comfy_process import ComfyProcess
 
 from . import workflows as wf
 from .conftest import make_settings
@@ -41,6 +42,14 @@ async def timed(worker: Worker, payload: dict[str, Any]) -> tuple[dict[str, Any]
     started = time.monotonic()
     result = await worker.handle(payload)
     return result, time.monotonic() - started
+
+
+async def until(condition: Callable[[], bool], *, timeout_s: float) -> None:
+    """Poll `condition` every 50 ms; fail the test if it is still false after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"still not true after {timeout_s} s"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -147,7 +156,8 @@ async def test_without_supervision_a_stuck_prompt_makes_the_worker_refuse_jobs_u
         comfy.behaviour.node_delay_s = 0.0
         while comfy.queue_state()[0]:  # the orphan ends on its own
             await asyncio.sleep(0.1)
-        await asyncio.sleep(6)  # the worker notices at its next look (back-off up to 5 s)
+        # The worker notices at its next look (back-off up to 5 s) and takes its slot back.
+        await until(lambda: worker.capacity() == 2, timeout_s=10)
         back = await worker.handle(job("back", wf.save_image("back")))
         assert "error" not in back, back
         assert [e.outcome for e in comfy.executions] == ["interrupted", "success"]
@@ -166,12 +176,12 @@ async def test_a_stop_that_lands_says_so(worker: Worker, comfy: ComfyTestServer)
 # -- the test server as a supervised process (real SIGSTOP, restarts in place) -----------------------
 
 
-def supervised_settings(comfy: SupervisedComfy, **env: str) -> Settings:
+def supervised_settings(comfy: ComfyProcess, **env: str) -> Settings:
     base = {
         "COMFY_HOST": comfy.address,
         "COMFYUI_PATH": str(comfy.root),
         "COMFY_PID_FILE": str(comfy.pid_file),
-        "COMFY_SUPERVISED": "true",  # SupervisedComfy restarts it, as start.sh does
+        "COMFY_SUPERVISED": "true",  # ComfyProcess(supervised=True) restarts it, as start.sh does
         "COMFY_READY_TIMEOUT_S": "30",
         "COMFY_WS_IDLE_S": "0.5",
         "COMFY_LIVENESS_PROBE_S": "1",
@@ -182,29 +192,36 @@ def supervised_settings(comfy: SupervisedComfy, **env: str) -> Settings:
     return Settings.from_env({**base, **env})
 
 
-@pytest.fixture
-def process_root(tmp_path: Path) -> Path:
-    root = tmp_path / "comfyui"
-    root.mkdir()
-    return root
+@contextlib.contextmanager
+def supervised_test_server(
+    tmp_path: Path, *flags: str, flags_after_restart: list[str] | None = None
+) -> Iterator[ComfyProcess]:
+    """The test server as a process restarted whenever it exits (answering within 30 s), stopped after."""
+    comfy = ComfyProcess.test_server(
+        tmp_path, *flags, supervised=True, flags_after_restart=flags_after_restart
+    )
+    comfy.start(30.0)
+    try:
+        yield comfy
+    finally:
+        comfy.stop()
 
 
 @pytest.fixture
-def supervised(process_root: Path, tmp_path: Path) -> Iterator[SupervisedComfy]:
-    with SupervisedComfy(process_root, tmp_path / "comfyui.pid", args=["--node-delay-s", "1"]) as comfy:
+def supervised(tmp_path: Path) -> Iterator[ComfyProcess]:
+    with supervised_test_server(tmp_path, "--node-delay-s", "1") as comfy:
         yield comfy
 
 
 @pytest.fixture
-def supervised_profile(process_root: Path, tmp_path: Path, comfy_profile: str) -> Iterator[SupervisedComfy]:
+def supervised_profile(tmp_path: Path, comfy_profile: str) -> Iterator[ComfyProcess]:
     """`supervised` once per protocol profile: liveness probes /queue or the jobs API."""
-    args = ["--node-delay-s", "1", "--profile", comfy_profile]
-    with SupervisedComfy(process_root, tmp_path / "comfyui.pid", args=args) as comfy:
+    with supervised_test_server(tmp_path, "--node-delay-s", "1", "--profile", comfy_profile) as comfy:
         yield comfy
 
 
 async def test_a_frozen_comfyui_fails_the_job_in_seconds_and_is_restarted_in_place(
-    supervised: SupervisedComfy,
+    supervised: ComfyProcess,
 ) -> None:
     worker = Worker(supervised_settings(supervised), keep_connection=True)
     try:
@@ -227,7 +244,7 @@ async def test_a_frozen_comfyui_fails_the_job_in_seconds_and_is_restarted_in_pla
 
 
 async def test_a_frozen_comfyui_without_a_pid_file_is_found_by_its_silence(
-    supervised_profile: SupervisedComfy,
+    supervised_profile: ComfyProcess,
 ) -> None:
     supervised = supervised_profile
     settings = supervised_settings(supervised, COMFY_PID_FILE="")
@@ -250,7 +267,7 @@ async def test_a_frozen_comfyui_without_a_pid_file_is_found_by_its_silence(
 
 
 async def test_a_deadline_on_a_frozen_comfyui_is_kept_and_says_the_prompt_may_still_run(
-    supervised: SupervisedComfy,
+    supervised: ComfyProcess,
 ) -> None:
     settings = supervised_settings(supervised, COMFY_UNRESPONSIVE_S="60", COMFY_PID_FILE="")
     worker = Worker(settings, keep_connection=True)
@@ -270,10 +287,10 @@ async def test_a_deadline_on_a_frozen_comfyui_is_kept_and_says_the_prompt_may_st
 
 
 async def test_an_orphan_that_never_lets_go_gets_comfyui_restarted(
-    process_root: Path, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     first = ["--node-delay-s", "60", "--uninterruptible"]
-    with SupervisedComfy(process_root, tmp_path / "c.pid", args=first, args_after_restart=[]) as comfy:
+    with supervised_test_server(tmp_path, *first, flags_after_restart=[]) as comfy:
         worker = Worker(supervised_settings(comfy, COMFY_INTERRUPT_SETTLE_S="2"), keep_connection=True)
         try:
             stuck, elapsed = await timed(worker, job("a", wf.save_image("orphan"), timeout=1))
@@ -285,16 +302,16 @@ async def test_an_orphan_that_never_lets_go_gets_comfyui_restarted(
             assert comfy.starts == 2 and comfy.pid != old_pid
             assert waited >= 1.0  # it waited for the settle time and the restart, then ran
             await worker.settle()
-            assert files_under(process_root / "output") == []
+            assert files_under(comfy.root / "output") == []
         finally:
             await worker.aclose()
 
 
 async def test_a_job_queued_behind_a_stuck_prompt_is_queued_again_after_the_restart(
-    process_root: Path, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     first = ["--node-delay-s", "60", "--uninterruptible"]
-    with SupervisedComfy(process_root, tmp_path / "c.pid", args=first, args_after_restart=[]) as comfy:
+    with supervised_test_server(tmp_path, *first, flags_after_restart=[]) as comfy:
         worker = Worker(supervised_settings(comfy, COMFY_INTERRUPT_SETTLE_S="2"), keep_connection=True)
         try:
             stuck = asyncio.create_task(worker.handle(job("a", wf.save_image("orphan"), timeout=1.5)))

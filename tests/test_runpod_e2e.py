@@ -23,6 +23,7 @@ import pytest
 from comfy_testserver import ComfyTestServer
 
 from . import workflows as wf
+from .conftest import free_port
 from .runpod_standin import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ def worker_env(comfy: ComfyTestServer, **extra: str) -> dict[str, str]:
             "COMFY_READY_TIMEOUT_S": "10",
             "COMFY_WS_IDLE_S": "0.5",
             "COMFY_PROGRESS_INTERVAL_S": "0.2",
+            "WEBSOCKET_RECONNECT_DELAY_S": "0.1",  # a crashed ComfyUI is given up on in 0.5 s, not 5 s
             "PYTHONUNBUFFERED": "1",
             **extra,
         }
@@ -88,14 +90,17 @@ def wait_for_http(url: str, process: Process, timeout_s: float = 30) -> None:
     raise AssertionError(f"{url} never answered:\n{process.output()}")
 
 
-@pytest.fixture
-def serve_api(comfy: ComfyTestServer, tmp_path: Path, unused_tcp_port: int) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def serve_api(shared_comfy: ComfyTestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One handler process serving the SDK's local API per module and profile (its tests only
+    send jobs and read their own results)."""
+    port = free_port()
     process = Process(
-        [sys.executable, "-m", "handler", "--rp_serve_api", "--rp_api_port", str(unused_tcp_port)],
-        worker_env(comfy),
-        tmp_path / "serve.log",
+        [sys.executable, "-m", "handler", "--rp_serve_api", "--rp_api_port", str(port)],
+        worker_env(shared_comfy),
+        tmp_path_factory.mktemp("serve-api") / "serve.log",
     )
-    base = f"http://127.0.0.1:{unused_tcp_port}"
+    base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/docs", process)
         yield base
@@ -103,7 +108,7 @@ def serve_api(comfy: ComfyTestServer, tmp_path: Path, unused_tcp_port: int) -> I
         process.stop()
 
 
-def test_runsync_returns_images_through_the_sdk_local_api(serve_api: str, comfy: ComfyTestServer) -> None:
+def test_runsync_returns_images_through_the_sdk_local_api(serve_api: str) -> None:
     reply = http_json("POST", f"{serve_api}/runsync", {"input": {"workflow": wf.save_image("sync")}})
     assert reply["status"] == "COMPLETED", reply
     [image] = reply["output"]["images"]

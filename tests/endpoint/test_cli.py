@@ -183,7 +183,7 @@ def test_bad_flags_exit_2() -> None:
     assert done.returncode == 2 and "must be at least 1" in done.stderr
 
 
-def test_wrong_key_wrong_endpoint_and_no_endpoint(endpoint: Endpoint, tmp_path: Path) -> None:
+def test_wrong_key_and_wrong_endpoint(endpoint: Endpoint, tmp_path: Path) -> None:
     workflow = tmp_path / "w.json"
     workflow.write_text(json.dumps({"1": {"class_type": "PreviewAny", "inputs": {"source": "x"}}}))
     wrong_key = cli("run", str(workflow), env=local(endpoint, key="nope"))
@@ -194,10 +194,15 @@ def test_wrong_key_wrong_endpoint_and_no_endpoint(endpoint: Endpoint, tmp_path: 
     )
     wrong_id = cli("health", env={**local(endpoint), "RUNPOD_ENDPOINT_ID": "other"})
     assert wrong_id.returncode == 1 and "not found (HTTP 404) at endpoint 'other'" in wrong_id.stderr
-    no_id = cli("health", env={"RUNPOD_ENDPOINT_BASE_URL": endpoint.base})
+
+
+def test_no_endpoint_id_and_no_endpoint_answering() -> None:
+    # Runs once, not once per test-server profile: the CLI stops before any endpoint or ComfyUI.
+    no_id = cli("health", env={"RUNPOD_ENDPOINT_BASE_URL": "http://127.0.0.1:9/v2"})
     assert no_id.returncode == 1
     assert no_id.stderr.strip() == "comfy-worker: no endpoint id: pass --endpoint or set RUNPOD_ENDPOINT_ID"
-    down = cli("health", env={**local(endpoint), "RUNPOD_ENDPOINT_BASE_URL": "http://127.0.0.1:9/v2"})
+    env = {"RUNPOD_ENDPOINT_BASE_URL": "http://127.0.0.1:9/v2", "RUNPOD_ENDPOINT_ID": "local"}
+    down = cli("health", env={**env, "RUNPOD_API_KEY": KEY})
     assert (
         down.returncode == 1 and "cannot reach http://127.0.0.1:9/v2: is the endpoint running?" in down.stderr
     )

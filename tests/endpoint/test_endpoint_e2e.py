@@ -106,7 +106,7 @@ def test_twenty_concurrent_jobs_complete_with_their_own_outputs(endpoint: Endpoi
 
     def one(index: int) -> tuple[int, Any]:
         job_id = client.run({"workflow": wf.save_image(f"many{index:02d}")})
-        return index, client.wait(job_id, timeout_s=120)
+        return index, client.wait(job_id, timeout_s=120, max_poll_s=0.25)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(one, range(20)))

@@ -62,7 +62,11 @@ class FileServer:
         def serve() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
-            runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)  # it logs queries
+            runner = (
+                web.AppRunner(  # access_log=None: it logs queries; a short shutdown: /slow.png never ends
+                    self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5
+                )
+            )
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
             loop.run_until_complete(site.start())

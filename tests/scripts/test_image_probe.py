@@ -14,6 +14,7 @@ import pytest
 from comfy_testserver import ComfyTestServer
 from tests import test_runpod_e2e as e2e
 from tests import workflows as wf
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "scripts" / "image_probe.py"
@@ -42,15 +43,17 @@ classes = ["OnlyOnPods"]
 """
 
 
-@pytest.fixture
-def serve_api(comfy: ComfyTestServer, tmp_path: Path, unused_tcp_port: int) -> Iterator[str]:
-    """The real handler serving RunPod's local API, as the image runs it with SERVE_API_LOCALLY."""
+@pytest.fixture(scope="module")
+def serve_api(shared_comfy: ComfyTestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real handler serving RunPod's local API, as the image runs it with SERVE_API_LOCALLY
+    (one per module and profile: the probes only read from it and run their own small job)."""
+    port = free_port()
     process = e2e.Process(
-        [sys.executable, "-m", "handler", "--rp_serve_api", "--rp_api_port", str(unused_tcp_port)],
-        e2e.worker_env(comfy),
-        tmp_path / "serve.log",
+        [sys.executable, "-m", "handler", "--rp_serve_api", "--rp_api_port", str(port)],
+        e2e.worker_env(shared_comfy),
+        tmp_path_factory.mktemp("serve-api") / "serve.log",
     )
-    base = f"http://127.0.0.1:{unused_tcp_port}"
+    base = f"http://127.0.0.1:{port}"
     try:
         e2e.wait_for_http(f"{base}/docs", process)
         yield base
@@ -78,9 +81,9 @@ def _probe(
 
 
 def test_a_healthy_serverless_image_passes_every_check(
-    serve_api: str, comfy: ComfyTestServer, tmp_path: Path
+    serve_api: str, shared_comfy: ComfyTestServer, tmp_path: Path
 ) -> None:
-    status, output, result = _probe(tmp_path, serve_api, comfy, ["SaveImage", "EmptyImage"])
+    status, output, result = _probe(tmp_path, serve_api, shared_comfy, ["SaveImage", "EmptyImage"])
 
     assert status == 0, output
     assert "ok   handler's local API answers" in output
@@ -92,11 +95,13 @@ def test_a_healthy_serverless_image_passes_every_check(
 
 def test_a_missing_node_class_or_a_failed_import_fails_the_image(
     serve_api: str,
-    comfy: ComfyTestServer,
+    shared_comfy: ComfyTestServer,
     tmp_path: Path,
 ) -> None:
     log = "Import times for custom nodes:\n   0.1 seconds (IMPORT FAILED): /comfyui/custom_nodes/ComfyUI-Sharp\n"
-    status, output, result = _probe(tmp_path, serve_api, comfy, ["SaveImage", "SharpPredictMissing"], log)
+    status, output, result = _probe(
+        tmp_path, serve_api, shared_comfy, ["SaveImage", "SharpPredictMissing"], log
+    )
 
     assert status == 1
     assert "FAIL Core-ish registers SaveImage, SharpPredictMissing: missing ['SharpPredictMissing']" in output
@@ -107,9 +112,8 @@ def test_a_missing_node_class_or_a_failed_import_fails_the_image(
     assert len(result["failures"]) == 2
 
 
-def test_nothing_answering_is_a_failure_with_the_address_not_a_hang(
-    comfy: ComfyTestServer, tmp_path: Path
-) -> None:
+def test_nothing_answering_is_a_failure_with_the_address_not_a_hang(tmp_path: Path) -> None:
+    # Runs once, not once per test-server profile: nothing answers, no ComfyUI is involved.
     (tmp_path / "manifest.toml").write_text(MANIFEST.format(commit="a" * 40, classes="[]"))
     done = subprocess.run(
         [sys.executable, str(PROBE), "serverless", "--api", "http://127.0.0.1:9", "--timeout-s", "1",

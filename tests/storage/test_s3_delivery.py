@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 from PIL import Image
 
 from comfy_testserver import ComfyTestServer
@@ -270,6 +271,14 @@ async def test_bad_s3_config_fails_before_the_workflow_runs(
     assert "nope-secret-42" not in str(result)
 
 
+@pytest.fixture
+def short_throttling_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's backoff after a throttling answer: rand(0, 1) * 2**i s (up to 15 s over 5 attempts,
+    random); here 50 ms * 2**i, still exponential, so these tests do not wait for nothing."""
+    monkeypatch.setitem(ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale", 0.05)
+
+
+@pytest.mark.usefixtures("short_throttling_backoff")
 async def test_throttling_is_retried_until_the_upload_succeeds(
     tmp_path: Path, moto_url: str, bucket: str
 ) -> None:
@@ -291,6 +300,7 @@ async def test_throttling_is_retried_until_the_upload_succeeds(
         proxy.stop()
 
 
+@pytest.mark.usefixtures("short_throttling_backoff")
 async def test_persistent_throttling_is_upload_failed_naming_the_file(
     comfy: ComfyTestServer, moto_url: str, bucket: str
 ) -> None:
