@@ -1,6 +1,7 @@
 """What a dead worker process left in ComfyUI's history and output folder is removed by the next
 worker process on that ComfyUI (handler/leftovers.py); a person's prompts and a live worker's are
-never touched. Test server over real sockets."""
+never touched; prompts it left queued or running are stopped (handler/comfy/recovery.py). Test server
+over real sockets."""
 
 from __future__ import annotations
 
@@ -88,3 +89,32 @@ async def test_with_cleanup_off_a_dead_workers_files_stay_but_its_history_goes(
     assert "error" not in await worker.handle({"id": "n", "input": {"workflow": wf.save_image("n")}})
     assert prompt_id not in comfy.history()
     assert [f for f in files_under(comfy.root / "output") if f.startswith("kept")] != []
+
+
+async def test_queued_and_running_prompts_of_a_dead_worker_are_stopped_at_start_but_not_a_users(
+    comfy: ComfyTestServer,
+) -> None:
+    comfy.behaviour.step_delay_s = 0.2
+    # Canonical UUIDs: today's ComfyUI refuses any other client-supplied prompt_id.
+    left_run, left_wait, user, sibling = (str(uuid.uuid4()) for _ in range(4))
+    dead = f"comfy-worker-{dead_pid()}-0123456789ab"
+    alive_sibling = f"comfy-worker-{os.getppid()}-0123456789ab"  # pytest's parent: alive
+    post(f"{comfy.url}/prompt", {"prompt": wf.sampler(steps=40), "client_id": dead, "prompt_id": left_run})
+    while not comfy.queue_state()[0]:
+        await asyncio.sleep(0.02)
+    post(f"{comfy.url}/prompt", {"prompt": wf.save_image("l"), "client_id": dead, "prompt_id": left_wait})
+    post(f"{comfy.url}/prompt", {"prompt": wf.save_image("u"), "client_id": "ui-user", "prompt_id": user})
+    post(
+        f"{comfy.url}/prompt",
+        {"prompt": wf.save_image("s"), "client_id": alive_sibling, "prompt_id": sibling},
+    )
+    worker = Worker(make_settings(comfy), keep_connection=True)
+    try:
+        result = await worker.handle({"id": "new", "input": {"workflow": wf.save_image("new")}})
+        assert "error" not in result, result
+        outcomes = {e.prompt_id: e.outcome for e in comfy.executions}
+        assert outcomes[left_run] == "interrupted"
+        assert left_wait not in outcomes  # removed from the queue, never run
+        assert outcomes[user] == "success" and outcomes[sibling] == "success"
+    finally:
+        await worker.aclose()

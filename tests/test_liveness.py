@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import subprocess
-import sys
 import time
-import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -324,55 +319,3 @@ async def test_a_job_queued_behind_a_stuck_prompt_is_queued_again_after_the_rest
             assert comfy.starts == 2
         finally:
             await worker.aclose()
-
-
-# -- prompts a dead worker process left behind ---------------------------------------------------------
-
-
-def _dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5):
-        pass
-
-
-async def test_prompts_of_a_dead_worker_process_are_cleared_at_start_but_not_a_users(
-    comfy: ComfyTestServer,
-) -> None:
-    comfy.behaviour.step_delay_s = 0.2
-    # Canonical UUIDs: today's ComfyUI refuses any other client-supplied prompt_id.
-    left_run, left_wait, user, sibling = (str(uuid.uuid4()) for _ in range(4))
-    dead = f"comfy-worker-{_dead_pid()}-0123456789ab"
-    alive_sibling = f"comfy-worker-{_alive_pid()}-0123456789ab"
-    _post(f"{comfy.url}/prompt", {"prompt": wf.sampler(steps=40), "client_id": dead, "prompt_id": left_run})
-    while not comfy.queue_state()[0]:
-        await asyncio.sleep(0.02)
-    _post(f"{comfy.url}/prompt", {"prompt": wf.save_image("l"), "client_id": dead, "prompt_id": left_wait})
-    _post(f"{comfy.url}/prompt", {"prompt": wf.save_image("u"), "client_id": "ui-user", "prompt_id": user})
-    _post(
-        f"{comfy.url}/prompt",
-        {"prompt": wf.save_image("s"), "client_id": alive_sibling, "prompt_id": sibling},
-    )
-    worker = Worker(make_settings(comfy), keep_connection=True)
-    try:
-        result = await worker.handle(job("new", wf.save_image("new")))
-        assert "error" not in result, result
-        outcomes = {e.prompt_id: e.outcome for e in comfy.executions}
-        assert outcomes[left_run] == "interrupted"
-        assert left_wait not in outcomes  # removed from the queue, never run
-        assert outcomes[user] == "success" and outcomes[sibling] == "success"
-    finally:
-        await worker.aclose()
-
-
-def _alive_pid() -> int:
-    import os
-
-    return os.getppid()  # pytest's parent: alive for the whole test

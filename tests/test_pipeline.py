@@ -55,6 +55,16 @@ async def running(comfy: ComfyTestServer) -> None:
         await asyncio.sleep(0.02)
 
 
+async def start_running(
+    worker: Worker, comfy: ComfyTestServer, held: dict[str, Any]
+) -> asyncio.Task[dict[str, Any]]:
+    """The job `held` handed to the worker at 0.1 s a sampler step, returned once ComfyUI runs it."""
+    comfy.behaviour.step_delay_s = 0.1
+    task = asyncio.create_task(worker.handle(held))
+    await running(comfy)
+    return task
+
+
 async def pending(comfy: ComfyTestServer, count: int) -> None:
     while len(comfy.queue_state()[1]) < count:
         await asyncio.sleep(0.02)
@@ -88,9 +98,7 @@ async def test_jobs_arriving_together_on_a_cold_worker_open_one_websocket(
 async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_progress(
     worker: Worker, comfy: ComfyTestServer, progress: ProgressByJob
 ) -> None:
-    comfy.behaviour.step_delay_s = 0.1
-    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=8, prefix="first"))))
-    await running(comfy)
+    first = await start_running(worker, comfy, job("a", wf.sampler(steps=8, prefix="first")))
     second = await worker.handle(job("b", wf.sampler(steps=3, prefix="second")))
     first_result = await first
     assert "error" not in first_result and "error" not in second, (first_result, second)
@@ -112,9 +120,7 @@ async def test_two_overlapping_jobs_run_in_order_with_their_own_outputs_and_prog
 async def test_a_failing_job_held_behind_a_running_one_fails_alone(
     worker: Worker, comfy: ComfyTestServer
 ) -> None:
-    comfy.behaviour.step_delay_s = 0.1
-    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=6, prefix="fine"))))
-    await running(comfy)
+    first = await start_running(worker, comfy, job("a", wf.sampler(steps=6, prefix="fine")))
     broken = {
         "workflow": wf.invert_upload("broken.png"),
         "images": [{"name": "broken.png", "image": b64(b"\x89PNG\r\n\x1a\n not really a png")}],
@@ -133,9 +139,7 @@ async def test_a_failing_job_held_behind_a_running_one_fails_alone(
 async def test_a_job_waiting_behind_others_of_its_worker_says_so_then_runs(
     worker: Worker, comfy: ComfyTestServer, progress: ProgressByJob
 ) -> None:
-    comfy.behaviour.step_delay_s = 0.1
-    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=20, prefix="first"))))
-    await running(comfy)
+    first = await start_running(worker, comfy, job("a", wf.sampler(steps=20, prefix="first")))
     second = asyncio.create_task(worker.handle(job("b", wf.sampler(steps=15, prefix="second"))))
     await pending(comfy, 1)
     third = await worker.handle(job("c", wf.sampler(steps=2, prefix="third")))
@@ -170,9 +174,7 @@ async def test_a_job_waiting_behind_others_of_its_worker_says_so_then_runs(
 async def test_cancel_of_the_waiting_job_removes_only_its_prompt(
     worker: Worker, comfy: ComfyTestServer
 ) -> None:
-    comfy.behaviour.step_delay_s = 0.1
-    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=10, prefix="kept"))))
-    await running(comfy)
+    first = await start_running(worker, comfy, job("a", wf.sampler(steps=10, prefix="kept")))
     waiting = asyncio.create_task(worker.handle(job("b", wf.save_image("dropped"))))
     await pending(comfy, 1)
     waiting.cancel()
@@ -188,9 +190,7 @@ async def test_cancel_of_the_waiting_job_removes_only_its_prompt(
 async def test_cancel_of_the_running_job_lets_the_waiting_one_run(
     worker: Worker, comfy: ComfyTestServer
 ) -> None:
-    comfy.behaviour.step_delay_s = 0.1
-    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=50))))
-    await running(comfy)
+    first = await start_running(worker, comfy, job("a", wf.sampler(steps=50)))
     waiting = asyncio.create_task(worker.handle(job("b", wf.save_image("next"))))
     await pending(comfy, 1)
     first.cancel()
@@ -204,9 +204,7 @@ async def test_cancel_of_the_running_job_lets_the_waiting_one_run(
 async def test_timeout_counts_from_execution_start_not_from_the_wait(
     worker: Worker, comfy: ComfyTestServer
 ) -> None:
-    comfy.behaviour.step_delay_s = 0.1
-    first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=50), timeout=1.5)))
-    await running(comfy)
+    first = await start_running(worker, comfy, job("a", wf.sampler(steps=50), timeout=1.5))
     # The second job's own run is short; it waits behind the first for longer than its timeout.
     second = await worker.handle(job("b", wf.save_image("patient"), timeout=1))
     first_result = await first
@@ -218,9 +216,7 @@ async def test_timeout_counts_from_execution_start_not_from_the_wait(
 async def test_a_wait_past_the_queue_bound_fails_only_the_waiting_job(comfy: ComfyTestServer) -> None:
     worker = Worker(make_settings(comfy, COMFY_QUEUE_WAIT_TIMEOUT_S="0.5"), keep_connection=True)
     try:
-        comfy.behaviour.step_delay_s = 0.1
-        first = asyncio.create_task(worker.handle(job("a", wf.sampler(steps=15))))
-        await running(comfy)
+        first = await start_running(worker, comfy, job("a", wf.sampler(steps=15)))
         second = await worker.handle(job("b", wf.save_image("late")))
         assert second["error"].startswith("TIMEOUT: the job's prompt waited 0.5 s in ComfyUI's queue")
         assert second["details"]["stage"] == "waiting in ComfyUI's queue"

@@ -323,7 +323,8 @@ def test_run_shows_a_job_held_behind_another_in_its_worker_as_in_progress_and_wa
         comfy.behaviour.step_delay_s = 0.15
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}, **local(server)}
         runs = []
-        for name, steps in (("long", 30), ("short", 6)):
+        # The short job runs 3.6 s: longer than the CLI's longest poll gap (3 s) while nothing changes.
+        for name, steps in (("long", 30), ("short", 24)):
             workflow = tmp_path / f"{name}.json"
             workflow.write_text(json.dumps(wf.sampler(steps=steps, prefix=name)))
             command = [
