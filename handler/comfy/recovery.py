@@ -4,8 +4,9 @@ At a job's deadline or cancel the worker stops its prompt within COMFY_STOP_WAIT
 what does not stop in time comes here.
 
 - `Recovery`, one per worker connection, does what may take longer, in the background:
-  - `adopt`: a prompt that did not stop in time (an *orphan*). The worker re-sends the interrupt
-    (GET /queue, then stopping.let_go, on every ComfyUI) with back-off (0.25 s doubling to 5 s)
+  - `adopt`: a prompt that did not stop in time (an *orphan*). The worker asks ComfyUI again to
+    let go of it (stopping.ask_to_let_go: the jobs API's cancel where ComfyUI has it, else GET
+    /queue and POST /interrupt or a queue delete) with back-off (0.25 s doubling to 5 s)
     until ComfyUI lets go of it or COMFY_INTERRUPT_SETTLE_S has passed, then cleans what it
     wrote; if it never lets go, ComfyUI is restarted.
   - `restart_for`: after a frozen ComfyUI or a dead prompt runner (liveness.py).
@@ -17,7 +18,8 @@ what does not stop in time comes here.
     upload or queue anything, so none queues behind an orphan; the worker's intake shrinks by
     one slot (`Worker.capacity`).
   - `clear_leftovers`: once per connection, prompts a dead worker process left in the queue
-    (client_ids.py says whose they are) are removed, or interrupted and adopted if running.
+    (GET /queue lists them with their client ids; client_ids.py says whose they are) are removed,
+    or stopped and adopted if running, each through stopping.ask_to_let_go.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ComfyCrashed, ComfyFrozen, ComfyStalled, ComfyStuck, ComfyUnavailable
-from .client import ComfyClient, QueueEntry
+from .client import ComfyClient
 from .client_ids import is_leftover
 from .process import comfy_pid, comfy_process_dead, comfy_process_stopped, kill_comfy
 from .readiness import wait_until_ready
-from .stopping import let_go
+from .stopping import ask_to_let_go
 
 __all__ = ["Recovery", "RecoveryOptions"]
 
@@ -44,10 +46,6 @@ logger = logging.getLogger(__name__)
 _ORPHAN_FIRST_PAUSE_S = 0.25  # after the stop's own passes: 0.25, 0.5, 1, 2, 4, 5, 5... s
 _ORPHAN_MAX_PAUSE_S = 5.0
 _NO_RESTART = "that needs start.sh's supervision, COMFY_SUPERVISED, and COMFY_PID_FILE"
-
-
-def _find(entries: list[QueueEntry], prompt_id: str) -> QueueEntry | None:
-    return next((entry for entry in entries if entry.prompt_id == prompt_id), None)
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,7 @@ class Recovery:
                 entry.client_id,
             )
             try:
-                await let_go(self._comfy, entry)
+                await ask_to_let_go(self._comfy, entry.prompt_id)
             except ComfyUnavailable:
                 continue
             if entry.running:
@@ -196,17 +194,13 @@ class Recovery:
         while deadline is None or time.monotonic() < deadline:
             if comfy_process_stopped(self._options.pid_file) and deadline is not None:
                 return False  # frozen: waiting cannot help
-            entries = await self._bounded(self._comfy.queue_entries())
-            entry = _find(entries, prompt_id) if entries is not None else None
-            if entries is not None and entry is None:
+            if await self._bounded(self._released(prompt_id)):
                 history = await self._bounded(self._comfy.history(prompt_id))
                 logger.info("ComfyUI let go of prompt %s", prompt_id)
                 await on_released(history)
                 if history is not None:
                     await self._bounded(self._comfy.delete_history(prompt_id))
                 return True
-            if entry is not None:
-                await self._bounded(let_go(self._comfy, entry))
             left = _ORPHAN_MAX_PAUSE_S if deadline is None else max(0.0, deadline - time.monotonic())
             await asyncio.sleep(min(pause_s, left))
             pause_s = min(pause_s * 2, _ORPHAN_MAX_PAUSE_S)
@@ -251,6 +245,10 @@ class Recovery:
         waited = time.monotonic() - up_at
         logger.info("ComfyUI restarted in %.1f s (%.1f s of it starting up)", total_s, waited)
         self._on_restarted()
+
+    async def _released(self, prompt_id: str) -> bool:
+        """One pass of asking ComfyUI to let go of the prompt: True once it no longer has it."""
+        return await ask_to_let_go(self._comfy, prompt_id) is None
 
     async def _bounded(self, call: Coroutine[Any, Any, Any]) -> Any:
         """One HTTP call within COMFY_LIVENESS_PROBE_S; None if it failed or took longer."""

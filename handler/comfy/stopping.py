@@ -2,8 +2,9 @@
 
 `stop_prompt` serves every caller, each with its own budget: a failed job (aftercare.py,
 COMFY_INTERRUPT_SETTLE_S) and a job's deadline or cancel (worker.py, COMFY_STOP_WAIT_S: the result
-comes at the deadline whatever ComfyUI does). Each pass looks the prompt up and asks ComfyUI to
-let go of it:
+comes at the deadline whatever ComfyUI does). Each pass (`ask_to_let_go`, which recovery.py's
+orphan follower and leftover clearing use too, at their own pace) looks the prompt up and asks
+ComfyUI to let go of it:
 
 - where ComfyUI has POST /api/jobs/{id}/cancel (capabilities.py): GET /api/jobs/{id}, then the
   cancel while it is pending or in progress. ComfyUI dequeues or interrupts it atomically, under
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import ComfyUnavailable
-from .client import ComfyClient, QueueEntry
+from .client import ComfyClient
 
-__all__ = ["StopOutcome", "StopState", "let_go", "stop_prompt"]
+__all__ = ["StopOutcome", "StopState", "ask_to_let_go", "stop_prompt"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,8 @@ async def stop_prompt(comfy: ComfyClient, prompt_id: str, *, budget_s: float) ->
 
 
 async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str]) -> StopOutcome:
-    jobs_cancel = comfy.capabilities.jobs_cancel
     pause_s = _FIRST_PAUSE_S
-    while (where := await _let_go_of(comfy, prompt_id, jobs_cancel=jobs_cancel)) is not None:
+    while (where := await ask_to_let_go(comfy, prompt_id)) is not None:
         seen.append(where)
         await asyncio.sleep(pause_s)
         pause_s = min(pause_s * 2, _MAX_PAUSE_S)
@@ -83,10 +83,10 @@ async def _stop(comfy: ComfyClient, prompt_id: str, seen: list[str]) -> StopOutc
     return StopOutcome("removed" if "pending" in seen else "not_queued", history)
 
 
-async def _let_go_of(comfy: ComfyClient, prompt_id: str, *, jobs_cancel: bool) -> str | None:
+async def ask_to_let_go(comfy: ComfyClient, prompt_id: str) -> str | None:
     """One pass: where the prompt was (``pending``/``running``) when ComfyUI was asked to let go
-    of it, or None once ComfyUI no longer has it in its queue."""
-    if jobs_cancel:
+    of it, or None once ComfyUI no longer has it in its queue. Raises ComfyUnavailable."""
+    if comfy.capabilities.jobs_cancel:
         job = await comfy.job(prompt_id)
         where = _ACTIVE.get(str(job.get("status"))) if job is not None else None
         if where is not None:
@@ -95,14 +95,9 @@ async def _let_go_of(comfy: ComfyClient, prompt_id: str, *, jobs_cancel: bool) -
     entry = next((entry for entry in await comfy.queue_entries() if entry.prompt_id == prompt_id), None)
     if entry is None:
         return None
-    await let_go(comfy, entry)
-    return "running" if entry.running else "pending"
-
-
-async def let_go(comfy: ComfyClient, entry: QueueEntry) -> None:
-    """Ask ComfyUI once to let go of a prompt /queue showed: interrupt it if running (only this
-    prompt: never another job's), else delete it from the queue."""
+    # Interrupt only a prompt the queue shows running (never another job's), else dequeue it.
     if entry.running:
         await comfy.interrupt(entry.prompt_id)
-    else:
-        await comfy.delete_queued(entry.prompt_id)
+        return "running"
+    await comfy.delete_queued(entry.prompt_id)
+    return "pending"
