@@ -28,7 +28,8 @@ class JobCleanup:
         self._folders = folders
         self._enabled = enabled
         self.inputs: list[str] = []  # names in ComfyUI's input/
-        self.outputs: list[tuple[str, str]] = []  # (folder type, relative path) ComfyUI wrote
+        # (folder type, relative path) ComfyUI wrote, and the end of the prompt that wrote it
+        self.outputs: list[tuple[str, str, int | None]] = []
         self._workdir: Path | None = None
         self._api_logs_before = folders.snapshot_api_logs()
 
@@ -44,8 +45,10 @@ class JobCleanup:
         if name not in self.inputs:
             self.inputs.append(name)
 
-    def add_outputs(self, files: list[tuple[str, str]]) -> None:
-        self.outputs.extend(files)
+    def add_outputs(self, files: list[tuple[str, str]], *, written_by_ns: int | None = None) -> None:
+        """Files a prompt wrote; with ``written_by_ns`` (its end), one a later prompt has written
+        again by the time of the cleanup is left to that prompt's job."""
+        self.outputs.extend((folder_type, relpath, written_by_ns) for folder_type, relpath in files)
 
     def run(self) -> None:
         """Remove everything listed, once; never raises (a file already gone is fine)."""
@@ -54,8 +57,8 @@ class JobCleanup:
         if self._enabled:
             for name in inputs:
                 self._folders.remove("input", name)
-            for folder_type, relpath in outputs:
-                self._folders.remove(folder_type, relpath)
+            for folder_type, relpath, written_by_ns in outputs:
+                self._folders.remove(folder_type, relpath, written_by_ns=written_by_ns)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
         removed = self._folders.remove_api_logs_since(self._api_logs_before)

@@ -21,7 +21,7 @@ from .comfy.client import ComfyClient
 from .comfy.client_ids import is_leftover
 from .comfy.folders import ComfyFolders
 from .errors import ComfyUnavailable
-from .outputs import files_written
+from .outputs import execution_window, files_written
 from .values import FolderSnapshot
 from .workflow import output_prefixes
 
@@ -104,4 +104,6 @@ def _remove_written(folders: ComfyFolders, entry: Mapping[str, Any], queued: _Qu
         streamed_nodes=set(),
         find_written=written_finder(folders, queued.workflow),
     )
-    return sum(folders.remove(folder_type, relpath) for folder_type, relpath in written.paths)
+    window = execution_window(entry)
+    end_ns = window[1] if window else None
+    return sum(folders.remove(kind, relpath, written_by_ns=end_ns) for kind, relpath in written.paths)

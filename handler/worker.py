@@ -88,6 +88,14 @@ logger = logging.getLogger(__name__)
 
 SenderFactory = Callable[[dict[str, Any]], Sender | None]
 
+# An output a later prompt wrote again before this job read it (only seen on ComfyUI's own disk).
+_REWRITTEN = (
+    "the next prompt wrote ComfyUI's {ref.folder_type}/{ref.relpath} again before this job read it, so "
+    "this job's file is gone (a node that saves under a fixed file name, while COMFY_PIPELINE_DEPTH "
+    "lets the next prompt start at once); give the node a file name that changes with every run "
+    "(a counter, the seed) or set COMFY_PIPELINE_DEPTH=1"
+)
+
 
 class Worker:
     """Runs jobs against one ComfyUI. ``handle`` is the RunPod handler (async, so cancel reaches it).
@@ -595,7 +603,8 @@ class _JobRun:
         )
         silent = silent_outputs(history, output_nodes=self.where.output_nodes, streamed_nodes=streamed_nodes)
         written = await asyncio.to_thread(find) if silent else find()
-        self.cleanup.add_outputs(written.paths)
+        window = execution_window(history) if history is not None else None
+        self.cleanup.add_outputs(written.paths, written_by_ns=window[1] if window else None)
         return written
 
     async def _stop(self, comfy: ComfyClient) -> StopOutcome:
@@ -634,8 +643,9 @@ class _JobRun:
         async def clean(history: dict[str, Any] | None) -> None:
             if not enabled:
                 return
+            window = execution_window(history) if history is not None else None
             for folder_type, relpath in await asyncio.to_thread(written, history):
-                folders.remove(folder_type, relpath)
+                folders.remove(folder_type, relpath, written_by_ns=window[1] if window else None)
 
         return clean
 
@@ -655,6 +665,14 @@ class _JobRun:
         window = execution_window(outcome.history) if is_local_host(self.connection.host) else None
         for index, ref in enumerate([*found.files, *tracked.unreported], start=1):
             local = self.folders.written_file(ref.folder_type, ref.relpath, window) if window else None
+            if (
+                local is None
+                and window is not None
+                and self.folders.rewritten_after(ref.folder_type, ref.relpath, window[1])
+            ):
+                # What is there now is the next job's file: never returned as this job's output.
+                fetch_problems.append(FetchFailed(ref.filename, _REWRITTEN.format(ref=ref)).message)
+                continue
             try:
                 files.append(
                     _output_file(ref, local)

@@ -4,6 +4,8 @@ result first and removes its files and history entry just after; nothing is left
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 from comfy_testserver import ComfyTestServer
@@ -71,3 +73,18 @@ def test_a_worker_stopping_while_comfyui_ignores_the_history_delete_still_remove
 
     asyncio.run(job_returns())  # the loop ends (SIGTERM) with the history delete still waiting
     assert not output.exists()
+
+
+def test_the_earlier_jobs_cleanup_leaves_a_file_the_next_prompt_wrote_again(tmp_path: Path) -> None:
+    (tmp_path / "output").mkdir()
+    end_ns = time.time_ns() - 10_000_000_000  # the earlier prompt ended 10 s ago
+    own = tmp_path / "output" / "result_00001_.png"
+    fixed = tmp_path / "output" / "fixed.png"  # a node without a counter: the next prompt rewrote it
+    for path, written_ns in ((own, end_ns - 1_000_000_000), (fixed, end_ns + 1_000_000_000)):
+        path.write_bytes(b"\x89PNG")
+        os.utime(path, ns=(written_ns, written_ns))
+    cleanup = JobCleanup(ComfyFolders(tmp_path), enabled=True)
+    cleanup.add_outputs([("output", own.name), ("output", fixed.name)], written_by_ns=end_ns)
+    cleanup.run()
+    assert not own.exists()
+    assert fixed.exists()  # the next job's output, still to be read and then removed by that job

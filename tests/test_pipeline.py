@@ -7,11 +7,15 @@ overlap the same way, against the ComfyUI test server over real sockets.
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from comfy_testserver import ComfyTestServer
 from handler.worker import Worker
@@ -250,6 +254,56 @@ async def test_the_same_job_retried_while_its_first_attempt_runs_gets_its_own_ou
     assert all(len(r["images"]) == 1 for r in results)
     await worker.settle()
     assert files_under(comfy.root / "output") == []
+
+
+def fixed_name_save(color: int) -> dict[str, Any]:
+    """A custom node that saves under one fixed file name, overwriting (no counter)."""
+    return {
+        "1": wf.empty_image(color=color),
+        "2": {"class_type": "FaultFixedNameSave", "inputs": {"images": ["1", 0], "filename": "fixed.png"}},
+    }
+
+
+async def test_a_fixed_name_output_the_next_prompt_overwrote_is_never_returned_as_the_earlier_jobs(
+    comfy: ComfyTestServer,
+) -> None:
+    def next_prompt_done() -> bool:
+        return [e.outcome for e in comfy.executions] == ["success", "success"]
+
+    def sender(held: dict[str, Any]) -> Any:
+        def send(update: dict[str, Any]) -> None:
+            # Job a starts collecting only once job b's prompt, queued behind it, has run and
+            # rewritten the file (this blocks the worker's loop; ComfyUI runs in its own thread).
+            if held["id"] == "a" and update["stage"] == "collecting":
+                deadline = time.monotonic() + 10
+                while not next_prompt_done() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+        return send
+
+    worker = Worker(make_settings(comfy), progress_sender=sender, keep_connection=True)
+    try:
+        # 0.3 s a node: job a collects before job b's prompt writes (after a's end, not within the
+        # millisecond ComfyUI's timestamps leave open).
+        comfy.behaviour.node_delay_s = 0.3
+        first = asyncio.create_task(worker.handle(job("a", fixed_name_save(0xFF0000))))
+        await running(comfy)
+        second = asyncio.create_task(worker.handle(job("b", fixed_name_save(0x0000FF))))
+        await pending(comfy, 1)
+        overwritten, own = await asyncio.wait_for(asyncio.gather(first, second), 30)
+        assert next_prompt_done()
+        assert overwritten["error"].startswith("OUTPUT_FAILED"), overwritten
+        assert "the next prompt wrote ComfyUI's output/fixed.png again" in overwritten["error"]
+        assert "COMFY_PIPELINE_DEPTH=1" in overwritten["error"]
+        # The earlier job's cleanup left the file to the job whose prompt wrote it last.
+        assert "error" not in own, own
+        [image] = own["images"]
+        pixel = Image.open(io.BytesIO(base64.b64decode(image["data"]))).convert("RGB").getpixel((0, 0))
+        assert pixel == (0, 0, 255)
+        await worker.settle()
+        assert files_under(comfy.root / "output") == []
+    finally:
+        await worker.aclose()
 
 
 async def test_the_connection_comes_back_after_comfyui_restarts(tmp_path: Path) -> None:

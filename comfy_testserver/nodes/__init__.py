@@ -8,13 +8,13 @@ Stand-ins (see `standins`): VHS_VideoCombine (VideoHelperSuite), SaveAudio and S
 any input). Gaussian splats (see `gaussians`): LoadSharpModel, SharpPredict, LoadImageWithExif
 (ComfyUI-Sharp), GaussianViewer and ExtrinsicsToPose (comfyui-GaussianViewer). Fault nodes for the
 fault-injection suite (see `faults`): FaultSleep, FaultSleepUninterruptible, FaultOutOfMemory,
-FaultApiLog.
+FaultApiLog, FaultFixedNameSave.
 """
 
 from __future__ import annotations
 
 from .base import InterruptProcessing, Node, NodeResult, NodeRun
-from .faults import FaultApiLog, FaultOutOfMemory, FaultSleep, FaultSleepUninterruptible
+from .faults import FaultApiLog, FaultFixedNameSave, FaultOutOfMemory, FaultSleep, FaultSleepUninterruptible
 from .gaussians import ExtrinsicsToPose, GaussianViewer, LoadImageWithExif, LoadSharpModel, SharpPredict
 from .images import (
     EmptyImage,
@@ -84,5 +84,6 @@ NODE_CLASSES: dict[str, type[Node]] = {
         FaultSleepUninterruptible,
         FaultOutOfMemory,
         FaultApiLog,
+        FaultFixedNameSave,
     )
 }

@@ -9,6 +9,8 @@ ComfyUI (testkit/comfy_nodes/worker_fault_nodes.py), so one workflow drives both
 - `FaultApiLog`: does what a Comfy.org API node's request logger does: writes
   `temp/api_logs/<time>_<operation>_<hash>.log` holding the request's `X-API-KEY` header, read from
   the hidden `API_KEY_COMFY_ORG` input (the job's `comfy_org_api_key`).
+- `FaultFixedNameSave`: saves its first image as `output/<filename>`, overwriting whatever is there
+  (a custom node that saves without a counter), and reports it as an output image.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ from typing import Any
 
 from ..folders import Folders
 from .base import InputTypes, Node, NodeResult, NodeRun, spec
+from .files import file_entry, png_bytes, write_bytes
 from .values import Images
 
-__all__ = ["FaultApiLog", "FaultOutOfMemory", "FaultSleep", "FaultSleepUninterruptible", "OutOfMemoryError"]
+__all__ = [
+    "FaultApiLog",
+    "FaultFixedNameSave",
+    "FaultOutOfMemory",
+    "FaultSleep",
+    "FaultSleepUninterruptible",
+    "OutOfMemoryError",
+]
 
 _CATEGORY = "testing/faults"
 _PYTHON_MODULE = "custom_nodes.worker_fault_nodes"
@@ -122,3 +132,20 @@ class FaultApiLog(Node):
 
         await asyncio.to_thread(_write)
         return NodeResult((image,))
+
+
+class FaultFixedNameSave(Node):
+    CLASS_TYPE = "FaultFixedNameSave"
+    DISPLAY_NAME = "Fault: save under a fixed file name"
+    CATEGORY = _CATEGORY
+    PYTHON_MODULE = _PYTHON_MODULE
+    OUTPUT_NODE = True
+
+    @classmethod
+    def input_types(cls, folders: Folders) -> InputTypes:
+        return {"required": {"images": spec("IMAGE"), "filename": spec("STRING", default="fixed.png")}}
+
+    async def run(self, ctx: NodeRun, *, images: Images, filename: str = "fixed.png", **_: Any) -> NodeResult:
+        data = await asyncio.to_thread(png_bytes, images.frames[0], None, 4)
+        write_bytes(ctx.folders.output / filename, data)
+        return NodeResult(ui={"images": [file_entry(filename, "", "output")]})

@@ -129,10 +129,28 @@ class ComfyFolders:
         low, high = window
         return path if S_ISREG(stat.st_mode) and low <= stat.st_mtime_ns <= high else None
 
-    def remove(self, folder_type: str, relpath: str) -> bool:
-        """Delete one file ComfyUI wrote or we uploaded; True if it was removed."""
+    def rewritten_after(self, folder_type: str, relpath: str, end_ns: int) -> bool:
+        """Whether the file was last written after ``end_ns`` (a prompt's end): a later prompt wrote
+        it again, as when a node saves under a fixed file name (no counter) and pipelined prompts
+        follow each other at once. The file is that prompt's now, not the earlier one's."""
+        path = self.path_of(folder_type, relpath)
+        if path is None:
+            return False
+        try:
+            stat = path.lstat()
+        except OSError:
+            return False
+        return S_ISREG(stat.st_mode) and stat.st_mtime_ns > end_ns
+
+    def remove(self, folder_type: str, relpath: str, *, written_by_ns: int | None = None) -> bool:
+        """Delete one file ComfyUI wrote or we uploaded; True if it was removed. With
+        ``written_by_ns`` (the end of the prompt that wrote it), a file written again after that
+        belongs to a later prompt and stays."""
         path = self.path_of(folder_type, relpath)
         if path is None or not self.available:
+            return False
+        if written_by_ns is not None and self.rewritten_after(folder_type, relpath, written_by_ns):
+            logger.info("left %s/%s in place: a later prompt wrote it again", folder_type, relpath)
             return False
         try:
             path.unlink()

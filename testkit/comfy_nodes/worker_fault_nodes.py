@@ -8,6 +8,7 @@ elsewhere (type checks, tests).
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from typing import Any
 
@@ -96,9 +97,31 @@ class FaultApiLog:
         return (image,)
 
 
+class FaultFixedNameSave:
+    """Saves its first image as output/<filename>, overwriting: a custom node without a counter."""
+
+    CATEGORY = _CATEGORY
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {"required": {"images": ("IMAGE",), "filename": ("STRING", {"default": "fixed.png"})}}
+
+    def run(self, images: Any, filename: str) -> dict[str, Any]:
+        folder_paths = importlib.import_module("folder_paths")
+        numpy = importlib.import_module("numpy")
+        pil_image = importlib.import_module("PIL.Image")
+        pixels = numpy.clip(images[0].cpu().numpy() * 255.0, 0, 255).astype(numpy.uint8)
+        pil_image.fromarray(pixels).save(os.path.join(folder_paths.get_output_directory(), filename))
+        return {"ui": {"images": [{"filename": filename, "subfolder": "", "type": "output"}]}}
+
+
 NODE_CLASS_MAPPINGS = {
     "FaultSleep": FaultSleep,
     "FaultSleepUninterruptible": FaultSleepUninterruptible,
     "FaultOutOfMemory": FaultOutOfMemory,
     "FaultApiLog": FaultApiLog,
+    "FaultFixedNameSave": FaultFixedNameSave,
 }

@@ -77,12 +77,14 @@ async def test_00_object_info_entries(server: ComfyTestServer, session: aiohttp.
     for entry in info.values():
         assert set(entry) <= set(summary["entry_keys_union"])
     ours_out = {name for name, entry in info.items() if entry["output_node"]}
-    # The stand-ins; SaveAudio was not loaded on the recording server (no torchaudio).
+    # The stand-ins; SaveAudio was not loaded on the recording server (no torchaudio); the fault
+    # pack's saving node (testkit/comfy_nodes) was not installed there.
     assert ours_out - set(summary["output_node_classes"]) == {
         "SharpPredict",
         "GaussianViewer",
         "VHS_VideoCombine",
         "SaveAudio",
+        "FaultFixedNameSave",
     }
     status, _, body = await fetch(session, "GET", f"{server.url}/api/object_info/KSampler")
     assert status == 200 and list(json.loads(body)) == ["KSampler"]
