@@ -6,8 +6,9 @@ prompt wrote. The process that comes next on the same ComfyUI finds them, once p
 among ComfyUI's last `LOOKBACK` history entries: an entry is a leftover only when its client id
 names a worker process that no longer exists on this machine (comfy/client_ids.py), never a
 person's prompt or a live worker's. Its files (reported, and unreported ones written in its
-execution window where its silent nodes write) are removed unless COMFY_CLEANUP is off, then its
-entry is deleted. The inputs it uploaded stay: nothing ties them to it for certain.
+execution window where its silent nodes write, and the inputs its job uploaded, which its
+``extra_data`` names: comfy/client_ids.py) are removed unless COMFY_CLEANUP is off, then its entry
+is deleted.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .comfy.client import ComfyClient
-from .comfy.client_ids import is_leftover
+from .comfy.client_ids import is_leftover, uploads_of
 from .comfy.folders import ComfyFolders
 from .errors import ComfyUnavailable
 from .outputs import execution_window, files_written
 from .values import FolderSnapshot
 from .workflow import output_prefixes
 
-__all__ = ["LOOKBACK", "clear_dead_workers_history", "written_finder"]
+__all__ = ["LOOKBACK", "clear_dead_workers_history", "remove_left_behind", "written_finder"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ async def clear_dead_workers_history(
             cleared += 1
             logger.warning(
                 "removed prompt %s of a dead worker process (client id %s) from ComfyUI's history, "
-                "and %d file(s) it wrote",
+                "and %d file(s) it wrote or uploaded",
                 prompt_id,
                 queued.client_id,
                 removed,
@@ -76,13 +77,27 @@ async def clear_dead_workers_history(
     return cleared
 
 
+def remove_left_behind(
+    folders: ComfyFolders, inputs: tuple[str, ...], history: Mapping[str, Any] | None
+) -> int:
+    """What one prompt of a dead worker left on disk, once ComfyUI has let go of it: the inputs its
+    job uploaded and, given its history entry, the files it wrote; how many files were removed."""
+    queued = _queued_as(history) if history is not None else None
+    if history is None or queued is None:
+        return sum(folders.remove("input", name) for name in inputs)
+    return _remove_written(folders, history, queued)
+
+
 class _Queued:
     """What a history entry's ``prompt`` says: ``[number, id, workflow, extra_data, outputs]``."""
 
-    def __init__(self, client_id: str, workflow: dict[str, Any], output_nodes: frozenset[str]) -> None:
+    def __init__(
+        self, client_id: str, workflow: dict[str, Any], output_nodes: frozenset[str], inputs: tuple[str, ...]
+    ) -> None:
         self.client_id = client_id
         self.workflow = workflow
         self.output_nodes = output_nodes
+        self.inputs = inputs  # what its job uploaded to input/
 
 
 def _queued_as(entry: Mapping[str, Any]) -> _Queued | None:
@@ -94,7 +109,7 @@ def _queued_as(entry: Mapping[str, Any]) -> _Queued | None:
     if not isinstance(client_id, str) or not isinstance(workflow, dict):
         return None
     output_nodes = frozenset(str(node) for node in outputs) if isinstance(outputs, list) else frozenset()
-    return _Queued(client_id, workflow, output_nodes)
+    return _Queued(client_id, workflow, output_nodes, uploads_of(extra_data))
 
 
 def _remove_written(folders: ComfyFolders, entry: Mapping[str, Any], queued: _Queued) -> int:
@@ -106,4 +121,5 @@ def _remove_written(folders: ComfyFolders, entry: Mapping[str, Any], queued: _Qu
     )
     window = execution_window(entry)
     end_ns = window[1] if window else None
-    return sum(folders.remove(kind, relpath, written_by_ns=end_ns) for kind, relpath in written.paths)
+    removed = sum(folders.remove(kind, relpath, written_by_ns=end_ns) for kind, relpath in written.paths)
+    return removed + sum(folders.remove("input", name) for name in queued.inputs)

@@ -28,8 +28,8 @@ from .after_result import AfterResult, Forget, tidy
 from .browser_nodes import BrowserHandshake, browser_nodes, plan_browser_nodes
 from .cleanup import JobCleanup
 from .comfy.aftercare import after_failure, restarting
-from .comfy.client import ComfyClient
-from .comfy.client_ids import is_local_host
+from .comfy.client import ComfyClient, QueueEntry
+from .comfy.client_ids import is_local_host, uploads_extra
 from .comfy.connection import ComfyConnection, ConnectionOptions
 from .comfy.folders import ComfyFolders
 from .comfy.liveness import LivenessOptions
@@ -59,7 +59,7 @@ from .errors import (
 )
 from .inputs.staging import stage_inputs
 from .job import JobLimits, JobRequest, parse_job_input, parse_s3_config, resolve_mode, upload_file_limit
-from .leftovers import clear_dead_workers_history, written_finder
+from .leftovers import clear_dead_workers_history, remove_left_behind, written_finder
 from .media import SNIFF_BYTES, sniff_mime
 from .models import check_workflow, read_missing
 from .outputs import (
@@ -460,11 +460,17 @@ class _JobRun:
                 self.reporter.stage("starting")
             waited += ready_s
             if self.settings.clear_leftovers and is_local_host(self.connection.host):
-                await self.recovery.clear_leftovers(self.connection.client_id)
+                await self.recovery.clear_leftovers(self.connection.client_id, clean=self._clean_leftover)
                 await self._clear_dead_workers_history()
             if not self.recovery.busy:  # clearing a dead worker's running prompt closes the gate
                 break
         self.timings.add("ready_ms", waited)
+
+    async def _clean_leftover(self, entry: QueueEntry, history: dict[str, Any] | None) -> None:
+        """A dead worker's queued or running prompt, once ComfyUI let go of it: the inputs its job
+        uploaded and the files it wrote (leftovers.py), unless COMFY_CLEANUP is off."""
+        if self.settings.cleanup:
+            await asyncio.to_thread(remove_left_behind, self.folders, entry.inputs, history)
 
     async def _clear_dead_workers_history(self) -> None:
         """Once per connection: what dead worker processes left in ComfyUI's history (leftovers.py)."""
@@ -572,7 +578,11 @@ class _JobRun:
         )
         self.where.prompt_id, self.where.tracker = prompt_id, tracker
         self.where.workflow, self.where.output_nodes = prepared.workflow, prepared.output_nodes
-        extra_data = {"api_key_comfy_org": request.api_key} if request.api_key else {}
+        # The names it uploaded go with the prompt: a worker clearing it after this process died
+        # removes them too (client_ids.py).
+        extra_data: dict[str, Any] = uploads_extra(self.cleanup.inputs)
+        if request.api_key:
+            extra_data["api_key_comfy_org"] = request.api_key
         warning = self.connection.capabilities.key_warning() if request.api_key else None
         if warning:
             logger.warning("job %s: %s", self.job_id, warning)

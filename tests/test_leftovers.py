@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from comfy_testserver import ComfyTestServer
+from handler.comfy.client_ids import uploads_extra
 from handler.worker import Worker
 
 from . import workflows as wf
-from .conftest import make_settings
+from .conftest import make_settings, png_bytes
 
 
 def dead_pid() -> int:
@@ -56,9 +57,20 @@ async def test_a_dead_workers_finished_prompts_leave_history_and_disk_but_no_one
         "user": ("ui-user", wf.save_image("user")),
         "alive": (alive, wf.save_image("alive")),
     }
+    # What each job uploaded, as a worker names it in the prompt's extra_data; a name not shaped
+    # like a job's upload (<8 hex>-<name>) is never removed, whoever names it.
+    uploads = {
+        "dead_image": ["0badf00d-dead.png", "photo.png"],
+        "user": ["1badf00d-user.png"],
+        "alive": ["2badf00d-alive.png"],
+    }
+    for names in uploads.values():
+        for name in names:
+            (comfy.root / "input" / name).write_bytes(png_bytes())
     ids = {name: str(uuid.uuid4()) for name in queued}
     for name, (client_id, workflow) in queued.items():
-        post(f"{comfy.url}/prompt", {"prompt": workflow, "client_id": client_id, "prompt_id": ids[name]})
+        body = {"prompt": workflow, "client_id": client_id, "prompt_id": ids[name]}
+        post(f"{comfy.url}/prompt", {**body, "extra_data": uploads_extra(uploads.get(name, []))})
     await finished(comfy, list(ids.values()))
     before = files_under(comfy.root / "output")
     assert any(f.startswith("deadsplat") and f.endswith(".ply") for f in before), before
@@ -76,6 +88,7 @@ async def test_a_dead_workers_finished_prompts_leave_history_and_disk_but_no_one
     left = files_under(comfy.root / "output")
     assert not any(f.startswith(("dead_", "deadsplat")) for f in left), left
     assert sorted(f.split("_")[0] for f in left) == ["alive", "user"]
+    assert files_under(comfy.root / "input") == ["1badf00d-user.png", "2badf00d-alive.png", "photo.png"]
 
 
 async def test_with_cleanup_off_a_dead_workers_files_stay_but_its_history_goes(

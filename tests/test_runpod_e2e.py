@@ -23,7 +23,7 @@ import pytest
 from comfy_testserver import ComfyTestServer
 
 from . import workflows as wf
-from .conftest import free_port
+from .conftest import b64, free_port, png_bytes
 from .runpod_standin import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,3 +234,48 @@ def test_worker_loop_holds_two_jobs_and_queues_the_next_behind_the_running_one(
         assert bodies[1]["output"]["timings"]["queue_wait_ms"] > 300
     finally:
         worker.stop()
+
+
+def test_a_worker_killed_mid_job_leaves_nothing_once_the_next_worker_process_starts(
+    plane: ControlPlane, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    def upload_job(name: str) -> dict[str, Any]:
+        # An uploaded image inverted and saved, beside a long sampler run (100 steps of 0.2 s).
+        workflow = {
+            **wf.sampler(steps=100, prefix=name),
+            **{f"1{k}": n for k, n in wf.invert_upload(name).items()},
+        }
+        workflow["12"]["inputs"]["image"] = ["11", 0]
+        workflow["13"]["inputs"]["images"] = ["12", 0]
+        return {"workflow": workflow, "images": [{"name": name, "image": b64(png_bytes())}]}
+
+    def until(condition: Any, what: str, process: Process, timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, (what, process.output())
+            time.sleep(0.05)
+
+    comfy.behaviour.step_delay_s = 0.2
+    first = start_worker(plane, comfy, tmp_path)  # holds two jobs: one runs, one is queued behind it
+    running, waiting = plane.submit(upload_job("running.png")), plane.submit(upload_job("waiting.png"))
+    until(lambda: [len(q) for q in comfy.queue_state()] == [1, 1], "both prompts queued", first)
+    assert len(list((comfy.root / "input").iterdir())) == 2
+    os.killpg(first.proc.pid, signal.SIGKILL)  # OOM-killed, say: no cleanup of its own
+    first.proc.wait(10)
+    first.stop()
+
+    (tmp_path / "second").mkdir()
+    second = start_worker(plane, comfy, tmp_path / "second")
+    try:
+        body = plane.wait_result(plane.submit({"workflow": wf.save_image("next")}))
+        assert "error" not in body, (body, second.output())
+        # The dead worker's running prompt is stopped, its queued one removed; the inputs both
+        # jobs uploaded, the files they wrote and their history entries go too.
+        until(lambda: list((comfy.root / "input").iterdir()) == [], "the dead worker's inputs gone", second)
+        until(lambda: list((comfy.root / "output").rglob("*.*")) == [], "no outputs left", second)
+        outcomes = [e.outcome for e in comfy.executions]
+        assert outcomes == ["interrupted", "success"], outcomes
+        until(lambda: comfy.history() == {}, "no history entries left", second)
+        assert plane.jobs[running].taken and plane.jobs[waiting].taken
+    finally:
+        second.stop()

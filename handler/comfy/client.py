@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..values import InputImage
 from .capabilities import LEGACY, Capabilities, RouteAnswer
+from .client_ids import uploads_of
 from .events import feature_flags_frame
 
 __all__ = ["ComfyClient", "ComfySocket", "Frame", "QueueEntry", "QueuedPrompt"]
@@ -49,11 +50,13 @@ class QueuedPrompt:
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """One prompt in GET /queue: its id, the client id that queued it, and whether it runs now."""
+    """One prompt in GET /queue: its id, the client id that queued it, whether it runs now, and
+    the input files its job uploaded (client_ids.uploads_of; a worker's prompts only)."""
 
     prompt_id: str
     client_id: str | None
     running: bool
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -420,5 +423,5 @@ def _queue_entries(data: Any, key: str, *, running: bool) -> list[QueueEntry]:
             extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
             client_id = extra.get("client_id")
             owner = client_id if isinstance(client_id, str) else None
-            entries.append(QueueEntry(str(item[1]), owner, running))
+            entries.append(QueueEntry(str(item[1]), owner, running, uploads_of(extra)))
     return entries

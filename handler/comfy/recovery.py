@@ -19,12 +19,14 @@ what does not stop in time comes here.
     one slot (`Worker.capacity`).
   - `clear_leftovers`: once per connection, prompts a dead worker process left in the queue
     (GET /queue lists them with their client ids; client_ids.py says whose they are) are removed,
-    or stopped and adopted if running, each through stopping.ask_to_let_go.
+    or stopped and adopted if running, each through stopping.ask_to_let_go; then what each left on
+    disk goes (the worker's cleaner: its job's uploaded inputs, and the files it wrote).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -33,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ComfyCrashed, ComfyFrozen, ComfyStalled, ComfyStuck, ComfyUnavailable
-from .client import ComfyClient
+from .client import ComfyClient, QueueEntry
 from .client_ids import is_leftover
 from .process import comfy_pid, comfy_process_dead, comfy_process_stopped, kill_comfy
 from .readiness import wait_until_ready
 from .stopping import ask_to_let_go
 
-__all__ = ["Recovery", "RecoveryOptions"]
+__all__ = ["LeftoverCleaner", "Recovery", "RecoveryOptions"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class RecoveryOptions:
 
 # Cleans what an orphan wrote, given its history entry (None after a restart).
 Released = Callable[[dict[str, Any] | None], Awaitable[None]]
+# Cleans what a dead worker's prompt left on disk, given its history entry if it has one.
+LeftoverCleaner = Callable[[QueueEntry, dict[str, Any] | None], Awaitable[None]]
 
 
 class Recovery:
@@ -120,8 +124,9 @@ class Recovery:
         self.restarts += 1  # at once: jobs that fail meanwhile know a restart explains it
         self._start(self._restart(error.summary, counted=True), "comfy-restart")
 
-    async def clear_leftovers(self, own_client_id: str) -> None:
-        """Once per connection: drop what dead worker processes left in ComfyUI's queue."""
+    async def clear_leftovers(self, own_client_id: str, *, clean: LeftoverCleaner) -> None:
+        """Once per connection: drop what dead worker processes left in ComfyUI's queue; ``clean``
+        removes what each left on disk once ComfyUI has let go of it."""
         if self._leftovers_checked:
             return
         self._leftovers_checked = True
@@ -145,7 +150,9 @@ class Recovery:
             except ComfyUnavailable:
                 continue
             if entry.running:
-                self.adopt(entry.prompt_id, on_released=_nothing_to_clean)
+                self.adopt(entry.prompt_id, on_released=functools.partial(clean, entry))
+            else:
+                await clean(entry, None)  # never ran: only the inputs its job uploaded
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -261,7 +268,3 @@ class Recovery:
     def _raise_if_stuck(self) -> None:
         if self._stuck is not None:
             raise ComfyStuck(why=self._stuck)
-
-
-async def _nothing_to_clean(history: dict[str, Any] | None) -> None:
-    """A dead worker's prompt: which files it would write, that worker knew."""
