@@ -146,10 +146,10 @@ class Recovery:
                 entry.client_id,
             )
             try:
-                await ask_to_let_go(self._comfy, entry.prompt_id)
+                where = await ask_to_let_go(self._comfy, entry.prompt_id)
             except ComfyUnavailable:
                 continue
-            if entry.running:
+            if entry.running or where == "running":  # a queued one may have started meanwhile
                 self.adopt(entry.prompt_id, on_released=functools.partial(clean, entry))
             else:
                 await clean(entry, None)  # never ran: only the inputs its job uploaded
