@@ -120,27 +120,16 @@ class ComfyFolders:
         over HTTP. None otherwise (not here, a symlink, or older: a cached node's earlier file, or
         a COMFYUI_PATH that is not this ComfyUI's folder); the caller then downloads it."""
         path = self.path_of(folder_type, relpath)
-        if path is None:
-            return None
-        try:
-            stat = path.lstat()
-        except OSError:
-            return None
+        mtime_ns = _file_mtime_ns(path)
         low, high = window
-        return path if S_ISREG(stat.st_mode) and low <= stat.st_mtime_ns <= high else None
+        return path if mtime_ns is not None and low <= mtime_ns <= high else None
 
     def rewritten_after(self, folder_type: str, relpath: str, end_ns: int) -> bool:
         """Whether the file was last written after ``end_ns`` (a prompt's end): a later prompt wrote
         it again, as when a node saves under a fixed file name (no counter) and pipelined prompts
         follow each other at once. The file is that prompt's now, not the earlier one's."""
-        path = self.path_of(folder_type, relpath)
-        if path is None:
-            return False
-        try:
-            stat = path.lstat()
-        except OSError:
-            return False
-        return S_ISREG(stat.st_mode) and stat.st_mtime_ns > end_ns
+        mtime_ns = _file_mtime_ns(self.path_of(folder_type, relpath))
+        return mtime_ns is not None and mtime_ns > end_ns
 
     def remove(self, folder_type: str, relpath: str, *, written_by_ns: int | None = None) -> bool:
         """Delete one file ComfyUI wrote or we uploaded; True if it was removed. With
@@ -198,3 +187,14 @@ def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
                     yield Path(entry.path), entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # another job on this ComfyUI cleaned it up while we walked
+
+
+def _file_mtime_ns(path: Path | None) -> int | None:
+    """When a regular file (not a symlink) was last written; None if there is none at ``path``."""
+    if path is None:
+        return None
+    try:
+        stat = path.lstat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns if S_ISREG(stat.st_mode) else None
