@@ -44,7 +44,7 @@ STEP_S = 0.05  # the test server's KSampler step
 KINDS = ("short", "long")
 TEST_SERVER_STEPS = {"short": 2, "long": 20}
 # EmptyImage side and ImageBlur radius: ~0.1 s and ~1 s on the 2-core CI-class CPU (ComfyUI 0.3.64).
-REAL_BLUR = {"short": (768, 4), "long": (1536, 15)}
+REAL_BLUR = {"short": (1344, 4), "long": (1856, 15)}
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 
 
