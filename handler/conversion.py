@@ -59,4 +59,5 @@ def _convert(item: OutputFile, fmt: str, target_stem: Path) -> OutputFile:
         mime_type=MIME_TYPES[fmt],
         size_bytes=len(data),
         metadata=None,  # ComfyUI's metadata described the .ply, not this file
+        written_ns=None,  # the job's own file in its temp folder, not one on ComfyUI's disk
     )

@@ -613,6 +613,20 @@ class FetchFailed(WorkerError):
         self.filename = filename
 
 
+class OutputRewritten(FetchFailed):
+    """An output read in place on ComfyUI's disk was written again by a later prompt before this
+    job had read all of it (a node saving under a fixed file name): never returned as this job's."""
+
+    def __init__(self, filename: str, where: str) -> None:
+        super().__init__(
+            filename,
+            f"a later prompt (this worker's next job, or anyone's on this ComfyUI) wrote ComfyUI's {where} "
+            "again before this job had read it, so this job's file is gone (a node that saves under a "
+            "fixed file name); give the node a file name that changes with every run (a counter, the "
+            "seed), or set COMFY_PIPELINE_DEPTH=1 if this worker's own next job is what overwrites it",
+        )
+
+
 class OutputTooLarge(WorkerError):
     """The result would exceed RESULT_MAX_BYTES and there is nowhere else to put the outputs."""
 

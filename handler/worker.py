@@ -53,6 +53,7 @@ from .errors import (
     NodesMissing,
     NoOutputs,
     OutputFailed,
+    OutputRewritten,
     OutputTooLarge,
     QueueWaitTimeout,
     execution_failure,
@@ -87,14 +88,6 @@ __all__ = ["Worker"]
 logger = logging.getLogger(__name__)
 
 SenderFactory = Callable[[dict[str, Any]], Sender | None]
-
-# An output a later prompt wrote again before this job read it (only seen on ComfyUI's own disk).
-_REWRITTEN = (
-    "the next prompt wrote ComfyUI's {ref.folder_type}/{ref.relpath} again before this job read it, so "
-    "this job's file is gone (a node that saves under a fixed file name, while COMFY_PIPELINE_DEPTH "
-    "lets the next prompt start at once); give the node a file name that changes with every run "
-    "(a counter, the seed) or set COMFY_PIPELINE_DEPTH=1"
-)
 
 
 class Worker:
@@ -680,12 +673,14 @@ class _JobRun:
                 and window is not None
                 and self.folders.rewritten_after(ref.folder_type, ref.relpath, window[1])
             ):
-                # What is there now is the next job's file: never returned as this job's output.
-                fetch_problems.append(FetchFailed(ref.filename, _REWRITTEN.format(ref=ref)).message)
+                # What is there now is a later prompt's file: never returned as this job's output.
+                fetch_problems.append(
+                    OutputRewritten(ref.filename, f"{ref.folder_type}/{ref.relpath}").message
+                )
                 continue
             try:
                 files.append(
-                    _output_file(ref, local)
+                    _output_file(ref, local, in_place=True)
                     if local is not None
                     else await _fetch(comfy, ref, workdir / f"{index:05d}_{Path(ref.filename).name}")
                 )
@@ -764,10 +759,12 @@ async def _fetch(comfy: ComfyClient, ref: FileRef, dest: Path) -> OutputFile:
     return _output_file(ref, dest)
 
 
-def _output_file(ref: FileRef, path: Path) -> OutputFile:
+def _output_file(ref: FileRef, path: Path, *, in_place: bool = False) -> OutputFile:
+    """The output at ``path``; ``in_place``: ComfyUI's own file, whose write time is kept so that
+    delivery can tell a later prompt's rewrite of it (storage/delivery.py)."""
     try:
         with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            stat = os.fstat(handle.fileno())
             head = handle.read(SNIFF_BYTES)
     except OSError as exc:
         raise FetchFailed(ref.filename, f"it could not be read ({exc.strerror or exc})") from exc
@@ -777,8 +774,9 @@ def _output_file(ref: FileRef, path: Path) -> OutputFile:
         subfolder=ref.subfolder,
         path=path,
         mime_type=sniff_mime(head, ref.filename),
-        size_bytes=size,
+        size_bytes=stat.st_size,
         metadata=ref.metadata,
+        written_ns=stat.st_mtime_ns if in_place else None,
     )
 
 

@@ -293,7 +293,7 @@ async def test_a_fixed_name_output_the_next_prompt_overwrote_is_never_returned_a
         overwritten, own = await asyncio.wait_for(asyncio.gather(first, second), 30)
         assert next_prompt_done()
         assert overwritten["error"].startswith("OUTPUT_FAILED"), overwritten
-        assert "the next prompt wrote ComfyUI's output/fixed.png again" in overwritten["error"]
+        assert "wrote ComfyUI's output/fixed.png again before this job had read it" in overwritten["error"]
         assert "COMFY_PIPELINE_DEPTH=1" in overwritten["error"]
         # The earlier job's cleanup left the file to the job whose prompt wrote it last.
         assert "error" not in own, own

@@ -138,6 +138,7 @@ class ComfyFolders:
         path = self.path_of(folder_type, relpath)
         if path is None or not self.available:
             return False
+        # (A rewrite landing between this look and the unlink, microseconds, is not told apart.)
         if written_by_ns is not None and self.rewritten_after(folder_type, relpath, written_by_ns):
             logger.info("left %s/%s in place: a later prompt wrote it again", folder_type, relpath)
             return False

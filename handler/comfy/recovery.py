@@ -147,9 +147,11 @@ class Recovery:
             )
             try:
                 where = await ask_to_let_go(self._comfy, entry.prompt_id)
+                # A queued one may start between the look-up and the delete: ask once more.
+                gone = where is None or await ask_to_let_go(self._comfy, entry.prompt_id) is None
             except ComfyUnavailable:
                 continue
-            if entry.running or where == "running":  # a queued one may have started meanwhile
+            if entry.running or where == "running" or not gone:
                 self.adopt(entry.prompt_id, on_released=functools.partial(clean, entry))
             else:
                 await clean(entry, None)  # never ran: only the inputs its job uploaded

@@ -21,6 +21,9 @@ class OutputFile:
     mime_type: str
     size_bytes: int
     metadata: Mapping[str, Any] | None = None  # ComfyUI's media metadata (newer versions)
+    # A file read in place on ComfyUI's disk: when ComfyUI last wrote it, so delivery can tell a
+    # later prompt's rewrite (a fixed file name) from this job's file.
+    written_ns: int | None = None
 
     def entry(self, kind: str, data: str) -> dict[str, Any]:
         """The result entry every delivery returns: worker-comfyui's shape plus metadata; ComfyUI's
