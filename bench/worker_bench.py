@@ -125,9 +125,11 @@ async def bench_worker_overhead(tap: HistoryTap, root: str, jobs: int, *, settle
     return Overheads(overheads, requests / jobs)
 
 
-async def bench_bare_client(tap: HistoryTap, jobs: int) -> Overheads:
-    """The least a client can do per job, keeping one session and one WebSocket for all jobs."""
+async def bench_bare_client(tap: HistoryTap, root: str, jobs: int) -> Overheads:
+    """The least a client can do per job, keeping one session and one WebSocket for all jobs.
+    What its jobs leave in ComfyUI (files, history entries) is removed after the timed runs."""
     overheads = []
+    made: dict[str, list[dict[str, str]]] = {}  # prompt id -> its images
     base = f"http://{tap.address}"
     client_id = str(uuid.uuid4())
     async with (
@@ -153,6 +155,7 @@ async def bench_bare_client(tap: HistoryTap, jobs: int) -> Overheads:
                         break
             async with http.get(f"{base}/history/{prompt_id}") as response:
                 history = (await response.json())[prompt_id]
+            made[prompt_id] = history["outputs"]["2"]["images"]
             for image in history["outputs"]["2"]["images"]:
                 async with http.get(f"{base}/view", params=image) as response:
                     base64.b64encode(await response.read())
@@ -162,7 +165,13 @@ async def bench_bare_client(tap: HistoryTap, jobs: int) -> Overheads:
                 overheads.append(wall - (end - start))
             else:
                 requests_before = tap.requests
-    return Overheads(overheads, (tap.requests - requests_before) / jobs)
+        requests = tap.requests - requests_before
+        async with http.post(f"{base}/history", json={"delete": list(made)}) as response:
+            response.raise_for_status()
+    for images in made.values():
+        for image in images:
+            Path(root, image["type"], image["subfolder"], image["filename"]).unlink(missing_ok=True)
+    return Overheads(overheads, requests / jobs)
 
 
 def make_noise_png(path: Path, target_bytes: int) -> None:
@@ -275,7 +284,7 @@ async def overhead(comfy_host: str, root: str, jobs: int) -> None:
         hop_ms = await tap.hop_cost_ms()
         ours = await bench_worker_overhead(tap, root, jobs, settle=True)
         back_to_back = await bench_worker_overhead(tap, root, jobs, settle=False)
-        bare = await bench_bare_client(tap, jobs)
+        bare = await bench_bare_client(tap, root, jobs)
     report_overhead(jobs, ours, back_to_back, bare, hop_ms)
 
 
