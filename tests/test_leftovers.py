@@ -112,10 +112,28 @@ async def test_queued_and_running_prompts_of_a_dead_worker_are_stopped_at_start_
     left_run, left_wait, user, sibling = (str(uuid.uuid4()) for _ in range(4))
     dead = f"comfy-worker-{dead_pid()}-0123456789ab"
     alive_sibling = f"comfy-worker-{os.getppid()}-0123456789ab"  # pytest's parent: alive
-    post(f"{comfy.url}/prompt", {"prompt": wf.sampler(steps=40), "client_id": dead, "prompt_id": left_run})
+    for name in ("0badf00d-running.png", "1badf00d-waiting.png"):  # what the dead worker's jobs uploaded
+        (comfy.root / "input" / name).write_bytes(png_bytes())
+    post(
+        f"{comfy.url}/prompt",
+        {
+            "prompt": wf.sampler(steps=40),
+            "client_id": dead,
+            "prompt_id": left_run,
+            "extra_data": uploads_extra(["0badf00d-running.png"]),
+        },
+    )
     while not comfy.queue_state()[0]:
         await asyncio.sleep(0.02)
-    post(f"{comfy.url}/prompt", {"prompt": wf.save_image("l"), "client_id": dead, "prompt_id": left_wait})
+    post(
+        f"{comfy.url}/prompt",
+        {
+            "prompt": wf.save_image("l"),
+            "client_id": dead,
+            "prompt_id": left_wait,
+            "extra_data": uploads_extra(["1badf00d-waiting.png"]),
+        },
+    )
     post(f"{comfy.url}/prompt", {"prompt": wf.save_image("u"), "client_id": "ui-user", "prompt_id": user})
     post(
         f"{comfy.url}/prompt",
@@ -129,5 +147,7 @@ async def test_queued_and_running_prompts_of_a_dead_worker_are_stopped_at_start_
         assert outcomes[left_run] == "interrupted"
         assert left_wait not in outcomes  # removed from the queue, never run
         assert outcomes[user] == "success" and outcomes[sibling] == "success"
+        await worker.settle()
+        assert files_under(comfy.root / "input") == []  # both jobs' uploads, once ComfyUI let go
     finally:
         await worker.aclose()
