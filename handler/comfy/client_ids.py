@@ -17,6 +17,8 @@ import os
 import re
 import uuid
 
+from .process import process_exists
+
 __all__ = ["UPLOADS_KEY", "is_leftover", "is_local_host", "uploads_extra", "uploads_of", "worker_client_id"]
 
 _WORKER_ID = re.compile(r"^comfy-worker-(\d+)-[0-9a-f]{12}$")
@@ -40,13 +42,7 @@ def is_leftover(client_id: str | None, *, own_client_id: str) -> bool:
     pid = int(match.group(1))
     if pid == os.getpid():
         return False  # this process, an earlier connection of it: its jobs are its own business
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, another user's
-    return False
+    return not process_exists(pid)
 
 
 def is_local_host(host: str) -> bool:

@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-__all__ = ["comfy_pid", "comfy_process_dead", "comfy_process_stopped", "kill_comfy"]
+__all__ = ["comfy_pid", "comfy_process_dead", "comfy_process_stopped", "kill_comfy", "process_exists"]
 
 
 def comfy_pid(pid_file: Path | None) -> int | None:
@@ -29,13 +29,18 @@ def comfy_process_dead(pid_file: Path | None) -> bool:
     pid = comfy_pid(pid_file)
     if pid is None:
         return False
+    return not process_exists(pid) or _is_zombie(pid)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (another user's too; a zombie too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
-        return False  # exists, owned by another user
-    return _is_zombie(pid)
+        return True  # exists, owned by another user
+    return True
 
 
 def _is_zombie(pid: int) -> bool:
