@@ -21,6 +21,7 @@ from PIL import Image
 from comfy_testserver import Behaviour, ComfyTestServer
 from comfy_testserver.profiles import PROFILES
 from handler.config import Settings
+from handler.worker import Worker
 
 # Variables the worker or the runpod SDK read; a developer's shell must not leak into tests.
 _ENV_PREFIXES = ("COMFY", "RUNPOD_", "WEBSOCKET_", "REFRESH_WORKER", "BUCKET_", "INPUT_URL_")
@@ -129,6 +130,18 @@ class Progress:
 
     def __call__(self, job: dict[str, Any]) -> Any:
         return self.updates.append
+
+
+@pytest.fixture
+def progress() -> Progress:
+    return Progress()
+
+
+@pytest.fixture
+def worker(comfy: ComfyTestServer, progress: Progress) -> Worker:
+    """A worker on this test's test server, its progress updates in `progress` (a module whose jobs
+    need other settings defines its own)."""
+    return Worker(make_settings(comfy), progress_sender=progress)
 
 
 def make_settings(server: ComfyTestServer, **env: str) -> Settings:

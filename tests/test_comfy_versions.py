@@ -26,16 +26,6 @@ from . import workflows as wf
 from .conftest import Progress, make_settings
 
 
-@pytest.fixture
-def progress() -> Progress:
-    return Progress()
-
-
-@pytest.fixture
-def worker(comfy: ComfyTestServer, progress: Progress) -> Worker:
-    return Worker(make_settings(comfy), progress_sender=progress)
-
-
 def http(url: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")

@@ -291,41 +291,44 @@ async def test_a_deadline_on_a_frozen_comfyui_is_kept_and_says_the_prompt_may_st
         await worker.aclose()
 
 
-async def test_an_orphan_that_never_lets_go_gets_comfyui_restarted(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+async def never_lets_go(tmp_path: Path) -> AsyncIterator[tuple[ComfyProcess, Worker]]:
+    """A supervised test server whose first process runs every node for 60 s ignoring interrupts
+    (its restart is healthy), and a worker that restarts it 2 s after a stop that did not land."""
     first = ["--node-delay-s", "60", "--uninterruptible"]
     with supervised_test_server(tmp_path, *first, flags_after_restart=[]) as comfy:
         worker = Worker(supervised_settings(comfy, COMFY_INTERRUPT_SETTLE_S="2"), keep_connection=True)
         try:
-            stuck, elapsed = await timed(worker, job("a", wf.save_image("orphan"), timeout=1))
-            assert stuck["details"]["prompt_state"] == "still_running", stuck
-            assert elapsed < 3.0  # 1 s from execution start, plus the job's start in another process
-            old_pid = comfy.pid
-            after, waited = await timed(worker, job("b", wf.save_image("fresh")))
-            assert "error" not in after, after
-            assert comfy.starts == 2 and comfy.pid != old_pid
-            assert waited >= 1.0  # it waited for the settle time and the restart, then ran
-            await worker.settle()
-            assert files_under(comfy.root / "output") == []
+            yield comfy, worker
         finally:
             await worker.aclose()
+
+
+async def test_an_orphan_that_never_lets_go_gets_comfyui_restarted(
+    never_lets_go: tuple[ComfyProcess, Worker],
+) -> None:
+    comfy, worker = never_lets_go
+    stuck, elapsed = await timed(worker, job("a", wf.save_image("orphan"), timeout=1))
+    assert stuck["details"]["prompt_state"] == "still_running", stuck
+    assert elapsed < 3.0  # 1 s from execution start, plus the job's start in another process
+    old_pid = comfy.pid
+    after, waited = await timed(worker, job("b", wf.save_image("fresh")))
+    assert "error" not in after, after
+    assert comfy.starts == 2 and comfy.pid != old_pid
+    assert waited >= 1.0  # it waited for the settle time and the restart, then ran
+    await worker.settle()
+    assert files_under(comfy.root / "output") == []
 
 
 async def test_a_job_queued_behind_a_stuck_prompt_is_queued_again_after_the_restart(
-    tmp_path: Path,
+    never_lets_go: tuple[ComfyProcess, Worker],
 ) -> None:
-    first = ["--node-delay-s", "60", "--uninterruptible"]
-    with supervised_test_server(tmp_path, *first, flags_after_restart=[]) as comfy:
-        worker = Worker(supervised_settings(comfy, COMFY_INTERRUPT_SETTLE_S="2"), keep_connection=True)
-        try:
-            stuck = asyncio.create_task(worker.handle(job("a", wf.save_image("orphan"), timeout=1.5)))
-            await asyncio.sleep(0.3)
-            behind = asyncio.create_task(worker.handle(job("b", wf.save_image("behind"))))
-            stuck_result = await stuck
-            assert stuck_result["details"]["prompt_state"] == "still_running", stuck_result
-            behind_result = await asyncio.wait_for(behind, 120)
-            assert "error" not in behind_result, behind_result
-            assert comfy.starts == 2
-        finally:
-            await worker.aclose()
+    comfy, worker = never_lets_go
+    stuck = asyncio.create_task(worker.handle(job("a", wf.save_image("orphan"), timeout=1.5)))
+    await asyncio.sleep(0.3)
+    behind = asyncio.create_task(worker.handle(job("b", wf.save_image("behind"))))
+    stuck_result = await stuck
+    assert stuck_result["details"]["prompt_state"] == "still_running", stuck_result
+    behind_result = await asyncio.wait_for(behind, 120)
+    assert "error" not in behind_result, behind_result
+    assert comfy.starts == 2

@@ -25,16 +25,6 @@ from . import workflows as wf
 from .conftest import Progress, b64, make_settings, png_bytes
 
 
-@pytest.fixture
-def progress() -> Progress:
-    return Progress()
-
-
-@pytest.fixture
-def worker(comfy: ComfyTestServer, progress: Progress) -> Worker:
-    return Worker(make_settings(comfy), progress_sender=progress)
-
-
 def post(url: str) -> None:
     urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=5).close()
 

@@ -35,11 +35,6 @@ def two_inputs_workflow() -> dict[str, Any]:
     return flow
 
 
-@pytest.fixture
-def progress() -> Progress:
-    return Progress()
-
-
 def url_worker(comfy: ComfyTestServer, progress: Progress | None = None, **env: str) -> Worker:
     # The file server listens on loopback, which only the allow-list opens, as operators would.
     return Worker(make_settings(comfy, INPUT_URL_ALLOWLIST="127.0.0.1/32", **env), progress_sender=progress)

@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from handler.comfy.process import process_exists
 from testkit.stubs import SCRIPTS, StubBox
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_serverless_waits_for_comfyui_then_execs_the_handler(box: StubBox) -> None:
@@ -36,7 +29,7 @@ def test_serverless_waits_for_comfyui_then_execs_the_handler(box: StubBox) -> No
     pid_file = handler["env"]["COMFY_PID_FILE"]
     assert pid_file == box.env()["COMFY_PID_FILE"]
     assert Path(pid_file).read_text().strip() == comfy_pid.strip()  # the PID file names ComfyUI
-    assert _alive(int(comfy_pid))  # ComfyUI keeps running beside the handler
+    assert process_exists(int(comfy_pid))  # ComfyUI keeps running beside the handler
     assert handler["argv"] == []  # no local API unless asked
     assert "ComfyUI is ready" in result.stdout
     # The handler started after ComfyUI answered, not before.

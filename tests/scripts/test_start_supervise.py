@@ -9,15 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from handler.comfy.process import process_exists
 from testkit.stubs import StubBox
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _wait(predicate, timeout: float = 10.0) -> None:
@@ -51,7 +44,7 @@ def test_crashed_comfyui_is_restarted_and_the_handler_keeps_running(box: StubBox
     _wait(lambda: _answers(box.port))
 
     assert box.read("comfy_pid").split() == [str(first), str(second)]  # the PID file names the new one
-    assert _alive(second) and _alive(handler["pid"])  # the worker was not replaced
+    assert process_exists(second) and process_exists(handler["pid"])  # the worker was not replaced
     os.kill(proc.pid, signal.SIGTERM)
     result = box.finish(proc, timeout=10)
     assert result.returncode == 143
